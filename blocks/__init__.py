@@ -1,0 +1,1 @@
+"""Block Kit messages, built by pure functions: data in, a `{"text": …, "blocks": […]}` dict out."""

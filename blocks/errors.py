@@ -1,0 +1,96 @@
+"""Every error a person can meet, mapped to text in this one place."""
+
+from __future__ import annotations
+
+from blocks.job_list import ACTION_RESTART, button
+from blocks.mrkdwn import escape, escape_truncated, mrkdwn
+from services import errors
+from services.command_parser import CommandError
+from services.models import STATUSES
+
+VALID_STATUSES = ", ".join(f"`{status}`" for status in STATUSES)
+
+USAGE = (
+    "*Usage:* `/deletion-jobs [dataset-group] [status]`: both optional, in either order.\n"
+    "• *dataset-group*: a dataset group name or its full ARN\n"
+    f"• *status*: one of {VALID_STATUSES} (any case; `in-progress` works too)\n"
+    "*Examples:*\n"
+    "• `/deletion-jobs`: every deletion job in the account, newest first\n"
+    "• `/deletion-jobs failed`: failed jobs in every dataset group\n"
+    "• `/deletion-jobs media-feed failed`: failed jobs of the `media-feed` dataset group\n"
+    "• `/deletion-jobs arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed completed`\n"
+    "• `/deletion-jobs digest subscribe [dataset-group] [at HH:MM] [time-zone]`: a daily digest of failures"
+    " in this channel; also `digest unsubscribe`, `digest list`, `digest now`"
+)
+
+EXPIRED_TEXT = "This list has expired — run the command again."
+
+
+def message(text: str, *, extra_blocks: list[dict] | None = None) -> dict:
+    blocks = [{"type": "section", "text": mrkdwn(text)}] + (extra_blocks or [])
+    return {"text": text[:3000], "blocks": blocks}
+
+
+def render_help() -> dict:
+    return message(USAGE)
+
+
+def render_command_error(err: CommandError) -> dict:
+    token = f" `{escape_truncated(err.token, 200)}`" if err.token else ""
+    text = f":warning: I did not understand{token}: {escape(err.problem)}.\nValid statuses: {VALID_STATUSES}."
+    return message(text + "\nType `/deletion-jobs help` for examples.")
+
+
+def render_expired(restart_value: str | None) -> dict:
+    extra = []
+    if restart_value:
+        extra = [{"type": "actions", "elements": [button("Run it again", ACTION_RESTART, restart_value)]}]
+    return message(f":hourglass: {EXPIRED_TEXT}", extra_blocks=extra)
+
+
+def render_error(err: Exception, *, restart_value: str | None = None) -> dict:
+    """The user's answer for any failure; nothing from botocore or a traceback ever reaches Slack."""
+    if isinstance(err, errors.ListExpired):
+        return render_expired(restart_value)
+    if isinstance(err, CommandError):
+        return render_command_error(err)
+    if isinstance(err, errors.DatasetGroupNotFound):
+        text = f":mag: I can't find a dataset group named `{escape_truncated(err.name, 200)}`"
+        if err.suggestions:
+            text += ". Did you mean " + ", ".join(f"`{escape(s)}`" for s in err.suggestions) + "?"
+        else:
+            text += " in this account and region."
+        text += f"\nIf you meant a status, use one of {VALID_STATUSES}."
+        return message(text)
+    if isinstance(err, errors.MalformedArn):
+        return message(
+            f":warning: `{escape_truncated(err.arn, 300)}` is not a dataset group ARN. It should look like"
+            " `arn:aws:personalize:<region>:<account>:dataset-group/<name>`."
+        )
+    if isinstance(err, errors.AccessRefused):
+        return message(f":no_entry: Sorry, you are not allowed to {escape(err.what)}. Ask the bot's admin for access.")
+    return message(_aws_text(err))
+
+
+def _aws_text(err: Exception) -> str:
+    ref = f" (AWS request id `{escape(err.request_id)}`)" if getattr(err, "request_id", None) else ""
+    if isinstance(err, errors.AwsResourceNotFound):
+        return ":mag: AWS says that dataset group does not exist in this account and region." + ref
+    if isinstance(err, errors.AwsInvalidInput):
+        return ":warning: AWS rejected the request as invalid; check the dataset group ARN." + ref
+    if isinstance(err, errors.AwsAccessDenied):
+        return (
+            ":lock: The bot's AWS role is not allowed to read deletion jobs. An admin must grant it"
+            " `personalize:ListDataDeletionJobs` and `personalize:ListDatasetGroups`." + ref
+        )
+    if isinstance(err, errors.AwsThrottled):
+        return ":snail: AWS is throttling requests right now. Please try again in a minute." + ref
+    if isinstance(err, errors.AwsCredentialsError):
+        return ":key: The bot's AWS credentials are missing or expired. An admin must renew them."
+    if isinstance(err, errors.AwsTimeout):
+        return ":hourglass: AWS did not answer in time. Please try again in a moment."
+    if isinstance(err, errors.AwsUnreachable):
+        return ":electric_plug: The bot cannot reach AWS right now. Please try again in a moment."
+    if isinstance(err, errors.AwsError):
+        return ":warning: AWS could not answer this request. Please try again later." + ref
+    return ":warning: Something went wrong on my side; the operators have the details in the log."

@@ -1,0 +1,43 @@
+"""Building blocks for one deletion job, shared by the listing, the details view and the digest."""
+
+from __future__ import annotations
+
+from blocks.mrkdwn import date_token, escape, escape_truncated, mrkdwn, one_line
+from services.models import DeletionJob
+
+STATUS_EMOJI = {
+    "PENDING": ":hourglass_flowing_sand:",
+    "IN_PROGRESS": ":arrows_counterclockwise:",
+    "COMPLETED": ":white_check_mark:",
+    "FAILED": ":x:",
+}
+STATUS_LABEL = {
+    "PENDING": "Pending",
+    "IN_PROGRESS": "In progress",
+    "COMPLETED": "Completed",
+    "FAILED": "Failed",
+}
+LIST_REASON_LIMIT = 600
+NAME_LIMIT = 200
+
+
+def status_badge(status: str) -> str:
+    emoji = STATUS_EMOJI.get(status, ":grey_question:")
+    return f"{emoji} *{escape(STATUS_LABEL.get(status, status or 'Unknown'))}*"
+
+
+def job_summary_text(job: DeletionJob, *, reason_limit: int = LIST_REASON_LIMIT) -> str:
+    """Status, name, group, times and (for FAILED) the reason, all AWS text escaped; ≤ 3000 characters."""
+    lines = [
+        f"{status_badge(job.status)} · *{escape_truncated(one_line(job.name), NAME_LIMIT)}*"
+        f" · {escape_truncated(one_line(job.dataset_group_name), NAME_LIMIT)}",
+        f"Created {date_token(job.created)} · Updated {date_token(job.updated)}",
+    ]
+    if job.status == "FAILED" or job.failure_reason:
+        reason = one_line(job.failure_reason or "no reason given")
+        lines.append(f"> {escape_truncated(reason, reason_limit)}")
+    return "\n".join(lines)
+
+
+def job_arn_context(job: DeletionJob) -> dict:
+    return {"type": "context", "elements": [mrkdwn(escape_truncated(job.arn, 1000))]}

@@ -1,0 +1,198 @@
+"""deletion-jobs bot: the entry point. All wiring happens here, in `build_services` and `build_app`.
+
+    python bot.py                 Slack app (Socket Mode if SLACK_APP_TOKEN is set, else HTTP on $PORT)
+                                  plus the digest scheduler unless RUN_SCHEDULER=false
+    python bot.py scheduler       only the digest scheduler (the Procfile's clock process)
+    python bot.py digest          one digest now: [--channel C] [--dry-run]
+    python bot.py demo            a local console demo: no Slack or AWS account needed
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from config import Settings, SettingsError, load_settings
+from config.logging import configure_logging
+
+logger = logging.getLogger("deletion_jobs.bot")
+
+# Bolt's own pool only runs ack() and hands work on, so it never waits on AWS.
+BOLT_LISTENER_THREADS = 16
+
+
+def build_web_client(settings: Settings):
+    from slack_sdk import WebClient
+    from slack_sdk.http_retry.builtin_handlers import (
+        ConnectionErrorRetryHandler,
+        RateLimitErrorRetryHandler,
+        ServerErrorRetryHandler,
+    )
+
+    kwargs = {"base_url": settings.slack_api_url} if settings.slack_api_url else {}
+    return WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        timeout=10,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=1),
+            RateLimitErrorRetryHandler(max_retry_count=2),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+        **kwargs,
+    )
+
+
+def build_state(settings: Settings):
+    from services.state import StateStore
+
+    store = StateStore.from_url(settings.database_url)
+    store.create_schema()
+    return store
+
+
+def build_services(settings: Settings, *, state=None, gateway=None):
+    """Every service the Slack handlers use, built from settings (clients are made here, after any fork)."""
+    from services.access import AccessPolicy
+    from services.audit import AuditLog
+    from services.background import BackgroundRunner
+    from services.container import Services
+    from services.cursor import CursorCodec
+    from services.dataset_groups import DatasetGroupResolver
+    from services.delivery import ResponseDelivery
+    from services.listing import JobListing
+    from services.paging import DeletionJobPager
+    from services.personalize import PersonalizeGateway
+    from services.state import CursorStore
+
+    state = state or build_state(settings)
+    gateway = gateway or PersonalizeGateway.from_settings(settings)
+    access = AccessPolicy.from_settings(settings)
+    ttl = timedelta(hours=settings.cursor_ttl_hours)
+    codec = CursorCodec(settings.cursor_secret, CursorStore(state.engine, ttl=ttl), ttl_seconds=ttl.total_seconds())
+    pager = DeletionJobPager(
+        gateway,
+        page_size=settings.page_size,
+        max_calls=settings.max_api_calls_per_page,
+        visible=access.job_visible if access.restricts_groups else None,
+    )
+    listing = JobListing(pager, DatasetGroupResolver(gateway), codec, gateway, access)
+    return Services(
+        listing=listing,
+        access=access,
+        audit=AuditLog(gateway),
+        background=BackgroundRunner(settings.worker_threads),
+        delivery=ResponseDelivery(),
+    )
+
+
+def build_app(settings: Settings, services):
+    """The Bolt app with every listener registered."""
+    from slack_bolt import App
+
+    import handlers
+
+    app = App(
+        token=settings.slack_bot_token.get_secret_value(),
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        client=build_web_client(settings),
+        # auth.test at start-up would make the app unable to start while Slack is unreachable.
+        token_verification_enabled=False,
+        listener_executor=ThreadPoolExecutor(max_workers=BOLT_LISTENER_THREADS, thread_name_prefix="bolt"),
+    )
+    handlers.register(app, services)
+    return app
+
+
+def serve_http(app, settings: Settings) -> None:
+    """HTTP on $PORT through the same WSGI app gunicorn serves, with a threaded server."""
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    from web import create_wsgi_app
+
+    class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format, *args):  # noqa: A002 - signature fixed by http.server
+            logger.debug("http %s", format % args)
+
+    server = make_server("0.0.0.0", settings.port, create_wsgi_app(app), ThreadingWSGIServer, QuietHandler)
+    logger.info("listening for Slack on http://0.0.0.0:%d/slack/events", settings.port)
+    _stop_on_sigterm(server.shutdown)
+    server.serve_forever()
+
+
+def serve_socket_mode(app, settings: Settings) -> None:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    logger.info("connecting to Slack in Socket Mode")
+    SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+
+
+def _stop_on_sigterm(stop) -> None:
+    def handler(_signum, _frame):
+        logger.info("SIGTERM received, shutting down")
+        threading.Thread(target=stop, daemon=True).start()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
+def run_bot(settings: Settings) -> int:
+    services = build_services(settings)
+    app = build_app(settings, services)
+    scheduler = start_scheduler(settings, services) if settings.run_scheduler else None
+    try:
+        if settings.slack_app_token:
+            serve_socket_mode(app, settings)
+        else:
+            serve_http(app, settings)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        services.background.shutdown(wait=True)
+    return 0
+
+
+def start_scheduler(settings: Settings, services):
+    """Digest scheduler: wired once the digest exists."""
+    return None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bot.py", description="deletion-jobs bot for Slack")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="run the Slack app (the default)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as err:
+        print(err, file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    from services.state import StateStoreUnavailable
+
+    try:
+        if args.command in (None, "serve"):
+            return run_bot(settings)
+    except StateStoreUnavailable as err:
+        logger.error("%s. Check DATABASE_URL and that the database is running.", err)
+        print(f"deletion-jobs bot cannot start: {err}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

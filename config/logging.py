@@ -1,0 +1,55 @@
+"""Logging set-up: one format for every process, and no request bodies or secrets in any line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+# Bolt's signature-failure and missing-ack lines carry the raw request body; drop that part.
+_BODY = re.compile(r"(body: ?|for the request \().*", re.DOTALL)
+_TOKENS = re.compile(r"xox[abposre]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+")
+
+
+def redact(record: logging.LogRecord) -> logging.LogRecord:
+    """Remove request bodies from Bolt's lines and Slack tokens from every line."""
+    try:
+        message = record.getMessage()
+    except Exception:  # noqa: BLE001 - a malformed record is left for logging to report
+        return record
+    cleaned = message
+    if record.name.startswith("slack_bolt") and ("body" in message or "for the request (" in message):
+        cleaned = _BODY.sub(r"\1[redacted]", cleaned)
+    cleaned = _TOKENS.sub("[redacted-token]", cleaned)
+    if cleaned != message:
+        record.msg, record.args = cleaned, None
+    return record
+
+
+def install_redaction() -> None:
+    """Redact at record creation, so every handler (and pytest's caplog) sees the clean text."""
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "_redacting", False):
+        return
+
+    def redacting_factory(*args, **kwargs):
+        return redact(factory(*args, **kwargs))
+
+    redacting_factory._redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(redacting_factory)
+
+
+def configure_logging(level: str = "INFO", *, stream=None) -> None:
+    install_redaction()
+    root = logging.getLogger()
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for existing in list(root.handlers):
+        if getattr(existing, "_deletion_jobs", False):
+            root.removeHandler(existing)
+    handler._deletion_jobs = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    # botocore at DEBUG prints signed headers; keep it quiet unless asked for explicitly.
+    logging.getLogger("botocore").setLevel(max(logging.getLevelName(level), logging.INFO))
+    logging.getLogger("urllib3").setLevel(max(logging.getLevelName(level), logging.INFO))

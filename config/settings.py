@@ -1,0 +1,138 @@
+"""The bot's settings, read from the environment and `.env` by pydantic-settings."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+def _split_commas(value: object) -> object:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the bot can be told. Secrets are `SecretStr` so they never print."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    # Slack
+    slack_bot_token: SecretStr
+    slack_signing_secret: SecretStr
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str | None = None
+
+    # AWS: boto3 reads AWS_ENDPOINT_URL_PERSONALIZE and credentials itself.
+    aws_region: str = Field(
+        default="us-east-1",
+        validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION", "aws_region"),
+    )
+    aws_deadline_seconds: float = Field(default=20.0, gt=0, le=120)
+
+    # Listing
+    page_size: int = Field(default=10, ge=1, le=20)
+    max_api_calls_per_page: int = Field(default=5, ge=1, le=50)
+    cursor_ttl_hours: float = Field(default=24.0, gt=0)
+
+    # State
+    database_url: str = "sqlite:///deletion_jobs_bot.sqlite3"
+
+    # Serving
+    port: int = Field(default=3000, ge=1, le=65535)
+    log_level: str = "INFO"
+    worker_threads: int = Field(default=32, ge=1, le=512)
+
+    # Digest
+    run_scheduler: bool = True
+    digest_channels: CommaList = ()
+    digest_schedule: str = "0 9 * * *"
+    digest_timezone: str = "UTC"
+    digest_lookback_hours: float = Field(default=24.0, gt=0)
+    digest_max_job_hours: float = Field(default=48.0, ge=0)
+    digest_post_empty: bool = False
+    digest_claim_ttl_minutes: float = Field(default=15.0, gt=0)
+    digest_dataset_group: str | None = None
+
+    # Access control: empty means open.
+    allowed_user_ids: CommaList = ()
+    allowed_channel_ids: CommaList = ()
+    allowed_dataset_groups: CommaList = ()
+
+    _split = field_validator(
+        "digest_channels",
+        "allowed_user_ids",
+        "allowed_channel_ids",
+        "allowed_dataset_groups",
+        mode="before",
+    )(_split_commas)
+
+    @field_validator("digest_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from err
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("use one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str) -> str:
+        # Heroku hands out postgres:// URLs; SQLAlchemy 2 wants an explicit driver.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix):]
+        return value
+
+    @property
+    def cursor_secret(self) -> bytes:
+        """Key that signs paging cursors, derived from the signing secret."""
+        return b"deletion-jobs-cursor:" + self.slack_signing_secret.get_secret_value().encode()
+
+
+class SettingsError(Exception):
+    """Settings are missing or invalid; `str()` is a message for the operator."""
+
+
+_HOW_TO_SET = {
+    "slack_bot_token": "the bot token (xoxb-…) from your Slack app's OAuth & Permissions page",
+    "slack_signing_secret": "the signing secret from your Slack app's Basic Information page",
+}
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment (and `.env`); raise SettingsError with a readable message."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        lines = []
+        for problem in err.errors():
+            field = str(problem["loc"][0]) if problem["loc"] else "settings"
+            env_name = field.upper()
+            if problem["type"] == "missing":
+                hint = _HOW_TO_SET.get(field, "")
+                lines.append(f"  {env_name} is not set" + (f": set it to {hint}" if hint else ""))
+            else:
+                lines.append(f"  {env_name}: {problem['msg']}")
+        message = (
+            "deletion-jobs bot cannot start, its settings are incomplete:\n"
+            + "\n".join(lines)
+            + "\nSet them in the environment or in a .env file (see .env.example)."
+        )
+        raise SettingsError(message) from None

@@ -1,0 +1,15 @@
+"""Slack listeners. Each kind registers itself on the app; `register(app, services)` wires them all."""
+
+from __future__ import annotations
+
+from handlers import actions, commands
+
+
+def register(app, services) -> None:
+    @app.middleware
+    def inject_services(context, next):  # noqa: A002 - Bolt passes the chain as `next`
+        context["services"] = services
+        next()
+
+    commands.register(app)
+    actions.register(app)

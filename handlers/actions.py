@@ -1,0 +1,75 @@
+"""Button clicks on a job list: Next page, Continue, Details, Back to list and Run it again."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from blocks.details import render_job_details
+from blocks.errors import render_error
+from blocks.job_list import (
+    ACTION_BACK,
+    ACTION_CONTINUE,
+    ACTION_DETAILS,
+    ACTION_NEXT,
+    ACTION_RESTART,
+    render_job_page,
+)
+from handlers.requests import Requester
+from services.errors import BotError
+
+logger = logging.getLogger(__name__)
+
+LIST_ACTIONS = re.compile(
+    "^(" + "|".join(re.escape(a) for a in (ACTION_NEXT, ACTION_CONTINUE, ACTION_BACK, ACTION_RESTART, ACTION_DETAILS))
+    + ")$"
+)
+
+
+def handle_list_action(ack, body, action, respond, context):
+    ack()
+    services = context["services"]
+    services.background.submit(
+        answer_click, services, Requester.from_action_body(body), action.get("action_id"), action.get("value"), respond
+    )
+
+
+def answer_click(services, requester: Requester, action_id: str, value: str | None, respond) -> None:
+    listing = services.listing
+    with services.audit.record("click", team=requester.team_id, user=requester.user_id,
+                               channel=requester.channel_id) as audit:
+        audit.note(action=action_id)
+        try:
+            services.access.check_requester(requester.user_id, requester.channel_id)
+            if action_id == ACTION_DETAILS:
+                view = listing.details(value or "", user_id=requester.user_id)
+                audit.note(job=view.details.job.arn)
+                message = render_job_details(view.details, back_value=view.back_value)
+            else:
+                if action_id == ACTION_RESTART:
+                    page_view = listing.restart(value or "", user_id=requester.user_id)
+                else:
+                    page_view = listing.page_at(value or "", user_id=requester.user_id)
+                query = page_view.page.cursor.query
+                audit.note(
+                    filter={"dataset_group": query.dataset_group_arn, "status": query.status},
+                    page=page_view.page.cursor.page,
+                    results=len(page_view.page.jobs),
+                    scanned=page_view.page.scanned,
+                )
+                message = render_job_page(
+                    page_view.page, next_value=page_view.next_value, details_values=page_view.details_values
+                )
+        except BotError as err:
+            audit.note(outcome="refused" if type(err).__name__ == "AccessRefused" else "user_error",
+                       error=type(err).__name__)
+            message = render_error(err, restart_value=listing.restart_value(getattr(err, "query", None)))
+        except Exception as err:
+            logger.exception("button %s failed unexpectedly", action_id)
+            audit.note(outcome="error", error=type(err).__name__)
+            message = render_error(err)
+    services.delivery.send(respond, message, replace_original=True)
+
+
+def register(app) -> None:
+    app.action(LIST_ACTIONS)(handle_list_action)

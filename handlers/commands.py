@@ -1,0 +1,57 @@
+"""`/deletion-jobs`: ack at once, then parse, list and answer through the response_url in the background."""
+
+from __future__ import annotations
+
+import logging
+
+from blocks.errors import render_error, render_help
+from blocks.job_list import render_job_page
+from handlers.requests import Requester
+from services.command_parser import CommandError, DigestCommand, HelpCommand, parse_command
+from services.errors import BotError
+
+logger = logging.getLogger(__name__)
+
+COMMAND = "/deletion-jobs"
+
+
+def handle_deletion_jobs(ack, command, respond, context):
+    ack()
+    services = context["services"]
+    services.background.submit(answer_command, services, Requester.from_command(command), command.get("text"), respond)
+
+
+def answer_command(services, requester: Requester, text: str | None, respond) -> None:
+    message = None
+    with services.audit.record(
+        "command", team=requester.team_id, user=requester.user_id, channel=requester.channel_id
+    ) as audit:
+        try:
+            services.access.check_requester(requester.user_id, requester.channel_id)
+            parsed = parse_command(text)
+            audit.note(command=type(parsed).__name__)
+            if isinstance(parsed, HelpCommand):
+                message = render_help()
+            elif isinstance(parsed, DigestCommand):
+                if services.digest_commands is None:
+                    raise CommandError("digests are not set up on this bot", "digest")
+                message = services.digest_commands.handle(parsed, requester)
+            else:
+                query = services.listing.query_for(parsed, user_id=requester.user_id)
+                audit.note(filter={"dataset_group": query.dataset_group_arn, "status": query.status})
+                view = services.listing.first_page(query)
+                audit.note(results=len(view.page.jobs), scanned=view.page.scanned)
+                message = render_job_page(view.page, next_value=view.next_value, details_values=view.details_values)
+        except (BotError, CommandError) as err:
+            audit.note(outcome="refused" if type(err).__name__ == "AccessRefused" else "user_error",
+                       error=type(err).__name__)
+            message = render_error(err, restart_value=services.listing.restart_value(getattr(err, "query", None)))
+        except Exception as err:
+            logger.exception("/deletion-jobs failed unexpectedly")
+            audit.note(outcome="error", error=type(err).__name__)
+            message = render_error(err)
+    services.delivery.send(respond, message)
+
+
+def register(app) -> None:
+    app.command(COMMAND)(handle_deletion_jobs)

@@ -1,0 +1,1 @@
+"""Services: paging, Personalize access, digest, scheduling and state. Each takes its clients in the constructor."""

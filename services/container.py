@@ -1,0 +1,23 @@
+"""Services: what the handlers need, built once in `bot.py` and handed to them through Bolt's context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from services.access import AccessPolicy
+from services.audit import AuditLog
+from services.background import BackgroundRunner
+from services.delivery import ResponseDelivery
+from services.listing import JobListing
+
+
+@dataclass
+class Services:
+    listing: JobListing
+    access: AccessPolicy
+    audit: AuditLog
+    background: BackgroundRunner
+    delivery: ResponseDelivery
+    # Digest subscriptions from Slack; None until the digest is wired.
+    digest_commands: Any = None

@@ -1,0 +1,183 @@
+"""Paging cursors and the codec that carries them in a button's `value` (signed, ≤ 2000 characters)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass, replace
+
+from services.errors import ListExpired
+from services.models import STATUSES
+
+# Slack caps a button's value at 2000 characters; keep room for the details button, which wraps a cursor.
+BUTTON_VALUE_LIMIT = 2000
+INLINE_LIMIT = 1400
+_MAC_BYTES = 12
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """What the user asked to list."""
+
+    dataset_group_arn: str | None = None
+    status: str | None = None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page starts: the API page (`api_token`, None for the first) and the offset inside it."""
+
+    query: ListQuery
+    api_token: str | None = None
+    offset: int = 0
+    page: int = 1
+    shown: int = 0
+
+    @classmethod
+    def start(cls, query: ListQuery) -> Cursor:
+        return cls(query=query)
+
+    def restart(self) -> Cursor:
+        return Cursor.start(self.query)
+
+    def advance(self, *, api_token: str | None, offset: int, shown_now: int) -> Cursor:
+        return replace(self, api_token=api_token, offset=offset, page=self.page + 1, shown=self.shown + shown_now)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class CursorCodec:
+    """Turns cursors into button values and back.
+
+    A value is `<kind>.<body>.<mac>`: kind `c` carries the cursor inline, kind `s` the id of a stored one.
+    Anything that does not verify, is past its time, or is not found raises ListExpired.
+    """
+
+    def __init__(self, secret: bytes, store, *, ttl_seconds: float, clock=time.time):
+        self._secret = secret
+        self._store = store
+        self._ttl = ttl_seconds
+        self._clock = clock
+
+    # -- cursors ------------------------------------------------------------------------------------
+
+    def encode(self, cursor: Cursor) -> str:
+        payload = self._payload(cursor)
+        value = self._sign("c", _b64(payload.encode()))
+        if len(value) <= INLINE_LIMIT:
+            return value
+        # The query rides beside the id, so an expired stored cursor can still offer "run it again".
+        query = _b64(json.dumps([cursor.query.dataset_group_arn, cursor.query.status]).encode())
+        return self._sign("s", f"{self._store.put(payload)}~{query}")
+
+    def decode(self, value: str) -> Cursor:
+        kind, body = self._verify(value)
+        if kind == "c":
+            try:
+                payload = _unb64(body).decode()
+            except (binascii.Error, UnicodeDecodeError, ValueError) as err:
+                raise ListExpired("undecodable cursor") from err
+        elif kind == "s":
+            cursor_id, _, query = body.partition("~")
+            payload = self._store.get(cursor_id)
+            if payload is None:
+                raise ListExpired("stored cursor expired or unknown", query=self._parse_query(query))
+        else:
+            raise ListExpired(f"unexpected value kind {kind!r}")
+        return self._parse(payload)
+
+    # -- details buttons: a job ARN plus the value of the page to go back to ---------------------------
+
+    def encode_details(self, job_arn: str, back_value: str) -> str:
+        # The back value is already signed; carrying it as-is (not re-encoded) keeps the whole within 2000.
+        value = self._sign("d", f"{_b64(job_arn.encode())}~{back_value}")
+        if len(value) > BUTTON_VALUE_LIMIT:
+            raise ValueError("details value too long")  # cannot happen with INLINE_LIMIT and a job ARN
+        return value
+
+    def decode_details(self, value: str) -> tuple[str, str]:
+        kind, body = self._verify(value)
+        if kind != "d":
+            raise ListExpired("not a details value")
+        arn_part, _, back_value = body.partition("~")
+        try:
+            job_arn = _unb64(arn_part).decode()
+        except (ValueError, binascii.Error, UnicodeDecodeError) as err:
+            raise ListExpired("undecodable details value") from err
+        return job_arn, back_value
+
+    # -- internals -----------------------------------------------------------------------------------
+
+    def _payload(self, cursor: Cursor) -> str:
+        fields = [
+            1,
+            cursor.query.dataset_group_arn,
+            cursor.query.status,
+            cursor.api_token,
+            cursor.offset,
+            cursor.page,
+            cursor.shown,
+            int(self._clock()),
+        ]
+        return json.dumps(fields, separators=(",", ":"))
+
+    def _parse(self, payload: str) -> Cursor:
+        try:
+            version, group, status, token, offset, page, shown, issued = json.loads(payload)
+        except (ValueError, TypeError) as err:
+            raise ListExpired("malformed cursor") from err
+        valid = (
+            version == 1
+            and (group is None or isinstance(group, str))
+            and (status is None or status in STATUSES)
+            and (token is None or isinstance(token, str))
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (offset, page, shown, issued))
+        )
+        if not valid:
+            raise ListExpired("malformed cursor")
+        query = ListQuery(dataset_group_arn=group, status=status)
+        if self._clock() - issued > self._ttl:
+            raise ListExpired("cursor past its time", query=query)
+        return Cursor(
+            query=query,
+            api_token=token,
+            offset=offset,
+            page=max(page, 1),
+            shown=shown,
+        )
+
+    @staticmethod
+    def _parse_query(body: str) -> ListQuery | None:
+        try:
+            group, status = json.loads(_unb64(body))
+        except (ValueError, TypeError, binascii.Error):
+            return None
+        if (group is None or isinstance(group, str)) and (status is None or status in STATUSES):
+            return ListQuery(dataset_group_arn=group, status=status)
+        return None
+
+    def _mac(self, message: str) -> str:
+        digest = hmac.new(self._secret, message.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+        return _b64(digest[:_MAC_BYTES])
+
+    def _sign(self, kind: str, body: str) -> str:
+        return f"{kind}.{body}.{self._mac(kind + '.' + body)}"
+
+    def _verify(self, value: object) -> tuple[str, str]:
+        if not isinstance(value, str) or len(value) > BUTTON_VALUE_LIMIT:
+            raise ListExpired("not a cursor value")
+        kind, sep, rest = value.partition(".")
+        body, sep2, mac = rest.rpartition(".")
+        if not sep or not sep2 or not hmac.compare_digest(mac.encode(), self._mac(kind + "." + body).encode()):
+            raise ListExpired("cursor signature does not verify")
+        return kind, body

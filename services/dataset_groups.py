@@ -1,0 +1,60 @@
+"""DatasetGroupResolver: dataset group names and ARNs → ARNs, with close-name suggestions."""
+
+from __future__ import annotations
+
+import difflib
+import threading
+import time
+
+from services.command_parser import is_arn
+from services.errors import DatasetGroupNotFound
+from services.models import DatasetGroup, dataset_group_name
+
+
+class DatasetGroupResolver:
+    """Names are resolved through ListDatasetGroups: exact match first, then case-insensitive.
+
+    The list is cached for `cache_seconds`, so paging through a group costs no extra calls.
+    """
+
+    def __init__(self, gateway, *, cache_seconds: float = 300.0, clock=time.monotonic):
+        self._gateway = gateway
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cached: tuple[float, list[DatasetGroup]] | None = None
+
+    def groups(self) -> list[DatasetGroup]:
+        with self._lock:
+            if self._cached and self._clock() - self._cached[0] < self._cache_seconds:
+                return self._cached[1]
+        groups = self._gateway.list_dataset_groups()
+        with self._lock:
+            self._cached = (self._clock(), groups)
+        return groups
+
+    def resolve(self, name_or_arn: str) -> DatasetGroup:
+        if is_arn(name_or_arn):
+            return DatasetGroup(name=dataset_group_name(name_or_arn), arn=name_or_arn)
+        groups = self.groups()
+        for group in groups:
+            if group.name == name_or_arn:
+                return group
+        folded = name_or_arn.casefold()
+        for group in groups:
+            if group.name.casefold() == folded:
+                return group
+        raise DatasetGroupNotFound(name_or_arn, self.suggest(name_or_arn, groups))
+
+    @staticmethod
+    def suggest(name: str, groups: list[DatasetGroup], limit: int = 5) -> tuple[str, ...]:
+        names = [group.name for group in groups]
+        by_folded = {n.casefold(): n for n in names}
+        close = difflib.get_close_matches(name.casefold(), list(by_folded), n=limit, cutoff=0.5)
+        picks = [by_folded[c] for c in close]
+        for candidate in names:
+            if len(picks) >= limit:
+                break
+            if candidate not in picks and name.casefold() in candidate.casefold():
+                picks.append(candidate)
+        return tuple(picks[:limit])

@@ -1,0 +1,81 @@
+"""Domain errors. Each is mapped to user text in one place: `blocks.errors.render_error`."""
+
+from __future__ import annotations
+
+
+class BotError(Exception):
+    """Base for errors that end in a message to a person rather than a traceback."""
+
+
+class ListExpired(BotError):
+    """A paging cursor is expired, unknown or tampered with, or AWS refused its nextToken.
+
+    `query` is what the list showed, when that is still known, so the answer can offer to run it again.
+    """
+
+    def __init__(self, detail: str = "", query=None):
+        super().__init__(detail)
+        self.query = query
+
+
+class DatasetGroupNotFound(BotError):
+    def __init__(self, name: str, suggestions: tuple[str, ...] = ()):
+        super().__init__(name)
+        self.name = name
+        self.suggestions = suggestions
+
+
+class MalformedArn(BotError):
+    def __init__(self, arn: str):
+        super().__init__(arn)
+        self.arn = arn
+
+
+class AccessRefused(BotError):
+    """The allowlists do not let this user, channel or dataset group through."""
+
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what
+
+
+class AwsError(BotError):
+    """A Personalize call failed; `request_id` is AWS's id for the operator's log."""
+
+    def __init__(self, detail: str = "", *, request_id: str | None = None, code: str | None = None):
+        super().__init__(detail or code or type(self).__name__)
+        self.detail = detail
+        self.request_id = request_id
+        self.code = code
+
+
+class AwsInvalidInput(AwsError):
+    pass
+
+
+class AwsResourceNotFound(AwsError):
+    pass
+
+
+class AwsAccessDenied(AwsError):
+    pass
+
+
+class AwsThrottled(AwsError):
+    pass
+
+
+class AwsCredentialsError(AwsError):
+    pass
+
+
+class AwsUnreachable(AwsError):
+    pass
+
+
+class AwsTimeout(AwsError):
+    pass
+
+
+class AwsServiceError(AwsError):
+    """Anything else AWS answered with (5xx after retries, unknown codes)."""

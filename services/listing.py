@@ -1,0 +1,88 @@
+"""JobListing: from a parsed command or a button value to a page of deletion jobs and its button values."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from services.command_parser import ListCommand
+from services.cursor import Cursor, CursorCodec, ListQuery
+from services.errors import ListExpired
+from services.models import DeletionJobDetails
+from services.paging import DeletionJobPager, Page
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PageView:
+    """A page and the button values that go with it."""
+
+    page: Page
+    next_value: str | None
+    details_values: list[str]
+    restart_value: str
+
+
+@dataclass(frozen=True)
+class DetailsView:
+    details: DeletionJobDetails
+    back_value: str
+
+
+class JobListing:
+    def __init__(self, pager: DeletionJobPager, resolver, codec: CursorCodec, gateway, access):
+        self._pager = pager
+        self._resolver = resolver
+        self._codec = codec
+        self._gateway = gateway
+        self._access = access
+
+    def query_for(self, command: ListCommand, *, user_id: str | None = None) -> ListQuery:
+        arn = None
+        if command.group:
+            arn = self._resolver.resolve(command.group).arn
+            self._access.check_group(arn, user_id=user_id)
+        return ListQuery(dataset_group_arn=arn, status=command.status)
+
+    def first_page(self, query: ListQuery) -> PageView:
+        return self._view(Cursor.start(query))
+
+    def page_at(self, value: str, *, user_id: str | None = None) -> PageView:
+        cursor = self._codec.decode(value)
+        self._check_query(cursor.query, user_id)
+        return self._view(cursor)
+
+    def restart(self, value: str, *, user_id: str | None = None) -> PageView:
+        query = self._codec.decode(value).query
+        self._check_query(query, user_id)
+        return self.first_page(query)
+
+    def details(self, value: str, *, user_id: str | None = None) -> DetailsView:
+        job_arn, back_value = self._codec.decode_details(value)
+        back = self._codec.decode(back_value)
+        self._check_query(back.query, user_id)
+        details = self._gateway.describe_job(job_arn)
+        self._access.check_group(details.job.dataset_group_arn, user_id=user_id)
+        return DetailsView(details=details, back_value=back_value)
+
+    def restart_value(self, query: ListQuery | None) -> str:
+        return self._codec.encode(Cursor.start(query or ListQuery()))
+
+    def _check_query(self, query: ListQuery, user_id: str | None) -> None:
+        # The clicker may not be the person who ran the command, and allowlists may have changed since.
+        if query.dataset_group_arn:
+            self._access.check_group(query.dataset_group_arn, user_id=user_id)
+
+    def _view(self, cursor: Cursor) -> PageView:
+        try:
+            page = self._pager.page(cursor)
+        except ListExpired as err:
+            raise ListExpired(str(err), query=cursor.query) from err
+        this_value = self._codec.encode(cursor)
+        return PageView(
+            page=page,
+            next_value=self._codec.encode(page.next_cursor) if page.next_cursor else None,
+            details_values=[self._codec.encode_details(job.arn, this_value) for job in page.jobs],
+            restart_value=self._codec.encode(cursor.restart()),
+        )

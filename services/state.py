@@ -1,0 +1,130 @@
+"""The state store: SQLAlchemy tables shared by paging (long cursors) and the digest (subscriptions, ledger)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+logger = logging.getLogger(__name__)
+
+metadata = MetaData()
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("payload", Text, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+
+class StateStoreUnavailable(Exception):
+    """The database at DATABASE_URL cannot be reached or used; `str()` says which and why."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes even for timezone-aware columns.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def create_state_engine(database_url: str) -> Engine:
+    """An engine for DATABASE_URL, set up for several threads (and, on SQLite, several processes)."""
+    if database_url.startswith("sqlite"):
+        engine = create_engine(
+            database_url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            # WAL lets readers and one writer work at once; busy_timeout makes writers wait, not fail.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def redact_url(database_url: str) -> str:
+    """DATABASE_URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL we cannot parse is shown as its scheme only
+        return database_url.split(":", 1)[0] + "://…"
+
+
+class StateStore:
+    """Owns the engine and the schema."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, database_url: str) -> StateStore:
+        try:
+            return cls(create_state_engine(database_url))
+        except (SQLAlchemyError, ImportError, ValueError) as err:
+            raise StateStoreUnavailable(f"DATABASE_URL {redact_url(database_url)} is not usable: {err}") from err
+
+    def create_schema(self) -> None:
+        """Create missing tables; raise StateStoreUnavailable when the database does not answer."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(text("SELECT 1"))
+            metadata.create_all(self.engine)
+        except SQLAlchemyError as err:
+            url = redact_url(self.engine.url.render_as_string(hide_password=False))
+            reason = str(getattr(err, "orig", err)).strip().splitlines()[0] if str(err) else type(err).__name__
+            raise StateStoreUnavailable(f"the database at {url} does not answer: {reason}") from err
+
+
+class CursorStore:
+    """Paging cursors too long for a button's value, kept under a short id until they expire."""
+
+    def __init__(self, engine: Engine, *, ttl: timedelta):
+        self._engine = engine
+        self._ttl = ttl
+
+    def put(self, payload: str) -> str:
+        cursor_id = secrets.token_urlsafe(12)
+        now = utcnow()
+        with self._engine.begin() as connection:
+            connection.execute(insert(cursors).values(id=cursor_id, payload=payload, expires_at=now + self._ttl))
+            # Sweep a few expired rows as we go, so the table never needs a cron job.
+            connection.execute(delete(cursors).where(cursors.c.expires_at < now))
+        return cursor_id
+
+    def get(self, cursor_id: str) -> str | None:
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                select(cursors.c.payload, cursors.c.expires_at).where(cursors.c.id == cursor_id)
+            ).first()
+        if row is None or as_utc(row.expires_at) < utcnow():
+            return None
+        return row.payload

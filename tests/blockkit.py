@@ -1,0 +1,61 @@
+"""Slack's Block Kit limits, checked independently of the code under test (see shared/FACTS.md)."""
+
+from __future__ import annotations
+
+
+def _check_text(obj: dict, limit: int, where: str) -> None:
+    assert obj["type"] in ("plain_text", "mrkdwn"), where
+    assert 1 <= len(obj["text"]) <= limit, f"{where}: {len(obj['text'])} > {limit}"
+
+
+def assert_within_limits(message: dict) -> None:
+    assert message.get("text"), "every message needs a top-level text fallback"
+    blocks = message.get("blocks", [])
+    assert len(blocks) <= 50, f"{len(blocks)} blocks"
+    for index, block in enumerate(blocks):
+        where = f"block {index} ({block['type']})"
+        assert len(block.get("block_id", "")) <= 255, where
+        if block["type"] == "header":
+            assert block["text"]["type"] == "plain_text", where
+            _check_text(block["text"], 150, where)
+        elif block["type"] == "section":
+            assert "text" in block or "fields" in block, where
+            if "text" in block:
+                _check_text(block["text"], 3000, where)
+            fields = block.get("fields", [])
+            assert len(fields) <= 10, where
+            for field in fields:
+                _check_text(field, 2000, where)
+            if "accessory" in block:
+                _check_button(block["accessory"], where)
+        elif block["type"] == "context":
+            assert 1 <= len(block["elements"]) <= 10, where
+            for element in block["elements"]:
+                _check_text(element, 3000, where)
+        elif block["type"] == "actions":
+            assert 1 <= len(block["elements"]) <= 25, where
+            for element in block["elements"]:
+                _check_button(element, where)
+        elif block["type"] != "divider":
+            raise AssertionError(f"unexpected block type {block['type']}")
+
+
+def _check_button(button: dict, where: str) -> None:
+    assert button["type"] == "button", where
+    _check_text(button["text"], 75, where)
+    assert button["text"]["type"] == "plain_text", where
+    assert len(button.get("value", "")) <= 2000, where
+    assert 1 <= len(button["action_id"]) <= 255, where
+
+
+def visible_texts(message: dict) -> list[str]:
+    """Every mrkdwn string of a message: the places where an unescaped `<` would be a Slack token."""
+    texts = [message["text"]]
+    for block in message.get("blocks", []):
+        if block["type"] == "section":
+            if block.get("text", {}).get("type") == "mrkdwn":
+                texts.append(block["text"]["text"])
+            texts.extend(f["text"] for f in block.get("fields", []) if f["type"] == "mrkdwn")
+        elif block["type"] == "context":
+            texts.extend(e["text"] for e in block["elements"] if e["type"] == "mrkdwn")
+    return texts

@@ -1,0 +1,71 @@
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.command_parser import (
+    CommandError,
+    DigestCommand,
+    HelpCommand,
+    ListCommand,
+    parse_command,
+)
+
+ARN = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", ListCommand()),
+        (None, ListCommand()),
+        ("   ", ListCommand()),
+        ("failed", ListCommand(status="FAILED")),
+        ("FAILED", ListCommand(status="FAILED")),
+        ("in-progress", ListCommand(status="IN_PROGRESS")),
+        ("In_Progress", ListCommand(status="IN_PROGRESS")),
+        ("media-feed", ListCommand(group="media-feed")),
+        ("media-feed failed", ListCommand(group="media-feed", status="FAILED")),
+        ("failed media-feed", ListCommand(group="media-feed", status="FAILED")),
+        (f"{ARN} COMPLETED", ListCommand(group=ARN, status="COMPLETED")),
+        (f"pending {ARN}", ListCommand(group=ARN, status="PENDING")),
+        ("help", HelpCommand()),
+        ("HELP", HelpCommand()),
+        ("digest subscribe media-feed at 09:30 Europe/Berlin",
+         DigestCommand("subscribe", ("media-feed", "at", "09:30", "Europe/Berlin"))),
+        ("digest now", DigestCommand("now")),
+    ],
+)
+def test_parses(text, expected):
+    assert parse_command(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "token"),
+    [
+        ("failed completed", "completed"),
+        ("a b", "b"),
+        ("a b c", "c"),
+        ("arn:aws:personalize:us-east-1:123:dataset-group/x", "arn:aws:personalize:us-east-1:123:dataset-group/x"),
+        ("arn:aws:s3:::bucket", "arn:aws:s3:::bucket"),
+        ("fa!led", "fa!led"),
+        ("&lt;!channel&gt;", "<!channel>"),
+        ("digest", "digest"),
+        ("digest explode", "explode"),
+    ],
+)
+def test_rejects_with_the_offending_token(text, token):
+    with pytest.raises(CommandError) as caught:
+        parse_command(text)
+    assert caught.value.token == token
+    assert caught.value.problem
+
+
+@settings(max_examples=300, derandomize=True)
+@given(st.text(max_size=4000))
+def test_any_text_parses_or_gives_a_usage_answer(text):
+    try:
+        result = parse_command(text)
+    except CommandError as err:
+        assert err.problem
+    else:
+        assert isinstance(result, ListCommand | HelpCommand | DigestCommand)
