@@ -110,19 +110,9 @@ def build_app(settings: Settings, services):
 
 def serve_http(app, settings: Settings) -> None:
     """HTTP on $PORT through the same WSGI app gunicorn serves, with a threaded server."""
-    from socketserver import ThreadingMixIn
-    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+    from web import create_wsgi_app, make_http_server
 
-    from web import create_wsgi_app
-
-    class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-        daemon_threads = True
-
-    class QuietHandler(WSGIRequestHandler):
-        def log_message(self, format, *args):  # noqa: A002 - signature fixed by http.server
-            logger.debug("http %s", format % args)
-
-    server = make_server("0.0.0.0", settings.port, create_wsgi_app(app), ThreadingWSGIServer, QuietHandler)
+    server = make_http_server(create_wsgi_app(app), "0.0.0.0", settings.port)
     logger.info("listening for Slack on http://0.0.0.0:%d/slack/events", settings.port)
     _stop_on_sigterm(server.shutdown)
     server.serve_forever()

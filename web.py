@@ -6,6 +6,9 @@ gunicorn serves it in production (see Procfile); `python bot.py` serves the same
 from __future__ import annotations
 
 import json
+import logging
+
+_logger = logging.getLogger("deletion_jobs.web")
 
 
 def create_wsgi_app(bolt_app):
@@ -22,6 +25,23 @@ def create_wsgi_app(bolt_app):
         return slack(environ, start_response)
 
     return application
+
+
+def make_http_server(wsgi_app, host: str = "0.0.0.0", port: int = 3000):
+    """A threaded WSGI server for `python bot.py` and the tests (port 0 picks a free one)."""
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+        # Slack bursts: let the kernel queue connections rather than refuse them.
+        request_queue_size = 128
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format, *args):  # noqa: A002 - signature fixed by http.server
+            _logger.debug("http %s", format % args)
+
+    return make_server(host, port, wsgi_app, ThreadingWSGIServer, QuietHandler)
 
 
 def create_app():
