@@ -97,7 +97,6 @@ def build_app(settings: Settings, services):
     import handlers
 
     app = App(
-        token=settings.slack_bot_token.get_secret_value(),
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         client=build_web_client(settings),
         # auth.test at start-up would make the app unable to start while Slack is unreachable.

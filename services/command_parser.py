@@ -6,6 +6,7 @@ import html
 import re
 from dataclasses import dataclass
 
+from services.errors import MalformedArn
 from services.models import STATUSES
 
 ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:personalize:[a-z0-9-]+:\d{12}:dataset-group/[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
@@ -80,7 +81,7 @@ def parse_command(text: str | None) -> Command:
             raise CommandError("give only one dataset group", token)
         if is_arn(token):
             if len(token) > MAX_ARN_LENGTH or not ARN_PATTERN.match(token):
-                raise CommandError("malformed dataset group ARN", token)
+                raise MalformedArn(token)
         elif not NAME_PATTERN.match(token):
             raise CommandError("not a status or a dataset group name", token)
         group = token

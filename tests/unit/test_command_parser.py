@@ -9,6 +9,7 @@ from services.command_parser import (
     ListCommand,
     parse_command,
 )
+from services.errors import MalformedArn
 
 ARN = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
 
@@ -45,8 +46,6 @@ def test_parses(text, expected):
         ("failed completed", "completed"),
         ("a b", "b"),
         ("a b c", "c"),
-        ("arn:aws:personalize:us-east-1:123:dataset-group/x", "arn:aws:personalize:us-east-1:123:dataset-group/x"),
-        ("arn:aws:s3:::bucket", "arn:aws:s3:::bucket"),
         ("fa!led", "fa!led"),
         ("&lt;!channel&gt;", "<!channel>"),
         ("digest", "digest"),
@@ -60,6 +59,14 @@ def test_rejects_with_the_offending_token(text, token):
     assert caught.value.problem
 
 
+@pytest.mark.parametrize("arn", ["arn:aws:personalize:us-east-1:123:dataset-group/x", "arn:aws:s3:::bucket",
+                                 "arn:aws:personalize:us-east-1:123456789012:dataset-group/" + "x" * 300])
+def test_malformed_arns_are_named(arn):
+    with pytest.raises(MalformedArn) as caught:
+        parse_command(f"{arn} failed")
+    assert caught.value.arn == arn
+
+
 @settings(max_examples=300, derandomize=True)
 @given(st.text(max_size=4000))
 def test_any_text_parses_or_gives_a_usage_answer(text):
@@ -67,5 +74,7 @@ def test_any_text_parses_or_gives_a_usage_answer(text):
         result = parse_command(text)
     except CommandError as err:
         assert err.problem
+    except MalformedArn as err:
+        assert err.arn
     else:
         assert isinstance(result, ListCommand | HelpCommand | DigestCommand)

@@ -125,7 +125,8 @@ aws_text = st.one_of(
 
 
 @settings(max_examples=200, derandomize=True, deadline=None)
-@given(name=aws_text, reason=aws_text, arn=aws_text, status=st.sampled_from(STATUSES + ("WEIRD",)), n=st.integers(1, 20))
+@given(name=aws_text, reason=aws_text, arn=aws_text, status=st.sampled_from((*STATUSES, "WEIRD")),
+       n=st.integers(1, 20))
 def test_any_aws_text_renders_within_limits_and_escaped(name, reason, arn, status, n):
     job = DeletionJob(arn=arn, name=name, dataset_group_arn="arn:x:dataset-group/" + name, status=status,
                       created=NOW, updated=None, failure_reason=reason)
