@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from services.cursor import BUTTON_VALUE_LIMIT, Cursor, CursorCodec, ListQuery
@@ -37,7 +37,6 @@ cursors = st.builds(
 )
 
 
-@settings(max_examples=150, derandomize=True, deadline=None)
 @given(cursors)
 def test_every_cursor_round_trips_and_fits_a_button(codec, cursor):
     value = codec.encode(cursor)
@@ -55,14 +54,12 @@ def test_long_tokens_are_stored_and_short_ones_inline(codec):
     assert codec.encode(Cursor(query, api_token="t" * 1500)).startswith("s.")
 
 
-@settings(max_examples=300, derandomize=True, deadline=None)
 @given(st.text(max_size=2500))
 def test_arbitrary_values_are_expired_lists(codec, value):
     with pytest.raises(ListExpired):
         codec.decode(value)
 
 
-@settings(max_examples=200, derandomize=True, deadline=None)
 @given(cursors, st.integers(0, 10_000), st.characters())
 def test_tampered_values_never_decode_to_another_list(codec, cursor, position, char):
     value = codec.encode(cursor)

@@ -3,7 +3,7 @@
 import re
 from datetime import UTC, datetime
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from blocks.details import render_job_details
@@ -124,7 +124,6 @@ aws_text = st.one_of(
 )
 
 
-@settings(max_examples=200, derandomize=True, deadline=None)
 @given(name=aws_text, reason=aws_text, arn=aws_text, status=st.sampled_from((*STATUSES, "WEIRD")),
        n=st.integers(1, 20))
 def test_any_aws_text_renders_within_limits_and_escaped(name, reason, arn, status, n):
