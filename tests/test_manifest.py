@@ -1,0 +1,140 @@
+"""The Slack app manifests declare the command the code registers and exactly the bot scopes the code needs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from handlers.commands import COMMAND
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFESTS = {"http": ROOT / "manifest.yml", "socket": ROOT / "manifest.socket.yml"}
+EVENTS_PATH = "/slack/events"
+
+# The bot scope each Slack Web API method needs (api.slack.com/methods/<method>, "Required scopes").
+# conversations.info needs channels:read for public and groups:read for private channels.
+SCOPES_BY_METHOD = {
+    "chat.postMessage": {"chat:write"},
+    "chat.postEphemeral": {"chat:write"},
+    "chat.update": {"chat:write"},
+    "chat.delete": {"chat:write"},
+    "conversations.info": {"channels:read", "groups:read"},
+    "auth.test": set(),
+}
+# Issue 3's digest posts to channels and checks the bot's membership when a channel subscribes.
+# Listed here so the manifest is right before that code lands; once it does, the scan below finds them too.
+DIGEST_METHODS = {"chat.postMessage", "conversations.info"}
+
+# `client.chat_postMessage(` → chat.postMessage; `api_call("chat.postMessage"` → the same.
+_SDK_CALL = re.compile(r"\.(admin|apps|auth|bots|chat|conversations|files|pins|reactions|reminders|search|team|"
+                       r"usergroups|users|views)_([A-Za-z]+)\(")
+_API_CALL = re.compile(r"api_call\(\s*[\"']([a-z]+\.[A-Za-z.]+)[\"']")
+
+
+def load(kind: str) -> dict:
+    return yaml.safe_load(MANIFESTS[kind].read_text())
+
+
+def web_api_methods_in_code() -> set[str]:
+    """Slack Web API methods the bot's own code calls (tests and local stand-ins excluded)."""
+    methods = set()
+    for path in ROOT.rglob("*.py"):
+        relative = path.relative_to(ROOT).parts
+        if relative[0] in {".venv", "tests", "devtools"} or relative[0].startswith("."):
+            continue
+        source = path.read_text(encoding="utf-8")
+        methods |= {f"{family}.{name}" for family, name in _SDK_CALL.findall(source)}
+        methods |= set(_API_CALL.findall(source))
+    return methods
+
+
+def scopes_needed() -> set[str]:
+    methods = web_api_methods_in_code() | DIGEST_METHODS
+    unknown = methods - SCOPES_BY_METHOD.keys()
+    assert not unknown, f"add the scopes of {sorted(unknown)} to SCOPES_BY_METHOD (and to the manifests)"
+    # `commands` because handlers register the slash command.
+    return {"commands"}.union(*(SCOPES_BY_METHOD[m] for m in methods))
+
+
+@pytest.mark.parametrize("kind", MANIFESTS)
+def test_manifest_declares_the_registered_command_with_hint_and_description(kind):
+    commands = load(kind)["features"]["slash_commands"]
+    assert [c["command"] for c in commands] == [COMMAND]
+    command = commands[0]
+    assert command["description"].strip()
+    assert command["usage_hint"].strip()
+    # Slack should pass the text as typed: escaping would turn a dataset group ARN's characters into markup.
+    assert command["should_escape"] is False
+
+
+@pytest.mark.parametrize("kind", MANIFESTS)
+def test_manifest_asks_for_exactly_the_bot_scopes_the_code_needs(kind):
+    scopes = load(kind)["oauth_config"]["scopes"]
+    assert sorted(scopes["bot"]) == sorted(scopes_needed())
+    assert len(scopes["bot"]) == len(set(scopes["bot"]))
+    assert "user" not in scopes, "the bot acts as itself, never as a user"
+
+
+def test_the_code_scan_finds_web_api_calls():
+    # Guards the scan itself: a scan that silently found nothing would make the scope test meaningless.
+    assert _SDK_CALL.findall("client.chat_postMessage(channel=c)") == [("chat", "postMessage")]
+    assert _SDK_CALL.findall("self._client.conversations_info(channel=c)") == [("conversations", "info")]
+    assert _API_CALL.findall('client.api_call("chat.update", json=x)') == ["chat.update"]
+
+
+def test_http_manifest_sends_commands_and_clicks_to_the_path_the_app_serves(make_settings):
+    manifest = load("http")
+    command_url = manifest["features"]["slash_commands"][0]["url"]
+    interactivity = manifest["settings"]["interactivity"]
+    assert interactivity["is_enabled"] is True
+    assert manifest["settings"]["socket_mode_enabled"] is False
+    for url in (command_url, interactivity["request_url"]):
+        assert url.startswith("https://") and url.endswith(EVENTS_PATH)
+
+    # The path is Bolt's (an unsigned POST is refused with 401); any other path is not served.
+    import bot
+    from web import create_wsgi_app
+
+    settings = make_settings()
+    services = bot.build_services(settings)
+    try:
+        application = create_wsgi_app(bot.build_app(settings, services))
+        assert wsgi_post(application, EVENTS_PATH).startswith("401")
+        assert wsgi_post(application, "/slack/commands").startswith("404")
+    finally:
+        services.background.shutdown(wait=True)
+
+
+def test_socket_manifest_has_socket_mode_and_no_urls():
+    manifest = load("socket")
+    assert manifest["settings"]["socket_mode_enabled"] is True
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    assert "url" not in manifest["features"]["slash_commands"][0]
+    assert "request_url" not in manifest["settings"]["interactivity"]
+    assert "event_subscriptions" not in manifest["settings"]
+
+
+def test_both_manifests_agree_apart_from_transport():
+    http, socket = load("http"), load("socket")
+    for manifest in (http, socket):
+        manifest["features"]["slash_commands"][0].pop("url", None)
+        manifest["settings"]["interactivity"].pop("request_url", None)
+        manifest["settings"].pop("socket_mode_enabled")
+    assert http == socket
+
+
+def wsgi_post(application, path: str) -> str:
+    import io
+
+    body = b"command=%2Fdeletion-jobs&text=failed"
+    statuses = []
+    environ = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": "", "CONTENT_TYPE":
+        "application/x-www-form-urlencoded", "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
+        "SERVER_NAME": "localhost", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+    }
+    b"".join(application(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+    return statuses[0]
