@@ -1,0 +1,333 @@
+"""`python -m bench`: the figures behind the bot's speed and cost claims, printed and written to BENCHMARKS.md.
+
+Everything runs on this machine against the local stand-ins in `devtools/`: the Personalize emulator and the
+Slack stub, over HTTP on loopback. Options: `--quick` for fewer repetitions, `--out FILE`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from devtools.personalize_emulator import PersonalizeEmulator  # noqa: E402
+from devtools.slack_requests import block_action_body, post, sign, slash_command_body  # noqa: E402
+from devtools.slack_stub import SlackStub  # noqa: E402
+
+SECRET = "bench-signing-secret"
+TOKEN = "xoxb-bench-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def procfile_web_command() -> str:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith("web:"):
+            return line.split(":", 1)[1].strip()
+    raise SystemExit("Procfile has no web: line")
+
+
+class Server:
+    """A process started from a shell command line, with $PORT set, waited on until /healthz answers."""
+
+    def __init__(self, command: str, env: dict, port: int):
+        self.port = port
+        self.process = subprocess.Popen(
+            ["bash", "-c", "exec " + command], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise SystemExit(f"server did not start: {command}")
+
+    @property
+    def events_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/slack/events"
+
+    def rss_mb(self) -> float:
+        import psutil
+
+        parent = psutil.Process(self.process.pid)
+        return sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)]) / 2**20
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def env_for(emulator: PersonalizeEmulator, slack: SlackStub, database: str, port: int, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DIGEST_", "ALLOWED_"))}
+    env.update({
+        "PORT": str(port), "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": slack.api_url, "AWS_ENDPOINT_URL_PERSONALIZE": emulator.url,
+        "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1",
+        "DATABASE_URL": database, "LOG_LEVEL": "WARNING", "RUN_SCHEDULER": "false",
+        "PATH": str(ROOT / ".venv" / "bin") + os.pathsep + os.environ.get("PATH", ""),
+    })
+    env.update(extra)
+    return env
+
+
+def send_command(url: str, slack: SlackStub, text: str, key: str) -> tuple[int, float]:
+    body = slash_command_body(text, response_url=slack.response_url(key))
+    status, _, seconds = post(url, body, sign(SECRET, body))
+    return status, seconds
+
+
+def median_ms(values: list[float]) -> float:
+    return statistics.median(values) * 1000
+
+
+# ---- the figures -----------------------------------------------------------------------------------
+
+
+def ack_latency(emulator, slack, database, rounds: int) -> list[tuple[str, str, str]]:
+    command = procfile_web_command()
+    bare_command = command.replace("web:create_app()", "bench.bare_app:create_app()")
+    bot_port, bare_port = free_port(), free_port()
+    bot = Server(command, env_for(emulator, slack, database, bot_port), bot_port)
+    bare = Server(bare_command, env_for(emulator, slack, database, bare_port), bare_port)
+    try:
+        for server in (bot, bare):  # warm both up: imports, first connections, thread pools
+            for i in range(20):
+                send_command(server.events_url, slack, "FAILED", f"warm-{server.port}-{i}")
+        ours, baseline = [], []
+        for i in range(rounds):
+            for server, sink in ((bot, ours), (bare, baseline)) if i % 2 == 0 else ((bare, baseline), (bot, ours)):
+                status, seconds = send_command(server.events_url, slack, "FAILED", f"ack-{server.port}-{i}")
+                assert status == 200, status
+                sink.append(seconds)
+        slack.wait_for_responses(rounds + 20, timeout=120)
+    finally:
+        bot.stop()
+        bare.stop()
+    ratio = statistics.median(ours) / statistics.median(baseline)
+    return [
+        ("Ack latency, `/deletion-jobs FAILED`, gunicorn as in the Procfile (median)", f"{median_ms(ours):.2f} ms",
+         f"{rounds} requests, alternating with the bare app; p95 {sorted(ours)[int(rounds * .95) - 1] * 1000:.2f} ms"),
+        ("Ack latency, bare Bolt app that only calls ack() (median)", f"{median_ms(baseline):.2f} ms",
+         "same gunicorn command and machine, same run"),
+        ("Ack latency ratio, bot / bare (goal ≤ 1.1)", f"{ratio:.3f}", "ratio of medians"),
+    ]
+
+
+def slow_aws(emulator, slack, database, concurrency: int = 50) -> list[tuple[str, str, str]]:
+    port = free_port()
+    server = Server(procfile_web_command(), env_for(emulator, slack, database, port), port)
+    try:
+        send_command(server.events_url, slack, "FAILED", "slow-warm")
+        slack.wait_for_responses(1, key="slow-warm", timeout=60)
+        emulator.latency = 2.0
+        start = time.perf_counter()
+        keys = [f"slow-{i}" for i in range(concurrency)]
+        with ThreadPoolExecutor(concurrency) as pool:
+            acks = list(pool.map(lambda k: send_command(server.events_url, slack, "FAILED", k), keys))
+        for key in keys:
+            slack.wait_for_responses(1, key=key, timeout=300)
+        last_page = time.perf_counter() - start
+    finally:
+        emulator.latency = 0
+        server.stop()
+    assert all(status == 200 for status, _ in acks)
+    slowest = max(seconds for _, seconds in acks)
+    return [
+        (f"Slowest ack of {concurrency} simultaneous commands, every AWS call taking 2 s (goal < 1 s)",
+         f"{slowest * 1000:.1f} ms", f"median {median_ms([s for _, s in acks]):.1f} ms"),
+        (f"Time until the last of the {concurrency} pages arrived", f"{last_page:.2f} s",
+         "each page needs at least one 2 s ListDataDeletionJobs call"),
+    ]
+
+
+def paging_cost(emulator, slack, database) -> list[tuple[str, str, str]]:
+    """Walk every FAILED job of a 10,000-job account with Next, through the HTTP app."""
+    from tests.e2e.harness import find_button, job_arns
+
+    group = emulator.add_dataset_group("bench-paging")
+    emulator.seed_bulk(group, 10_000, failed_every=10)
+    expected = [job["dataDeletionJobArn"] for job in emulator.jobs(group, "FAILED")]
+    port = free_port()
+    server = Server(procfile_web_command(), env_for(emulator, slack, database, port, PAGE_SIZE="20"), port)
+    try:
+        emulator.reset_calls()
+        shown, clicks, key = [], 0, "page-0"
+        send_command(server.events_url, slack, "bench-paging failed", key)
+        while True:
+            message = slack.wait_for_responses(1, key=key, timeout=60)[0]
+            shown.extend(job_arns(message))
+            button = find_button(message, "Next page") or find_button(message, "Continue")
+            if button is None:
+                break
+            clicks += 1
+            key = f"page-{clicks}"
+            body = block_action_body(action_id=button["action_id"], value=button["value"],
+                                     response_url=slack.response_url(key))
+            post(server.events_url, body, sign(SECRET, body))
+        calls = emulator.call_count("ListDataDeletionJobs")
+    finally:
+        server.stop()
+    assert shown == expected, "paging lost or repeated jobs"
+    floor = math.ceil(10_000 / 100)
+    pages = clicks + 1
+    return [
+        ("Paging cost: ListDataDeletionJobs calls to walk all 1,000 FAILED of 10,000 jobs, 20 per page",
+         str(calls), f"{pages} pages; floor ceil(10000/100) = {floor}; bound floor + one per click = {floor + clicks}"),
+    ]
+
+
+def digest_cost(emulator, slack, database) -> list[tuple[str, str, str]]:
+    group = emulator.add_dataset_group("bench-digest")
+    now = datetime.now(UTC)
+    emulator.seed_bulk(group, 10_000, failed_every=0, now=now - timedelta(hours=3))
+    for i in range(10):
+        emulator.add_job(group, status="FAILED", created=now - timedelta(hours=2, minutes=i),
+                         updated=now - timedelta(hours=1), failure_reason=f"bench failure {i}")
+    emulator.reset_calls()
+    env = env_for(emulator, slack, database, free_port(), DIGEST_CHANNELS="CBENCH",
+                  DIGEST_DATASET_GROUP="bench-digest")
+    slack.set_channel("CBENCH")
+    result = subprocess.run([sys.executable, "bot.py", "digest", "--channel", "CBENCH"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        return [("Digest cost", "n/a", f"`bot.py digest` exited {result.returncode}: {result.stderr[-200:]!r}")]
+    calls = emulator.call_count("ListDataDeletionJobs")
+    posted = sum(str(m).count("bench failure") for m in slack.messages("CBENCH"))
+    return [("Digest cost: ListDataDeletionJobs calls, 10,000 jobs, 10 failures in the window (goal 1)",
+             str(calls), f"one subscription scope; {posted} failures posted")]
+
+
+def steady_state(emulator, slack, database, total: int) -> list[tuple[str, str, str]]:
+    port = free_port()
+    server = Server(procfile_web_command(), env_for(emulator, slack, database, port), port)
+    try:
+        def burst(start: int, count: int) -> None:
+            keys = [f"rss-{i}" for i in range(start, start + count)]
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(lambda k: send_command(server.events_url, slack, "FAILED", k), keys))
+            for key in keys:
+                slack.wait_for_responses(1, key=key, timeout=120)
+
+        burst(0, 10)
+        after_10 = server.rss_mb()
+        burst(10, total - 10)
+        after_all = server.rss_mb()
+    finally:
+        server.stop()
+    return [
+        (f"RSS of the bot (gunicorn master + workers) after 10 and after {total} commands (goal: within 10 MB)",
+         f"{after_10:.1f} → {after_all:.1f} MB", f"growth {after_all - after_10:+.1f} MB"),
+    ]
+
+
+def rendering() -> list[tuple[str, str, str]]:
+    import timeit
+
+    from blocks.job_list import render_job_page
+    from services.cursor import Cursor, ListQuery
+    from services.models import DeletionJob
+    from services.paging import Page
+
+    now = datetime.now(UTC)
+    jobs = [DeletionJob(arn=f"arn:aws:personalize:us-east-1:123456789012:data-deletion-job/job-{i}",
+                        name=f"gdpr-delete-{i}", dataset_group_arn="arn:aws:personalize:us-east-1:123456789012:"
+                        "dataset-group/media-feed", status="FAILED", created=now, updated=now,
+                        failure_reason="Access denied to s3://bucket/key <!channel> & more " * 5) for i in range(20)]
+    page = Page(Cursor(ListQuery(None, "FAILED")), jobs, Cursor(ListQuery()), 20, 1)
+    runs = 2000
+    seconds = timeit.timeit(lambda: render_job_page(page, next_value="v" * 100, details_values=["d" * 200] * 20),
+                            number=runs)
+    return [("Rendering a 20-job page (Block Kit, pure function)", f"{seconds / runs * 1e6:.0f} µs",
+             f"mean of {runs} renders")]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        import psutil
+
+        memory = f", {psutil.virtual_memory().total / 2**30:.0f} GiB RAM"
+    except ImportError:
+        pass
+    return f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs ({cpu}){memory}, " \
+           f"Python {platform.python_version()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
+    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    args = parser.parse_args(argv)
+    rows: list[tuple[str, str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp, PersonalizeEmulator() as emulator, \
+            SlackStub(response_url_max_uses=None) as slack:
+        emulator.seed_realistic(jobs=300)
+        database = f"sqlite:///{tmp}/bench.sqlite3"
+        steps = [
+            lambda: ack_latency(emulator, slack, database, 40 if args.quick else 300),
+            lambda: slow_aws(emulator, slack, database),
+            lambda: paging_cost(emulator, slack, database),
+            lambda: digest_cost(emulator, slack, f"sqlite:///{tmp}/digest.sqlite3"),
+            lambda: steady_state(emulator, slack, database, 100 if args.quick else 1000),
+            rendering,
+        ]
+        for step in steps:
+            for row in step():
+                rows.append(row)
+                print(f"{row[0]}: {row[1]}  ({row[2]})", flush=True)
+    command = "python -m bench" + (" --quick" if args.quick else "")
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Produced by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        f"Machine: {machine()}.",
+        "Everything ran on this machine against `devtools/` (Personalize emulator, Slack stub) over loopback HTTP.",
+        "",
+        "| figure | value | notes |",
+        "| --- | --- | --- |",
+        *[f"| {name} | {value} | {notes} |" for name, value, notes in rows],
+        "",
+    ]
+    Path(args.out).write_text("\n".join(lines))
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "bench"
+    sys.exit(main())
