@@ -121,6 +121,7 @@ def test_details_and_back_to_list(emulator, run_bot, account):
         ("failed completed", ["`completed`", "only one status"]),
         ("arn:aws:personalize:us-east-1:123456789012:dataset-group/nope", ["does not exist"]),
         ("help", ["Usage", "Examples"]),
+        ("payload", ["`payload`"]),  # Bolt alone would read this form body as an empty interaction
     ],
 )
 def test_bad_input_gets_an_answer_that_names_the_problem(emulator, run_bot, account, text, must_contain):
