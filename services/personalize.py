@@ -96,7 +96,10 @@ class PersonalizeGateway:
     def from_settings(cls, settings) -> PersonalizeGateway:
         # boto3 picks up AWS_ENDPOINT_URL_PERSONALIZE and credentials on its own.
         session = boto3.session.Session()
-        client = session.client("personalize", region_name=settings.aws_region, config=CLIENT_CONFIG)
+        # One pooled connection per worker thread: botocore's default of 10 made a burst of commands
+        # discard and re-open connections ("Connection pool is full"), found by the load test.
+        config = CLIENT_CONFIG.merge(Config(max_pool_connections=max(settings.worker_threads, 10)))
+        client = session.client("personalize", region_name=settings.aws_region, config=config)
         return cls(client, deadline_seconds=settings.aws_deadline_seconds)
 
     @property

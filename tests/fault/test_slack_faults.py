@@ -1,0 +1,62 @@
+"""Slack misbehaving on the response_url, and requests Slack may replay or users may repeat."""
+
+from __future__ import annotations
+
+import time
+
+from devtools.slack_requests import block_action_body, post, sign, slash_command_body
+from tests.e2e.harness import find_button, job_arns
+
+
+def test_response_url_500_then_ok_is_retried(emulator, run_bot, slack):
+    emulator.seed_realistic(jobs=40)
+    bot = run_bot()
+    slack.queue_response_url_reply(500, "oops")
+    ack = bot.command("FAILED")
+    message = bot.answer(ack)
+    assert job_arns(message)
+    posts = slack.response_posts(ack.response_key)
+    assert [p.status for p in posts] == [500, 200]
+
+
+def test_expired_response_url_is_logged_not_crashed(emulator, run_bot, slack, caplog):
+    emulator.seed_realistic(jobs=40)
+    bot = run_bot()
+    slack.queue_response_url_reply(404, "expired_url")
+    ack = bot.command("FAILED")
+    deadline = time.monotonic() + 10
+    while not slack.response_posts(ack.response_key) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [p.status for p in slack.response_posts(ack.response_key)] == [404]
+    deadline = time.monotonic() + 5
+    while "response_url expired" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "response_url expired" in caplog.text
+    # the bot carries on
+    assert job_arns(bot.ask("FAILED"))
+
+
+def test_replayed_signed_command_inside_five_minutes_is_harmless(emulator, run_bot, slack):
+    emulator.seed_realistic(jobs=40)
+    bot = run_bot()
+    body = slash_command_body("FAILED", response_url=slack.response_url("replay"))
+    headers = sign(bot.signing_secret, body)
+    first = post(bot.events_url, body, headers)
+    second = post(bot.events_url, body, headers)
+    assert first[0] == second[0] == 200
+    answers = slack.wait_for_responses(2, key="replay")
+    assert answers[0]["blocks"] == answers[1]["blocks"] or job_arns(answers[0]) == job_arns(answers[1])
+
+
+def test_replayed_click_gives_the_same_page(emulator, run_bot, slack):
+    emulator.seed_realistic(jobs=80)
+    bot = run_bot()
+    first = bot.ask("")
+    button = find_button(first, "Next page")
+    body = block_action_body(action_id=button["action_id"], value=button["value"],
+                             response_url=slack.response_url("click-replay"))
+    headers = sign(bot.signing_secret, body)
+    assert post(bot.events_url, body, headers)[0] == 200
+    assert post(bot.events_url, body, headers)[0] == 200
+    pages = slack.wait_for_responses(2, key="click-replay")
+    assert job_arns(pages[0]) == job_arns(pages[1]) and job_arns(pages[0])
