@@ -44,19 +44,58 @@ def make_http_server(wsgi_app, host: str = "0.0.0.0", port: int = 3000):
     return make_server(host, port, wsgi_app, ThreadingWSGIServer, QuietHandler)
 
 
+# gunicorn's "App failed to load" exit code: its master then stops, instead of re-forking workers that can
+# never start and printing the same settings error forever.
+APP_LOAD_ERROR = 4
+
+
 def create_app():
-    """gunicorn's factory (`gunicorn 'web:create_app()'`): settings from the environment, no scheduler."""
+    """gunicorn's factory (`gunicorn 'web:create_app()'`): settings from the environment, never a scheduler.
+
+    The app it returns has a `shutdown()`, which gunicorn.conf.py's `worker_exit` hook calls: answers that
+    were acknowledged but not yet posted to Slack are finished before the worker process goes.
+    """
     import sys
 
     from bot import build_app, build_services
     from config import SettingsError, load_settings
     from config.logging import configure_logging
+    from services.state import StateStoreUnavailable
 
     try:
         settings = load_settings()
     except SettingsError as err:
         print(err, file=sys.stderr)
-        sys.exit(2)
+        sys.exit(APP_LOAD_ERROR)
     configure_logging(settings.log_level)
-    services = build_services(settings)
-    return create_wsgi_app(build_app(settings, services))
+    try:
+        services = build_services(settings)
+    except StateStoreUnavailable as err:
+        _logger.error("%s. Check DATABASE_URL and that the database is running.", err)
+        sys.exit(APP_LOAD_ERROR)
+    application = create_wsgi_app(build_app(settings, services))
+
+    def shutdown() -> None:
+        _logger.info("worker stopping: finishing the answers still owed to Slack")
+        services.background.shutdown(wait=True)
+
+    application.shutdown = shutdown
+    return application
+
+
+def prepare_state_store() -> None:
+    """Create the state store's tables once, before gunicorn forks: workers booting together would race to
+    create them, and the loser would stop the whole server with "table already exists".
+
+    Problems are left for the workers to report: each says what is wrong, and gunicorn stops.
+    """
+    from bot import build_state
+    from config import SettingsError, load_settings
+    from services.state import StateStoreUnavailable
+
+    try:
+        store = build_state(load_settings())
+    except (SettingsError, StateStoreUnavailable):
+        return
+    # No connection may outlive the fork into the workers.
+    store.engine.dispose()

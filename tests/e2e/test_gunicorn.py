@@ -1,0 +1,247 @@
+"""The Procfile's web process as a subprocess: gunicorn answers signed requests and /healthz, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from devtools.slack_requests import post, sign, slash_command_body
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET
+from tests.e2e.harness import job_arns
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+# Loopback only: never let a proxy variable reroute the test's requests.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# How long the test waits for gunicorn to boot, answer and stop before declaring it stuck: a bound, not a target.
+PATIENCE = 60
+
+
+def procfile_command(process: str) -> tuple[dict[str, str], list[str]]:
+    """The Procfile's line for `process`: its leading VAR=value assignments and its argv, as a shell splits them."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == process:
+            words = shlex.split(command)
+            env = {}
+            while words and "=" in words[0] and words[0].split("=", 1)[0].isidentifier():
+                key, _, value = words.pop(0).partition("=")
+                env[key] = value
+            return env, words
+    raise AssertionError(f"Procfile has no {process!r} process")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def gunicorn_env(tmp_path, *, port: int, emulator, slack, drop=(), **extra) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLACK_", "ALLOWED_", "DIGEST_", "GUNICORN_")) and k.lower() not in
+           {"http_proxy", "https_proxy", "all_proxy"}}
+    env.update({
+        "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+        "PORT": str(port),
+        # The config binds 0.0.0.0:$PORT as platforms need; the test keeps to loopback through gunicorn's own
+        # override variable, so the command itself stays exactly the Procfile's.
+        "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{port}",
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "AWS_ENDPOINT_URL_PERSONALIZE": emulator.url,
+        "AWS_REGION": "us-east-1",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'web.sqlite3'}",
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(extra)
+    for name in drop:
+        env.pop(name, None)
+    return env
+
+
+class Gunicorn:
+    """gunicorn started exactly as the Procfile's web line says, with its output collected in a file."""
+
+    def __init__(self, tmp_path, env: dict[str, str], port: int):
+        procfile_env, argv = procfile_command("web")
+        self.port = port
+        self.log_path = tmp_path / "gunicorn.log"
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            argv, cwd=ROOT, env={**env, **procfile_env}, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def wait_until_serving(self) -> None:
+        deadline = time.monotonic() + PATIENCE
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"gunicorn exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                with _opener.open(self.url + "/healthz", timeout=2):
+                    return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.1)
+        raise AssertionError(f"gunicorn did not answer /healthz:\n{self.output()}")
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with _opener.open(self.url + path, timeout=10) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(PATIENCE)
+        self._log.close()
+
+
+@pytest.fixture
+def account(emulator):
+    return emulator.seed_realistic(seed=5, jobs=120)
+
+
+@pytest.fixture
+def start_gunicorn(tmp_path, emulator, slack):
+    started = []
+
+    def start(drop=(), **extra) -> Gunicorn:
+        port = free_port()
+        env = gunicorn_env(tmp_path, port=port, emulator=emulator, slack=slack, drop=drop, **extra)
+        server = Gunicorn(tmp_path, env, port)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def test_procfile_web_turns_the_scheduler_off_and_clock_runs_it():
+    env, argv = procfile_command("web")
+    assert env == {"RUN_SCHEDULER": "false"}
+    assert argv[0] == "gunicorn" and "web:create_app()" in argv
+    assert argv[argv.index("-c") + 1] == "gunicorn.conf.py"
+    _, clock = procfile_command("clock")
+    assert clock == ["python", "bot.py", "scheduler"]
+
+
+def test_gunicorn_config_binds_port_on_all_interfaces_with_threads(monkeypatch):
+    import runpy
+
+    monkeypatch.setenv("PORT", "5123")
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert config["bind"] == ["0.0.0.0:5123"]
+    assert config["workers"] == 3
+    assert config["worker_class"] == "gthread" and config["threads"] > 1
+    assert config["preload_app"] is False
+    assert "%(r)s" not in config["access_log_format"] and "%(q)s" not in config["access_log_format"]
+    assert "{" not in config["access_log_format"], "no header or environ atoms in the access log"
+
+
+def test_gunicorn_master_creates_the_tables_before_workers_boot(monkeypatch, tmp_path):
+    # Workers booting together on a fresh database raced to create the tables; the loser stopped gunicorn.
+    import runpy
+
+    from sqlalchemy import create_engine, inspect
+
+    database = tmp_path / "fresh.sqlite3"
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
+    runpy.run_path(str(ROOT / "gunicorn.conf.py"))["on_starting"](None)
+    engine = create_engine(f"sqlite:///{database}")
+    try:
+        assert "cursors" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_procfile_web_serves_healthz_signed_commands_and_stops_cleanly_on_sigterm(
+    start_gunicorn, slack, emulator, account
+):
+    # Several workers on a fresh database: none may trip over another creating the tables.
+    server = start_gunicorn(WEB_CONCURRENCY="4")
+    server.wait_until_serving()
+
+    status, body = server.get("/healthz")
+    assert status == 200
+    assert BOT_TOKEN.encode() not in body and SIGNING_SECRET.encode() not in body
+
+    response_url = slack.response_url("gunicorn-1")
+    command = slash_command_body("failed", response_url=response_url)
+    status, text, _ = post(server.url + "/slack/events", command, sign(SIGNING_SECRET, command))
+    assert status == 200 and text == ""
+    page = slack.wait_for_responses(1, key="gunicorn-1", timeout=PATIENCE)[0]
+    assert page["response_type"] == "ephemeral"
+    assert page["blocks"][0]["text"]["text"] == "Failed deletion jobs · all dataset groups"
+    failed = [job["dataDeletionJobArn"] for job in emulator.jobs(status="FAILED")]
+    assert [arn for arn in failed if any(arn in line for line in job_arns(page))] == failed[:10]
+
+    forged = slash_command_body("failed", response_url=slack.response_url("gunicorn-forged"))
+    status, _, _ = post(server.url + "/slack/events", forged, sign("not-the-signing-secret", forged))
+    assert status == 401
+    stale = slash_command_body("failed", response_url=slack.response_url("gunicorn-stale"))
+    status, _, _ = post(server.url + "/slack/events", stale, sign(SIGNING_SECRET, stale, int(time.time()) - 600))
+    assert status == 401
+
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(PATIENCE) == 0
+    output = server.output()
+    assert "Traceback" not in output
+    assert SIGNING_SECRET not in output and BOT_TOKEN not in output
+    # Refused requests did no work: only the one good command reached a response_url.
+    assert len(slack.response_posts()) == 1
+
+
+def test_sigterm_lets_an_acknowledged_command_finish_before_the_worker_exits(start_gunicorn, slack, emulator, account):
+    server = start_gunicorn()
+    server.wait_until_serving()
+    # AWS answers slowly: the ack goes out at once, the page is still being worked on when SIGTERM arrives.
+    emulator.hang(1.5)
+    command = slash_command_body("media-feed", response_url=slack.response_url("in-flight"))
+    status, _, _ = post(server.url + "/slack/events", command, sign(SIGNING_SECRET, command))
+    assert status == 200
+    deadline = time.monotonic() + PATIENCE
+    while emulator.call_count() == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert emulator.call_count() >= 1, "the command never reached AWS"
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(PATIENCE) == 0
+    assert "finishing the answers still owed to Slack" in server.output()
+    # The answer was delivered by the exiting worker, not lost with it.
+    answers = slack.responses("in-flight")
+    assert len(answers) == 1
+    assert answers[0]["blocks"][0]["text"]["text"] == "Deletion jobs · media-feed"
+
+
+def test_missing_settings_stop_gunicorn_with_a_clear_message_not_a_restart_loop(start_gunicorn):
+    server = start_gunicorn(drop=["SLACK_SIGNING_SECRET"])
+    returncode = server.process.wait(PATIENCE)
+    output = server.output()
+    assert returncode != 0
+    assert "SLACK_SIGNING_SECRET" in output
+    assert output.count("settings are incomplete") <= 2, "one message per worker, not a respawn loop"
+
