@@ -80,7 +80,7 @@ def build_services(settings: Settings, *, state=None, gateway=None):
         max_calls=settings.max_api_calls_per_page,
         visible=access.job_visible if access.restricts_groups else None,
     )
-    listing = JobListing(pager, DatasetGroupResolver(gateway), codec, gateway, access)
+    listing = JobListing(pager, DatasetGroupResolver(gateway, visible=access.group_allowed), codec, gateway, access)
     return Services(
         listing=listing,
         access=access,

@@ -14,11 +14,13 @@ from services.models import DatasetGroup, dataset_group_name
 class DatasetGroupResolver:
     """Names are resolved through ListDatasetGroups: exact match first, then case-insensitive.
 
-    The list is cached for `cache_seconds`, so paging through a group costs no extra calls.
+    The list is cached for `cache_seconds`, so paging through a group costs no extra calls. Only groups that
+    `visible(arn)` accepts are ever suggested: a suggestion must not reveal a group the allowlist hides.
     """
 
-    def __init__(self, gateway, *, cache_seconds: float = 300.0, clock=time.monotonic):
+    def __init__(self, gateway, *, cache_seconds: float = 300.0, clock=time.monotonic, visible=None):
         self._gateway = gateway
+        self._visible = visible
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._lock = threading.Lock()
@@ -44,6 +46,8 @@ class DatasetGroupResolver:
         for group in groups:
             if group.name.casefold() == folded:
                 return group
+        if self._visible is not None:
+            groups = [group for group in groups if self._visible(group.arn)]
         raise DatasetGroupNotFound(name_or_arn, self.suggest(name_or_arn, groups))
 
     @staticmethod
