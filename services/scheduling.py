@@ -1,0 +1,275 @@
+"""When digests run: APScheduler 3.x cron jobs for the default schedule and for each subscription's own time.
+
+Jobs:
+
+- `digest:default`: DIGEST_SCHEDULE (crontab) in DIGEST_TIMEZONE, for every subscription without its own time;
+- `digest:channel:<id>`: daily at the subscription's HH:MM in its time zone;
+- `digest:sync`: every minute, adds, replaces and removes the per-channel jobs to match the subscriptions table,
+  so `/deletion-jobs digest subscribe` and `unsubscribe` take effect without a restart;
+- `digest:catch-up`: once at start-up, when needed (below).
+
+Every job has an explicit id, `replace_existing=True`, `coalesce=True`, `max_instances=1` and a one-hour
+`misfire_grace_time`; misses and errors are logged by listeners.
+
+Missed digests across a restart. The jobs live in APScheduler's MemoryJobStore, and the catch-up is ours: at
+start-up, for each subscription we find the last time its schedule should have fired; if that was within the
+grace time and the subscription has had no successful digest since (its watermark in the subscriptions table is
+older), one catch-up run posts it. We chose this over a persistent SQLAlchemyJobStore because the subscriptions
+table already is the source of truth for what to run and when, and the watermark already records what was
+posted: a job store would be a second copy of the schedule to keep in step (and must never be shared between
+schedulers, so the web processes could not touch it), while a catch-up that compares fire time and watermark is
+correct after any restart, including one onto a fresh machine with the same database. The ledger still stops a
+catch-up from repeating anything an earlier run posted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+from apscheduler.triggers.cron import CronTrigger
+
+from services.digest_errors import DigestScheduleInvalid, InvalidDigestTime, UnknownTimeZone
+from services.digest_store import Subscription
+from services.state import utcnow
+
+logger = logging.getLogger(__name__)
+
+MISFIRE_GRACE_SECONDS = 3600
+SYNC_INTERVAL_SECONDS = 60
+DEFAULT_JOB_ID = "digest:default"
+SYNC_JOB_ID = "digest:sync"
+CATCH_UP_JOB_ID = "digest:catch-up"
+CHANNEL_JOB_PREFIX = "digest:channel:"
+
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+class WallClockCronTrigger(CronTrigger):
+    """A CronTrigger that fires once for a wall-clock time that happens twice when DST ends.
+
+    APScheduler 3.11.3 fires `30 1 * * *` in America/New_York twice on the first Sunday of November (at 01:30
+    EDT and again at 01:30 EST); cron, and people, expect one digest that day.
+    """
+
+    def get_next_fire_time(self, previous_fire_time, now):
+        fire = super().get_next_fire_time(previous_fire_time, now)
+        if fire is not None and previous_fire_time is not None:
+            previous_wall = previous_fire_time.astimezone(self.timezone).replace(tzinfo=None, fold=0)
+            if fire.astimezone(self.timezone).replace(tzinfo=None, fold=0) == previous_wall:
+                fire = super().get_next_fire_time(fire, fire.astimezone(UTC) + timedelta(seconds=1))
+        return fire
+
+
+def parse_time(token: str) -> str:
+    """`9:30`, `09:30` → `09:30`; InvalidDigestTime otherwise."""
+    match = _TIME.match(token.strip())
+    if not match:
+        raise InvalidDigestTime(token)
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
+def parse_timezone(token: str) -> str:
+    """An IANA zone name, matched case-insensitively; UnknownTimeZone (with close names) otherwise."""
+    zones = available_timezones()
+    if token in zones:
+        return token
+    by_folded = {zone.casefold(): zone for zone in zones}
+    if token.casefold() in by_folded:
+        return by_folded[token.casefold()]
+    close = difflib.get_close_matches(token.casefold(), list(by_folded), n=3, cutoff=0.6)
+    raise UnknownTimeZone(token, tuple(by_folded[c] for c in close))
+
+
+def last_fire_time(trigger: CronTrigger, *, now: datetime, within: timedelta) -> datetime | None:
+    """The latest time in (now - within, now] at which `trigger` fires, if any."""
+    fire = trigger.get_next_fire_time(None, now - within)
+    last = None
+    while fire is not None and fire <= now:
+        last = fire
+        fire = trigger.get_next_fire_time(fire, fire.astimezone(UTC) + timedelta(seconds=1))
+    return last
+
+
+@dataclass(frozen=True)
+class DigestSchedule:
+    """The bot's default schedule and the triggers of each subscription; validates DIGEST_SCHEDULE on creation."""
+
+    cron: str
+    timezone: str
+
+    def __post_init__(self):
+        try:
+            self.default_trigger()
+        except (ValueError, TypeError, ZoneInfoNotFoundError) as err:
+            raise DigestScheduleInvalid(
+                f"DIGEST_SCHEDULE {self.cron!r} is not a crontab with five fields (minute hour day month weekday),"
+                f" such as '0 9 * * *' or '30 8 * * mon-fri': {err}"
+            ) from None
+
+    @classmethod
+    def from_settings(cls, settings) -> DigestSchedule:
+        return cls(settings.digest_schedule, settings.digest_timezone)
+
+    def default_trigger(self) -> CronTrigger:
+        return WallClockCronTrigger.from_crontab(self.cron, timezone=ZoneInfo(self.timezone))
+
+    def own_trigger(self, at_time: str, timezone: str | None) -> CronTrigger:
+        hour, minute = (int(part) for part in at_time.split(":"))
+        return WallClockCronTrigger(hour=hour, minute=minute, timezone=ZoneInfo(timezone or self.timezone))
+
+    def trigger_for(self, subscription: Subscription) -> CronTrigger:
+        if subscription.at_time:
+            return self.own_trigger(subscription.at_time, subscription.timezone)
+        return self.default_trigger()
+
+    def next_run(self, subscription: Subscription, now: datetime | None = None) -> datetime | None:
+        return self.trigger_for(subscription).get_next_fire_time(None, now or utcnow())
+
+    def describe(self, subscription: Subscription) -> str:
+        if subscription.at_time:
+            return f"every day at {subscription.at_time} {subscription.timezone or self.timezone}"
+        return f"on the bot's schedule `{self.cron}` ({self.timezone})"
+
+
+def due_for_catch_up(subscription: Subscription, schedule: DigestSchedule, *, now: datetime,
+                     grace: timedelta) -> datetime | None:
+    """The missed fire time when this subscription's digest should have run within `grace` but did not."""
+    fired = last_fire_time(schedule.trigger_for(subscription), now=now, within=grace)
+    if fired is None or subscription.created_at >= fired:
+        return None
+    if subscription.last_digest_at is not None and subscription.last_digest_at >= fired:
+        return None
+    return fired
+
+
+class DigestScheduler:
+    """Owns one APScheduler scheduler; `start()` adds every job, catches up, and starts it."""
+
+    def __init__(
+        self,
+        digest,
+        subscriptions,
+        schedule: DigestSchedule,
+        *,
+        scheduler_factory: Callable | None = None,
+        grace_seconds: int = MISFIRE_GRACE_SECONDS,
+        sync_seconds: int = SYNC_INTERVAL_SECONDS,
+        clock=utcnow,
+    ):
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self._digest = digest
+        self._subscriptions = subscriptions
+        self._schedule = schedule
+        self._grace = grace_seconds
+        self._sync_seconds = sync_seconds
+        self._clock = clock
+        factory = scheduler_factory or BackgroundScheduler
+        self.scheduler = factory(
+            timezone=ZoneInfo(schedule.timezone),
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace_seconds},
+        )
+        self.scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
+        # channel id → (at_time, timezone) of the per-channel job now scheduled
+        self._channel_jobs: dict[str, tuple[str, str | None]] = {}
+
+    def start(self) -> None:
+        self.add_jobs()
+        self.scheduler.start()
+        logger.info("digest scheduler started: %s in %s, next default run %s", self._schedule.cron,
+                    self._schedule.timezone, self._next_run(DEFAULT_JOB_ID))
+
+    def shutdown(self, wait: bool = True) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=wait)
+
+    def add_jobs(self) -> None:
+        self.scheduler.add_job(self.run_default, self._schedule.default_trigger(), id=DEFAULT_JOB_ID,
+                               name="digest (default schedule)", replace_existing=True)
+        self.scheduler.add_job(self.sync, "interval", seconds=self._sync_seconds, id=SYNC_JOB_ID,
+                               name="digest subscription sync", replace_existing=True,
+                               misfire_grace_time=self._sync_seconds)
+        self.sync()
+        self.schedule_catch_up()
+
+    def _next_run(self, job_id: str):
+        job = self.scheduler.get_job(job_id)
+        return getattr(job, "next_run_time", None) if job else None
+
+    # -- jobs ---------------------------------------------------------------------------------------------
+
+    def run_default(self) -> None:
+        channels = [s.channel_id for s in self._subscriptions.list() if not s.at_time]
+        if channels:
+            self._digest.run(channels)
+
+    def run_channel(self, channel_id: str) -> None:
+        subscription = self._subscriptions.get(channel_id)
+        if subscription is not None and subscription.at_time:
+            self._digest.run([channel_id])
+
+    def run_catch_up(self, channel_ids: list[str]) -> None:
+        logger.info("digest: catching up the digest missed while the scheduler was down, for %s",
+                    ", ".join(channel_ids))
+        self._digest.run(channel_ids)
+
+    def sync(self) -> None:
+        """Make the per-channel jobs match the subscriptions table."""
+        wanted = {s.channel_id: (s.at_time, s.timezone) for s in self._subscriptions.list() if s.at_time}
+        for channel_id in list(self._channel_jobs):
+            if channel_id not in wanted:
+                job_id = CHANNEL_JOB_PREFIX + channel_id
+                if self.scheduler.get_job(job_id):
+                    self.scheduler.remove_job(job_id)
+                del self._channel_jobs[channel_id]
+                logger.info("digest scheduler: removed %s's own schedule", channel_id)
+        for channel_id, when in wanted.items():
+            if self._channel_jobs.get(channel_id) == when:
+                continue
+            at_time, timezone = when
+            job_id = CHANNEL_JOB_PREFIX + channel_id
+            if self.scheduler.get_job(job_id):
+                # replace_existing does not reach jobs added before the scheduler started: remove it ourselves.
+                self.scheduler.remove_job(job_id)
+            self.scheduler.add_job(
+                self.run_channel, self._schedule.own_trigger(at_time, timezone), args=[channel_id],
+                id=job_id, name=f"digest for {channel_id}", replace_existing=True,
+            )
+            self._channel_jobs[channel_id] = when
+            logger.info("digest scheduler: %s gets its digest daily at %s %s", channel_id, at_time,
+                        timezone or self._schedule.timezone)
+
+    def schedule_catch_up(self) -> list[str]:
+        """One run now for subscriptions whose digest was due within the grace time and has not been posted."""
+        now = self._clock()
+        grace = timedelta(seconds=self._grace)
+        due = []
+        for subscription in self._subscriptions.list():
+            fired = due_for_catch_up(subscription, self._schedule, now=now, grace=grace)
+            if fired is not None:
+                logger.warning("digest for %s was due at %s while the scheduler was not running; posting it now",
+                               subscription.channel_id, fired.isoformat())
+                due.append(subscription.channel_id)
+        if due:
+            # A one-off job, so start-up does not wait for AWS and Slack.
+            self.scheduler.add_job(self.run_catch_up, args=[due], id=CATCH_UP_JOB_ID, name="digest catch-up",
+                                   replace_existing=True)
+        return due
+
+    def _on_event(self, event) -> None:
+        if event.code == EVENT_JOB_MISSED:
+            logger.error("digest job %s missed its run at %s by more than %d s (scheduler blocked or asleep);"
+                         " the next run covers its window", event.job_id, event.scheduled_run_time, self._grace)
+        elif event.code == EVENT_JOB_MAX_INSTANCES:
+            logger.warning("digest job %s is still running; skipped the run due at %s", event.job_id,
+                           getattr(event, "scheduled_run_times", None))
+        elif event.code == EVENT_JOB_ERROR:
+            logger.error("digest job %s failed: %r", event.job_id, event.exception,
+                         exc_info=(type(event.exception), event.exception, event.exception.__traceback__))
