@@ -69,6 +69,9 @@ def render_error(err: Exception, *, restart_value: str | None = None) -> dict:
         )
     if isinstance(err, errors.AccessRefused):
         return message(f":no_entry: Sorry, you are not allowed to {escape(err.what)}. Ask the bot's admin for access.")
+    digest_text = _digest_text(err)
+    if digest_text is not None:
+        return message(digest_text)
     return message(_aws_text(err))
 
 
@@ -94,3 +97,47 @@ def _aws_text(err: Exception) -> str:
     if isinstance(err, errors.AwsError):
         return ":warning: AWS could not answer this request. Please try again later." + ref
     return ":warning: Something went wrong on my side; the operators have the details in the log."
+
+
+# ---- digest (issue 3) ------------------------------------------------------------------------------------
+
+_NOT_IN_CHANNEL_FIX = "Invite me with `/invite @deletion-jobs`, then try again."
+
+
+def _digest_text(err: Exception) -> str | None:
+    """Text for the digest's errors (services/digest_errors.py); None for any other error."""
+    # Imported here so the listing's error path does not load the digest's tables and Block Kit.
+    from blocks.digest_answers import DIGEST_USAGE, channel_mention
+    from services import digest_errors
+
+    if isinstance(err, digest_errors.DigestUsageError):
+        token = f" `{escape_truncated(err.token, 200)}`" if err.token else ""
+        return f":warning: I did not understand{token}: {escape(err.problem)}.\n{DIGEST_USAGE}"
+    if isinstance(err, digest_errors.InvalidDigestTime):
+        return (f":clock9: `{escape_truncated(err.token, 100)}` is not a time I understand. Use 24-hour `HH:MM`,"
+                " e.g. `at 09:30` or `at 17:45 Europe/Berlin`.")
+    if isinstance(err, digest_errors.UnknownTimeZone):
+        text = f":globe_with_meridians: I don't know the time zone `{escape_truncated(err.token, 100)}`."
+        if err.suggestions:
+            text += " Did you mean " + ", ".join(f"`{escape(s)}`" for s in err.suggestions) + "?"
+        return text + " Use an IANA name such as `Europe/Berlin`, `America/New_York` or `UTC`."
+    if isinstance(err, digest_errors.BotNotInChannel):
+        where = channel_mention(err.channel_id)
+        if err.code == "is_archived":
+            return f":no_entry: {where} is archived, so I cannot post a digest there."
+        return f":no_entry: I am not a member of {where}, so I cannot post a digest there. {_NOT_IN_CHANNEL_FIX}"
+    if isinstance(err, digest_errors.NotSubscribed):
+        return (f"{channel_mention(err.channel_id)} has no digest subscription yet."
+                " Subscribe it with `/deletion-jobs digest subscribe`.")
+    if isinstance(err, digest_errors.DigestFailed):
+        where = channel_mention(err.channel_id)
+        if err.code in ("not_in_channel", "channel_not_found"):
+            return f":no_entry: I could not post the digest: I am not a member of {where}. {_NOT_IN_CHANNEL_FIX}"
+        if err.code == "is_archived":
+            return f":no_entry: I could not post the digest: {where} is archived."
+        if err.code.startswith("Aws"):
+            return (":warning: I could not read the deletion jobs from AWS, so no digest was posted."
+                    " Please try again later; the operators have the details in the log.")
+        return (f":warning: Slack did not take the digest (`{escape_truncated(err.code, 100)}`). Nothing was marked"
+                " as reported: the next digest includes these failures.")
+    return None

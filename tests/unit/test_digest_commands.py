@@ -1,0 +1,254 @@
+"""`/deletion-jobs digest …` from Slack: parsing, membership check, allowlists, and the answers people see."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from blocks.errors import render_error
+from handlers.commands import answer_command
+from handlers.digest_commands import DigestCommands, parse_subscribe_args
+from handlers.requests import Requester
+from services.access import AccessPolicy
+from services.audit import AuditLog
+from services.command_parser import DigestCommand
+from services.container import Services
+from services.dataset_groups import DatasetGroupResolver
+from services.digest import DigestService
+from services.digest_errors import (
+    BotNotInChannel,
+    DigestUsageError,
+    InvalidDigestTime,
+    NotSubscribed,
+    UnknownTimeZone,
+)
+from services.digest_store import DigestLedger, SubscriptionStore
+from services.errors import AccessRefused, DatasetGroupNotFound, MalformedArn
+from services.models import DatasetGroup, DeletionJob
+from services.scheduling import DigestSchedule
+from services.state import StateStore
+from tests.blockkit import assert_within_limits
+from tests.digest_fakes import Clock, FakeGateway, FakePacer, FakeSlack, posted_arns
+
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+MEDIA = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
+RETAIL = "arn:aws:personalize:us-east-1:123456789012:dataset-group/retail"
+
+
+class GroupsGateway(FakeGateway):
+    def list_dataset_groups(self):
+        return [DatasetGroup("media-feed", MEDIA), DatasetGroup("retail", RETAIL)]
+
+
+@pytest.fixture
+def env(tmp_path):
+    import services.digest_store  # noqa: F401 - tables on the metadata
+
+    state = StateStore.from_url(f"sqlite:///{tmp_path / 'state.sqlite3'}")
+    state.create_schema()
+    clock = Clock(NOW)
+    gateway = GroupsGateway()
+    slack = FakeSlack()
+    subscriptions = SubscriptionStore(state.engine, clock=clock)
+    digest = DigestService(gateway, subscriptions, DigestLedger(state.engine, claim_ttl=timedelta(minutes=15)), slack,
+                           lookback=timedelta(hours=24), max_job_age=timedelta(hours=48), pacer=FakePacer(),
+                           clock=clock)
+
+    def commands(access=None, configured=()):
+        return DigestCommands(subscriptions, digest, DatasetGroupResolver(gateway), access or AccessPolicy(), slack,
+                              DigestSchedule("0 9 * * *", "UTC"), configured_channels=configured)
+
+    return type("Env", (), {"gateway": gateway, "slack": slack, "subscriptions": subscriptions, "commands": commands,
+                            "digest": digest})
+
+
+def ask(commands, action: str, *args: str, channel: str = "C1", user: str = "U1") -> dict:
+    message = commands.handle(DigestCommand(action, tuple(args)), Requester("T1", user, channel))
+    assert_within_limits(message)
+    return message
+
+
+def answer_text(message: dict) -> str:
+    return message["blocks"][0]["text"]["text"]
+
+
+def error_text(err: Exception) -> str:
+    message = render_error(err)
+    assert_within_limits(message)
+    return message["blocks"][0]["text"]["text"]
+
+
+# ---- parsing --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, expected", [
+    ((), (None, None, None)),
+    (("media-feed",), ("media-feed", None, None)),
+    (("at", "8:30"), (None, "08:30", None)),
+    (("at", "08:30", "europe/berlin"), (None, "08:30", "Europe/Berlin")),
+    (("media-feed", "at", "17:45", "America/New_York"), ("media-feed", "17:45", "America/New_York")),
+    (("media-feed", "07:00"), ("media-feed", "07:00", None)),
+    ((MEDIA, "at", "07:00", "UTC"), (MEDIA, "07:00", "UTC")),
+])
+def test_subscribe_arguments(args, expected):
+    assert parse_subscribe_args(args) == expected
+
+
+@pytest.mark.parametrize("args, error", [
+    (("at", "25:00"), InvalidDigestTime),
+    (("media-feed", "9am"), InvalidDigestTime),
+    (("at",), DigestUsageError),
+    (("at", "09:00", "Mars/Olympus"), UnknownTimeZone),
+    (("at", "09:00", "UTC", "extra"), DigestUsageError),
+    (("Europe/Berlin",), DigestUsageError),
+    (("media-feed", "retail"), DigestUsageError),
+    (("arn:aws:personalize:us-east-1:123:dataset-group/x",), MalformedArn),
+    (("<!channel>",), DigestUsageError),
+])
+def test_bad_subscribe_arguments_are_named(args, error):
+    with pytest.raises(error):
+        parse_subscribe_args(args)
+
+
+def test_bad_times_and_zones_get_a_clear_answer():
+    assert "`25:00` is not a time I understand. Use 24-hour `HH:MM`" in error_text(InvalidDigestTime("25:00"))
+    text = error_text(UnknownTimeZone("Europe/Berln", ("Europe/Berlin",)))
+    assert "I don't know the time zone `Europe/Berln`" in text and "`Europe/Berlin`" in text
+    usage = error_text(DigestUsageError("a time zone needs a time before it", "<!channel>"))
+    assert "&lt;!channel&gt;" in usage and "digest subscribe" in usage
+
+
+# ---- subscribe --------------------------------------------------------------------------------------------
+
+
+def test_subscribe_stores_the_channel_and_says_when_the_digest_comes(env):
+    message = ask(env.commands(), "subscribe", "media-feed", "at", "08:30", "Europe/Berlin")
+    sub = env.subscriptions.get("C1")
+    assert (sub.dataset_group_arn, sub.at_time, sub.timezone, sub.created_by) == (MEDIA, "08:30", "Europe/Berlin",
+                                                                                "U1")
+    text = answer_text(message)
+    assert "Subscribed <#C1>" in text and "dataset group `media-feed`" in text
+    assert "every day at 08:30 Europe/Berlin" in text and "Next digest: <!date^" in text
+    assert env.slack.info_calls == ["C1"]
+
+
+def test_subscribing_again_updates_the_subscription(env):
+    ask(env.commands(), "subscribe")
+    message = ask(env.commands(), "subscribe", "retail")
+    assert "Updated the subscription of <#C1>" in answer_text(message)
+    assert env.subscriptions.get("C1").dataset_group_arn == RETAIL
+
+
+def test_subscribe_refuses_when_the_bot_is_not_in_the_channel_and_says_how_to_fix_it(env):
+    env.slack.channel_info["C1"] = {"is_member": False}
+    with pytest.raises(BotNotInChannel) as caught:
+        ask(env.commands(), "subscribe")
+    assert env.subscriptions.get("C1") is None
+    text = error_text(caught.value)
+    assert "I am not a member of <#C1>" in text and "/invite @deletion-jobs" in text
+
+
+def test_a_private_channel_without_the_bot_looks_like_channel_not_found(env):
+    env.slack.info_error = "channel_not_found"
+    with pytest.raises(BotNotInChannel):
+        ask(env.commands(), "subscribe")
+
+
+def test_an_archived_channel_is_refused(env):
+    env.slack.channel_info["C1"] = {"is_archived": True}
+    with pytest.raises(BotNotInChannel) as caught:
+        ask(env.commands(), "subscribe")
+    assert "archived" in error_text(caught.value)
+
+
+def test_when_slack_cannot_tell_the_subscription_is_kept_with_a_warning(env):
+    env.slack.info_error = "missing_scope"
+    message = ask(env.commands(), "subscribe")
+    assert env.subscriptions.get("C1") is not None
+    assert "could not check that I am a member" in answer_text(message)
+
+
+def test_an_unknown_group_is_named_with_close_names(env):
+    with pytest.raises(DatasetGroupNotFound) as caught:
+        ask(env.commands(), "subscribe", "media-fed")
+    assert caught.value.suggestions[0] == "media-feed"
+    assert env.subscriptions.get("C1") is None
+
+
+def test_the_group_allowlist_applies_to_subscriptions(env):
+    access = AccessPolicy(dataset_groups=("retail",))
+    with pytest.raises(AccessRefused):
+        ask(env.commands(access), "subscribe", "media-feed")
+    ask(env.commands(access), "subscribe", "retail")
+
+
+def test_the_user_and_channel_allowlists_apply_before_anything_happens(env):
+    """Through the real command handler: nothing is stored, Slack is not asked, the answer says no."""
+    delivered = []
+
+    class Delivery:
+        def send(self, respond, message, **kwargs):
+            delivered.append(message)
+
+    class Listing:
+        def restart_value(self, query):
+            return None
+
+    services = Services(listing=Listing(), access=AccessPolicy(user_ids=("UADMIN",)), audit=AuditLog(env.gateway),
+                        background=None, delivery=Delivery(), digest_commands=env.commands())
+    answer_command(services, Requester("T1", "UOTHER", "C1"), "digest subscribe", respond=None)
+    assert "not allowed" in delivered[0]["blocks"][0]["text"]["text"]
+    assert env.subscriptions.get("C1") is None and env.slack.info_calls == []
+
+    answer_command(services, Requester("T1", "UADMIN", "C1"), "digest subscribe at 7:00", respond=None)
+    assert "Subscribed <#C1>" in delivered[1]["blocks"][0]["text"]["text"]
+
+
+# ---- unsubscribe, list, now ------------------------------------------------------------------------------
+
+
+def test_unsubscribe_and_list(env):
+    commands = env.commands(configured=("CCONF",))
+    ask(commands, "subscribe", channel="C1")
+    ask(commands, "subscribe", "retail", "at", "07:00", "Asia/Tokyo", channel="C2")
+    listing = answer_text(ask(commands, "list")) + ask(commands, "list")["blocks"][1]["text"]["text"]
+    assert "<#C1> · all dataset groups" in listing and "<#C2> · dataset group `retail`" in listing
+    assert "every day at 07:00 Asia/Tokyo" in listing
+
+    assert "no longer gets the digest" in answer_text(ask(commands, "unsubscribe", channel="C1"))
+    assert "nothing to stop" in answer_text(ask(commands, "unsubscribe", channel="C1"))
+    env.subscriptions.subscribe("CCONF", dataset_group_arn=None, origin="settings")
+    assert "DIGEST_CHANNELS" in answer_text(ask(commands, "unsubscribe", channel="CCONF"))
+
+
+def test_extra_words_after_list_are_refused(env):
+    with pytest.raises(DigestUsageError):
+        ask(env.commands(), "list", "everything")
+
+
+def test_now_posts_this_channel_digest_at_once(env):
+    ask(env.commands(), "subscribe")
+    failed = DeletionJob(arn="arn:aws:personalize:us-east-1:123456789012:data-deletion-job/j1", name="j1",
+                         dataset_group_arn=MEDIA, status="FAILED", created=NOW - timedelta(hours=3),
+                         updated=NOW - timedelta(hours=2), failure_reason="nope")
+    env.gateway.add(failed)
+    text = answer_text(ask(env.commands(), "now"))
+    assert "Posted 1 failed deletion job" in text and "to <#C1>" in text
+    assert posted_arns(env.slack.posted_to("C1")) == [failed.arn]
+    assert "No new failed deletion jobs" in answer_text(ask(env.commands(), "now"))
+
+
+def test_now_without_a_subscription_and_now_refused_by_slack(env):
+    with pytest.raises(NotSubscribed) as caught:
+        ask(env.commands(), "now")
+    assert "/deletion-jobs digest subscribe" in error_text(caught.value)
+
+    ask(env.commands(), "subscribe")
+    env.gateway.add(DeletionJob(arn="arn:aws:personalize:us-east-1:123456789012:data-deletion-job/j2", name="j2",
+                                dataset_group_arn=MEDIA, status="FAILED", created=NOW - timedelta(hours=3),
+                                updated=NOW - timedelta(hours=2), failure_reason="nope"))
+    env.slack.refuse("C1", "not_in_channel")
+    with pytest.raises(Exception) as refused:
+        ask(env.commands(), "now")
+    assert "/invite @deletion-jobs" in error_text(refused.value)
