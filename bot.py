@@ -57,6 +57,7 @@ def build_state(settings: Settings):
 
 def build_services(settings: Settings, *, state=None, gateway=None):
     """Every service the Slack handlers use, built from settings (clients are made here, after any fork)."""
+    from handlers.digest_commands import DigestCommands
     from services.access import AccessPolicy
     from services.audit import AuditLog
     from services.background import BackgroundRunner
@@ -64,11 +65,16 @@ def build_services(settings: Settings, *, state=None, gateway=None):
     from services.cursor import CursorCodec
     from services.dataset_groups import DatasetGroupResolver
     from services.delivery import ResponseDelivery
+    from services.digest import DigestService
+    from services.digest_store import DigestLedger, SubscriptionStore
     from services.listing import JobListing
     from services.paging import DeletionJobPager
     from services.personalize import PersonalizeGateway
+    from services.scheduling import DigestSchedule
     from services.state import CursorStore
 
+    # services.digest_store is imported above, before build_state creates the schema: its tables are declared
+    # on the shared metadata.
     state = state or build_state(settings)
     gateway = gateway or PersonalizeGateway.from_settings(settings)
     access = AccessPolicy.from_settings(settings)
@@ -81,12 +87,30 @@ def build_services(settings: Settings, *, state=None, gateway=None):
         visible=access.job_visible if access.restricts_groups else None,
     )
     listing = JobListing(pager, DatasetGroupResolver(gateway, visible=access.group_allowed), codec, gateway, access)
+    digest_schedule = DigestSchedule.from_settings(settings)
+    digest_resolver = DatasetGroupResolver(gateway, visible=access.group_allowed)
+    digest_slack = build_web_client(settings)
+    digest = DigestService.from_settings(
+        settings,
+        gateway=gateway,
+        subscriptions=SubscriptionStore(state.engine),
+        ledger=DigestLedger(state.engine, claim_ttl=timedelta(minutes=settings.digest_claim_ttl_minutes)),
+        slack_client=digest_slack,
+        resolver=digest_resolver,
+        access=access,
+    )
+    digest_commands = DigestCommands(
+        digest.subscriptions, digest, digest_resolver, access, digest_slack, digest_schedule,
+        configured_channels=settings.digest_channels,
+    )
     return Services(
         listing=listing,
         access=access,
         audit=AuditLog(gateway),
         background=BackgroundRunner(settings.worker_threads),
         delivery=ResponseDelivery(),
+        digest_commands=digest_commands,
+        digest=digest,
     )
 
 
@@ -150,14 +174,30 @@ def run_bot(settings: Settings) -> int:
 
 
 def start_scheduler(settings: Settings, services):
-    """Digest scheduler: wired once the digest exists."""
-    return None
+    """Start the digest scheduler in a background thread (see services/scheduling.py); it has `.shutdown(wait)`.
+
+    Only one process may run it: `python bot.py` when RUN_SCHEDULER is true, or the Procfile's clock process.
+    """
+    from digest_cli import sync_configured_channels
+    from services.scheduling import DigestSchedule, DigestScheduler
+
+    if services.digest is None:
+        return None
+    sync_configured_channels(services.digest)
+    scheduler = DigestScheduler(services.digest, services.digest.subscriptions, DigestSchedule.from_settings(settings))
+    scheduler.start()
+    return scheduler
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bot.py", description="deletion-jobs bot for Slack")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="run the Slack app (the default)")
+    sub.add_parser("scheduler", help="run only the digest scheduler (the Procfile's clock process)")
+    digest = sub.add_parser("digest", help="post one digest now, for every subscription, and exit")
+    digest.add_argument("--channel", metavar="C", help="only this channel's subscription (a channel id)")
+    digest.add_argument("--dry-run", action="store_true",
+                        help="print the messages as JSON instead of posting them; marks nothing as reported")
     return parser.parse_args(argv)
 
 
@@ -174,6 +214,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in (None, "serve"):
             return run_bot(settings)
+        if args.command == "scheduler":
+            from digest_cli import wait_for_stop_signal
+
+            services = build_services(settings)
+            scheduler = start_scheduler(settings, services)
+            try:
+                wait_for_stop_signal()
+            finally:
+                # Lets a digest that is posting finish, so its claims are marked rather than left to expire.
+                scheduler.shutdown(wait=True)
+            return 0
+        if args.command == "digest":
+            from digest_cli import run_digest_once
+
+            return run_digest_once(build_services(settings).digest, channel=args.channel, dry_run=args.dry_run)
+    except SettingsError as err:
+        # DIGEST_SCHEDULE or DIGEST_DATASET_GROUP that cannot be used: found when the digest is built.
+        print(err, file=sys.stderr)
+        return 2
     except StateStoreUnavailable as err:
         logger.error("%s. Check DATABASE_URL and that the database is running.", err)
         print(f"deletion-jobs bot cannot start: {err}", file=sys.stderr)

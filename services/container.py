@@ -21,3 +21,5 @@ class Services:
     delivery: ResponseDelivery
     # Digest subscriptions from Slack; None until the digest is wired.
     digest_commands: Any = None
+    # The digest itself (services.digest.DigestService), for the scheduler and `bot.py digest`.
+    digest: Any = None

@@ -1,0 +1,312 @@
+"""`python bot.py digest` and `python bot.py scheduler` as an operator runs them, against the Personalize emulator
+and the Slack stub (both started here, on free loopback ports). Each test checks a "Done means" line of issue 3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from services.digest_store import SubscriptionStore, digest_ledger
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET
+from tests.digest_databases import DATABASE_KINDS, database_url_for
+from tests.digest_fakes import posted_arns
+
+ROOT = Path(__file__).resolve().parents[2]
+CHANNEL = "CPRIVACY1"
+NOW = datetime.now(UTC)
+
+
+def digest_env(emulator, slack, database_url: str, **extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLACK_", "DIGEST_", "ALLOWED_", "AWS_", "DATABASE_URL"))
+           and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+    env.update({
+        "AWS_ENDPOINT_URL_PERSONALIZE": emulator.url, "SLACK_API_URL": slack.api_url,
+        "DIGEST_CHANNELS": CHANNEL, "DATABASE_URL": database_url,
+        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true",
+        "RUN_SCHEDULER": "false", "LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
+    })
+    env.update(extra)
+    return env
+
+
+def create_schema(database_url: str) -> None:
+    import services.digest_store  # noqa: F401 - tables on the metadata
+    from services.state import StateStore
+
+    store = StateStore.from_url(database_url)
+    store.create_schema()
+    store.engine.dispose()
+
+
+def bot(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "bot.py"), *args]
+
+
+def run_digest(env: dict, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(bot("digest", *args), cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def wait_for(condition, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def shown(slack, channel: str = CHANNEL) -> list[str]:
+    """Job ARNs in the digest messages Slack accepted for the channel, in order, repeats included."""
+    return posted_arns(slack.messages(channel))
+
+
+class Account:
+    """An account of 300+ deletion jobs, and which failures the first digest must (and must not) report."""
+
+    def __init__(self, emulator, *, failures_in_window: int = 0):
+        self.emulator = emulator
+        media = emulator.add_dataset_group("media-feed")
+        retail = emulator.add_dataset_group("retail-recs")
+        # History: 200 jobs created 4-5 days ago (every 10th failed, long before the window).
+        emulator.seed_bulk(media, 200, failed_every=10, now=NOW - timedelta(hours=96))
+        # 150 completed jobs spread over the last 70 hours: inside the 72-hour read horizon.
+        for i in range(150):
+            created = NOW - timedelta(hours=70) + timedelta(minutes=28 * i)
+            emulator.add_job(retail if i % 2 else media, status="COMPLETED", created=created,
+                             updated=created + timedelta(minutes=20))
+        add = emulator.add_job
+        self.expected = {
+            add(media, status="FAILED", name="recent-failure", created=NOW - timedelta(hours=5),
+                updated=NOW - timedelta(hours=4), failure_reason="Access denied to s3://acme/gdpr/recent.csv"),
+            # Created 36 hours ago, failed an hour ago: still reported.
+            add(media, status="FAILED", name="late-failure-of-old-job", created=NOW - timedelta(hours=36),
+                updated=NOW - timedelta(hours=1), failure_reason="The input file must be a CSV file"),
+            add(retail, status="FAILED", name="escaped-failure", created=NOW - timedelta(hours=10),
+                updated=NOW - timedelta(hours=9), failure_reason='Invalid USER_ID "<!channel>" & friends'),
+        }
+        for i in range(failures_in_window):
+            self.expected.add(add(retail, status="FAILED", name=f"bulk-failure-{i}",
+                                  created=NOW - timedelta(hours=3, minutes=i), updated=NOW - timedelta(hours=2),
+                                  failure_reason=f"bulk reason {i}"))
+        self.excluded = {
+            add(media, status="FAILED", name="older-failure", created=NOW - timedelta(hours=31),
+                updated=NOW - timedelta(hours=30), failure_reason="too old for this digest"),
+            add(media, status="COMPLETED", name="successful-in-window", created=NOW - timedelta(hours=3),
+                updated=NOW - timedelta(hours=2)),
+        }
+        self.pending = add(retail, status="PENDING", name="still-pending", created=NOW - timedelta(hours=2))
+        assert len(emulator.jobs()) >= 300
+
+
+@pytest.fixture
+def account(emulator):
+    return Account(emulator)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'digest.sqlite3'}"
+
+
+def test_first_run_reports_exactly_the_window_cheaply_then_repeats_nothing_then_only_the_new_one(
+        emulator, slack, account, sqlite_url, tmp_path):
+    slack.set_channel(CHANNEL)
+    env = digest_env(emulator, slack, sqlite_url)
+    emulator.reset_calls()
+
+    first = run_digest(env, tmp_path)
+
+    assert first.returncode == 0, first.stderr
+    assert sorted(shown(slack)) == sorted(account.expected)
+    assert emulator.call_count("ListDataDeletionJobs") <= 3
+    texts = json.dumps(slack.messages(CHANNEL))
+    for reason in ("Access denied to s3://acme/gdpr/recent.csv", "The input file must be a CSV file",
+                   "Invalid USER_ID \\\"&lt;!channel&gt;\\\" &amp; friends"):
+        assert reason in texts
+    assert "<!channel>" not in texts
+
+    second = run_digest(env, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert len(slack.messages(CHANNEL)) == 1, "a second run repeats nothing"
+
+    emulator.set_job(account.pending, status="FAILED", failure_reason="A new failure")
+    third = run_digest(env, tmp_path)
+    assert third.returncode == 0, third.stderr
+    assert shown(slack)[len(account.expected):] == [account.pending]
+
+
+def test_a_refused_post_fails_loudly_and_the_next_run_reports_every_failure(emulator, slack, account, sqlite_url,
+                                                                           tmp_path):
+    slack.set_channel(CHANNEL, is_member=False)
+    env = digest_env(emulator, slack, sqlite_url)
+
+    refused = run_digest(env, tmp_path)
+
+    assert refused.returncode != 0
+    error_lines = [line for line in refused.stderr.splitlines() if " ERROR " in line]
+    assert any(CHANNEL in line and "not_in_channel" in line and "/invite @deletion-jobs" in line
+               for line in error_lines), refused.stderr
+    assert slack.messages(CHANNEL) == []
+
+    slack.set_channel(CHANNEL, is_member=True)
+    later = run_digest(env, tmp_path)
+    assert later.returncode == 0, later.stderr
+    assert sorted(shown(slack)) == sorted(account.expected)
+
+
+def test_one_429_is_absorbed(emulator, slack, account, sqlite_url, tmp_path):
+    slack.set_channel(CHANNEL)
+    slack.queue_response("chat.postMessage", status=429, headers={"Retry-After": "1"})
+
+    result = run_digest(digest_env(emulator, slack, sqlite_url), tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert [c.status for c in slack.calls("chat.postMessage")] == [429, 200]
+    assert sorted(shown(slack)) == sorted(account.expected)
+
+
+@pytest.mark.parametrize("kind", DATABASE_KINDS)
+def test_two_runs_started_at_once_post_each_failure_in_exactly_one_message(kind, emulator, slack, tmp_path):
+    account = Account(emulator, failures_in_window=45)
+    channels = [CHANNEL, "COPS2"]
+    for channel in channels:
+        slack.set_channel(channel)
+    with database_url_for(kind, tmp_path) as url:
+        # The schema exists already, so the two processes race only for the failures, not to create tables.
+        create_schema(url)
+        env = digest_env(emulator, slack, url, DIGEST_CHANNELS=",".join(channels))
+        runs = [subprocess.Popen(bot("digest"), cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outputs = [run.communicate(timeout=180) for run in runs]
+
+    for run, (_, stderr) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, stderr
+    for channel in channels:
+        arns = shown(slack, channel)
+        assert sorted(arns) == sorted(account.expected), f"{channel}: each failure exactly once"
+
+
+def test_a_run_killed_between_claiming_and_posting_loses_nothing_and_repeats_nothing(
+        emulator, slack, account, sqlite_url, tmp_path):
+    slack.set_channel(CHANNEL)
+    # Slack answers the first post with 429 and Retry-After: 30, so the run sits with its claims and no post.
+    slack.queue_response("chat.postMessage", status=429, headers={"Retry-After": "30"})
+    env = digest_env(emulator, slack, sqlite_url)
+    doomed = subprocess.Popen(bot("digest"), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        slack.wait_for_calls("chat.postMessage", 1, timeout=60)
+    finally:
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(timeout=30)
+    engine = create_engine(sqlite_url)
+    with engine.connect() as connection:
+        claimed = connection.execute(select(func.count()).select_from(digest_ledger).where(
+            digest_ledger.c.posted_at.is_(None), digest_ledger.c.claim_token.is_not(None))).scalar()
+    engine.dispose()
+    assert claimed == len(account.expected) and slack.messages(CHANNEL) == []
+
+    # While the claims are live (as if that process were still working), another run leaves them alone.
+    respectful = run_digest(env, tmp_path)
+    assert respectful.returncode == 0, respectful.stderr
+    assert slack.messages(CHANNEL) == []
+
+    # Once they expire, the next run posts every one of them.
+    time.sleep(2)  # longer than the 0.02-minute claim TTL below
+    later = run_digest({**env, "DIGEST_CLAIM_TTL_MINUTES": "0.02"}, tmp_path)
+    assert later.returncode == 0, later.stderr
+    assert sorted(shown(slack)) == sorted(account.expected)
+
+
+def test_ten_thousand_jobs_with_a_handful_in_the_window_cost_one_or_two_calls(emulator, slack, sqlite_url, tmp_path):
+    group = emulator.add_dataset_group("big-account")
+    emulator.seed_bulk(group, 10_000, failed_every=10, now=NOW - timedelta(hours=73))
+    expected = {emulator.add_job(group, status="FAILED", created=NOW - timedelta(hours=2, minutes=i),
+                                 updated=NOW - timedelta(hours=1), failure_reason=f"failure {i}") for i in range(5)}
+    slack.set_channel(CHANNEL)
+    emulator.reset_calls()
+
+    result = run_digest(digest_env(emulator, slack, sqlite_url, DIGEST_DATASET_GROUP="big-account"), tmp_path,
+                        "--channel", CHANNEL)
+
+    assert result.returncode == 0, result.stderr
+    assert emulator.call_count("ListDataDeletionJobs") <= 2
+    assert sorted(shown(slack)) == sorted(expected)
+
+
+def test_dry_run_prints_the_messages_and_posts_or_marks_nothing(emulator, slack, account, sqlite_url, tmp_path):
+    slack.set_channel(CHANNEL)
+    env = digest_env(emulator, slack, sqlite_url)
+
+    dry = run_digest(env, tmp_path, "--dry-run")
+
+    assert dry.returncode == 0, dry.stderr
+    report = json.loads(dry.stdout)
+    [channel] = report["channels"]
+    assert channel["channel"] == CHANNEL and channel["failures"] == len(account.expected)
+    assert sorted(posted_arns(channel["messages"])) == sorted(account.expected)
+    assert slack.calls("chat.postMessage") == []
+
+    real = run_digest(env, tmp_path, "--channel", CHANNEL)
+    assert real.returncode == 0, real.stderr
+    assert sorted(shown(slack)) == sorted(account.expected)
+
+
+def test_an_unknown_channel_is_a_usage_error(emulator, slack, sqlite_url, tmp_path):
+    result = run_digest(digest_env(emulator, slack, sqlite_url), tmp_path, "--channel", "CUNKNOWN")
+    assert result.returncode == 2
+    assert "CUNKNOWN has no digest subscription" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_bad_schedule_is_reported_like_any_bad_setting(emulator, slack, sqlite_url, tmp_path):
+    result = run_digest(digest_env(emulator, slack, sqlite_url, DIGEST_SCHEDULE="every morning"), tmp_path)
+    assert result.returncode == 2
+    assert "DIGEST_SCHEDULE 'every morning'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_scheduler_catches_up_a_digest_missed_while_it_was_down_once_and_stops_on_sigterm(
+        emulator, slack, account, sqlite_url, tmp_path):
+    slack.set_channel(CHANNEL)
+    # The schedule fired ten minutes ago; the channel was subscribed a day before that.
+    fired = datetime.now(UTC) - timedelta(minutes=10)
+    schedule = f"{fired.minute} {fired.hour} * * *"
+    create_schema(sqlite_url)
+    engine = create_engine(sqlite_url)
+    SubscriptionStore(engine, clock=lambda: fired - timedelta(days=1)).subscribe(CHANNEL, dataset_group_arn=None)
+    engine.dispose()
+    env = digest_env(emulator, slack, sqlite_url, DIGEST_SCHEDULE=schedule, DIGEST_TIMEZONE="UTC")
+
+    def start_and_stop(name: str) -> tuple[int, str]:
+        log = tmp_path / f"{name}.log"
+        with log.open("w") as sink:
+            process = subprocess.Popen(bot("scheduler"), cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT)
+            try:
+                wait_for(lambda: "digest scheduler started" in log.read_text() or process.poll() is not None)
+                if "posting it now" in log.read_text():
+                    # The catch-up runs on the scheduler's thread; its summary line ends it.
+                    wait_for(lambda: "digest run:" in log.read_text() or process.poll() is not None)
+            finally:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=60)
+        return process.returncode, log.read_text()
+
+    code, log = start_and_stop("first")
+    assert code == 0, log
+    assert "posting it now" in log and "SIGTERM received" in log
+    assert sorted(shown(slack)) == sorted(account.expected)
+
+    code, log = start_and_stop("second")
+    assert code == 0, log
+    assert "posting it now" not in log
+    assert sorted(shown(slack)) == sorted(account.expected), "a second restart posts nothing again"
