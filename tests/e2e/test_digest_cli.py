@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -310,3 +311,23 @@ def test_the_scheduler_catches_up_a_digest_missed_while_it_was_down_once_and_sto
     assert code == 0, log
     assert "posting it now" not in log
     assert sorted(shown(slack)) == sorted(account.expected), "a second restart posts nothing again"
+
+
+@pytest.mark.parametrize("run_scheduler", ["true", "false"])
+def test_serve_runs_the_scheduler_in_process_only_when_run_scheduler_is_true(run_scheduler, emulator, slack,
+                                                                             sqlite_url, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = digest_env(emulator, slack, sqlite_url, RUN_SCHEDULER=run_scheduler, PORT=str(port))
+    log = tmp_path / "serve.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen(bot(), cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: "listening for Slack" in log.read_text() or process.poll() is not None)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+    text = log.read_text()
+    assert process.returncode == 0, text
+    assert ("digest scheduler started" in text) is (run_scheduler == "true")
