@@ -40,13 +40,6 @@ loglevel = "info"
 control_socket_disable = True
 
 
-def on_starting(server):
-    """Create the bot's database tables once, in the master, so workers booting together never race to."""
-    from web import prepare_state_store
-
-    prepare_state_store()
-
-
 def worker_exit(server, worker):
     """Let the worker's BackgroundRunner post the answers it still owes Slack before the process exits."""
     shutdown = getattr(getattr(worker, "wsgi", None), "shutdown", None)

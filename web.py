@@ -82,20 +82,3 @@ def create_app():
     application.shutdown = shutdown
     return application
 
-
-def prepare_state_store() -> None:
-    """Create the state store's tables once, before gunicorn forks: workers booting together would race to
-    create them, and the loser would stop the whole server with "table already exists".
-
-    Problems are left for the workers to report: each says what is wrong, and gunicorn stops.
-    """
-    from bot import build_state
-    from config import SettingsError, load_settings
-    from services.state import StateStoreUnavailable
-
-    try:
-        store = build_state(load_settings())
-    except (SettingsError, StateStoreUnavailable):
-        return
-    # No connection may outlive the fork into the workers.
-    store.engine.dispose()

@@ -97,11 +97,23 @@ class StateStore:
         try:
             with self.engine.begin() as connection:
                 connection.execute(text("SELECT 1"))
-            metadata.create_all(self.engine)
+            self._create_tables()
         except SQLAlchemyError as err:
             url = redact_url(self.engine.url.render_as_string(hide_password=False))
             reason = str(getattr(err, "orig", err)).strip().splitlines()[0] if str(err) else type(err).__name__
             raise StateStoreUnavailable(f"the database at {url} does not answer: {reason}") from err
+
+    def _create_tables(self, attempts: int = 3) -> None:
+        # gunicorn workers, or web and clock, start together on a fresh database: between create_all's "is the
+        # table there?" and its CREATE TABLE, another process may create it ("table ... already exists").
+        # Checking again then finds the table; an error that persists is a real one and is raised.
+        for attempt in range(1, attempts + 1):
+            try:
+                metadata.create_all(self.engine)
+                return
+            except SQLAlchemyError:
+                if attempt == attempts:
+                    raise
 
 
 class CursorStore:

@@ -161,24 +161,6 @@ def test_gunicorn_config_binds_port_on_all_interfaces_with_threads(monkeypatch):
     assert "{" not in config["access_log_format"], "no header or environ atoms in the access log"
 
 
-def test_gunicorn_master_creates_the_tables_before_workers_boot(monkeypatch, tmp_path):
-    # Workers booting together on a fresh database raced to create the tables; the loser stopped gunicorn.
-    import runpy
-
-    from sqlalchemy import create_engine, inspect
-
-    database = tmp_path / "fresh.sqlite3"
-    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
-    monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
-    runpy.run_path(str(ROOT / "gunicorn.conf.py"))["on_starting"](None)
-    engine = create_engine(f"sqlite:///{database}")
-    try:
-        assert "cursors" in inspect(engine).get_table_names()
-    finally:
-        engine.dispose()
-
-
 def test_procfile_web_serves_healthz_signed_commands_and_stops_cleanly_on_sigterm(
     start_gunicorn, slack, emulator, account
 ):

@@ -1,0 +1,29 @@
+"""StateStore.create_schema when another process creates the same tables at the same moment."""
+
+from __future__ import annotations
+
+from sqlalchemy import create_engine, event, inspect
+
+from services.state import StateStore, metadata
+
+
+def test_a_table_created_by_another_process_mid_way_is_not_an_error(tmp_path):
+    # gunicorn's workers (and web with clock) start together on a fresh database. Reproduce the loser's view:
+    # create_all has checked that "cursors" is missing, and another process creates it before our CREATE TABLE.
+    url = f"sqlite:///{tmp_path / 'race.sqlite3'}"
+    other = create_engine(url)
+    cursors = metadata.tables["cursors"]
+
+    def other_process_wins(*_args, **_kwargs):
+        cursors.create(other)
+
+    event.listen(cursors, "before_create", other_process_wins, once=True)
+    store = StateStore.from_url(url)
+    try:
+        store.create_schema()
+        assert set(metadata.tables) <= set(inspect(store.engine).get_table_names())
+    finally:
+        if event.contains(cursors, "before_create", other_process_wins):
+            event.remove(cursors, "before_create", other_process_wins)
+        store.engine.dispose()
+        other.dispose()
