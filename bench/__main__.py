@@ -206,7 +206,9 @@ def paging_cost(emulator, slack, database) -> list[tuple[str, str, str]]:
 def digest_cost(emulator, slack, database) -> list[tuple[str, str, str]]:
     group = emulator.add_dataset_group("bench-digest")
     now = datetime.now(UTC)
-    emulator.seed_bulk(group, 10_000, failed_every=0, now=now - timedelta(hours=3))
+    # 10,000 jobs of history (created before the read horizon: window start minus DIGEST_MAX_JOB_HOURS) and a
+    # handful of new ones, 10 of which failed inside the window.
+    emulator.seed_bulk(group, 10_000, failed_every=0, now=now - timedelta(hours=73))
     for i in range(10):
         emulator.add_job(group, status="FAILED", created=now - timedelta(hours=2, minutes=i),
                          updated=now - timedelta(hours=1), failure_reason=f"bench failure {i}")
