@@ -53,3 +53,5 @@ def configure_logging(level: str = "INFO", *, stream=None) -> None:
     # botocore at DEBUG prints signed headers; keep it quiet unless asked for explicitly.
     logging.getLogger("botocore").setLevel(max(logging.getLevelName(level), logging.INFO))
     logging.getLogger("urllib3").setLevel(max(logging.getLevelName(level), logging.INFO))
+    # slack_sdk at DEBUG prints response_urls (short-lived links that can post as the bot) and whole messages.
+    logging.getLogger("slack_sdk").setLevel(max(logging.getLevelName(level), logging.INFO))

@@ -25,8 +25,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
     # Slack
-    slack_bot_token: SecretStr
-    slack_signing_secret: SecretStr
+    # An empty signing secret would make Bolt verify signatures against an empty key: anyone could forge requests.
+    slack_bot_token: SecretStr = Field(min_length=1)
+    slack_signing_secret: SecretStr = Field(min_length=1)
     slack_app_token: SecretStr | None = None
     slack_api_url: str | None = None
 
@@ -125,9 +126,10 @@ def load_settings(**overrides: object) -> Settings:
         for problem in err.errors():
             field = str(problem["loc"][0]) if problem["loc"] else "settings"
             env_name = field.upper()
-            if problem["type"] == "missing":
+            if problem["type"] in ("missing", "too_short"):
                 hint = _HOW_TO_SET.get(field, "")
-                lines.append(f"  {env_name} is not set" + (f": set it to {hint}" if hint else ""))
+                state = "is not set" if problem["type"] == "missing" else "is empty"
+                lines.append(f"  {env_name} {state}" + (f": set it to {hint}" if hint else ""))
             else:
                 lines.append(f"  {env_name}: {problem['msg']}")
         message = (

@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Load tests open 50+ connections at once; the default backlog of 5 made the kernel reset some.
+    request_queue_size = 128
 
     def __init__(self, handler: type[BaseHTTPRequestHandler], owner: LocalHTTPServer):
         self.owner = owner
