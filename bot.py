@@ -28,18 +28,15 @@ BOLT_LISTENER_THREADS = 16
 
 def build_web_client(settings: Settings):
     from slack_sdk import WebClient
-    from slack_sdk.http_retry.builtin_handlers import (
-        ConnectionErrorRetryHandler,
-        RateLimitErrorRetryHandler,
-        ServerErrorRetryHandler,
-    )
+    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
 
     kwargs = {"base_url": settings.slack_api_url} if settings.slack_api_url else {}
     return WebClient(
         token=settings.slack_bot_token.get_secret_value(),
         timeout=10,
+        # No ConnectionErrorRetryHandler: a post whose connection dropped may have reached Slack, and sending it
+        # again would post a digest twice. The ledger releases it instead and the next run offers it again.
         retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=1),
             RateLimitErrorRetryHandler(max_retry_count=2),
             ServerErrorRetryHandler(max_retry_count=2),
         ],
@@ -120,6 +117,9 @@ def build_app(settings: Settings, services):
 
     import handlers
 
+    # Bolt reads SLACK_BOT_TOKEN from the environment itself and then warns that our client wins; it does, by
+    # design (the client carries SLACK_API_URL and the retry handlers), so that start-up warning is noise.
+    logging.getLogger("slack_bolt.App").addFilter(_DropClientPrioritisedWarning())
     app = App(
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         client=build_web_client(settings),
@@ -129,6 +129,11 @@ def build_app(settings: Settings, services):
     )
     handlers.register(app, services)
     return app
+
+
+class _DropClientPrioritisedWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
 
 
 def serve_http(app, settings: Settings) -> None:
@@ -198,11 +203,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     digest.add_argument("--channel", metavar="C", help="only this channel's subscription (a channel id)")
     digest.add_argument("--dry-run", action="store_true",
                         help="print the messages as JSON instead of posting them; marks nothing as reported")
+    demo = sub.add_parser("demo", help="local console demo: the real bot, a Personalize emulator, no accounts")
+    demo.add_argument("--script", nargs="*", metavar="INPUT",
+                      help='inputs to run in order, then exit (e.g. "/deletion-jobs failed" next)')
+    demo.add_argument("--verbose", action="store_true", help="show the bot's INFO log (default: warnings only)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command == "demo":
+        # Before settings: the demo makes its own, so it runs with no Slack or AWS account configured.
+        from devtools.demo import run_demo
+
+        return run_demo(args.script, verbose=args.verbose)
     try:
         settings = load_settings()
     except SettingsError as err:

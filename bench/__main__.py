@@ -169,7 +169,7 @@ def slow_aws(emulator, slack, database, concurrency: int = 50) -> list[tuple[str
 
 def paging_cost(emulator, slack, database) -> list[tuple[str, str, str]]:
     """Walk every FAILED job of a 10,000-job account with Next, through the HTTP app."""
-    from tests.e2e.harness import find_button, job_arns
+    from devtools.running_bot import find_button, job_arns
 
     group = emulator.add_dataset_group("bench-paging")
     emulator.seed_bulk(group, 10_000, failed_every=10)

@@ -22,12 +22,12 @@ from config import Settings
 from config.logging import configure_logging
 from devtools.console_render import Choice, message_choices, render_message
 from devtools.personalize_emulator import PersonalizeEmulator
+
+# RunningBot builds and serves the bot exactly as bot.py does and signs requests as Slack does; the tests drive
+# the bot through it too, so what the console shows is what the tests check.
+from devtools.running_bot import find_button, start_bot
 from devtools.slack_stub import SlackStub
 from handlers.commands import COMMAND
-
-# The e2e harness builds and serves the bot exactly as bot.py does and signs requests as Slack does: the demo
-# drives the bot through it, so what the console shows is what the tests check.
-from tests.e2e.harness import find_button, start_bot
 
 PROMPT = "demo> "
 QUIT_WORDS = {"quit", "exit", "/quit", "/exit"}
