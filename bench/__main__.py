@@ -52,9 +52,11 @@ class Server:
 
     def __init__(self, command: str, env: dict, port: int):
         self.port = port
+        # The server's own output goes to a file, shown if it fails to start.
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="bench-server-", suffix=".log", delete=False)  # noqa: SIM115
         self.process = subprocess.Popen(
-            ["bash", "-c", "exec " + command], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True,
+            ["bash", "-c", command], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -64,7 +66,7 @@ class Server:
             except OSError:
                 time.sleep(0.1)
         self.stop()
-        raise SystemExit(f"server did not start: {command}")
+        raise SystemExit(f"server did not start: {command}; its output is in {self.log.name}")
 
     @property
     def events_url(self) -> str:
@@ -82,6 +84,7 @@ class Server:
             self.process.wait(timeout=30)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(self.process.pid, signal.SIGKILL)
+        self.log.close()
 
 
 def env_for(emulator: PersonalizeEmulator, slack: SlackStub, database: str, port: int, **extra) -> dict:
@@ -239,13 +242,18 @@ def steady_state(emulator, slack, database, total: int) -> list[tuple[str, str, 
 
         burst(0, 10)
         after_10 = server.rss_mb()
-        burst(10, total - 10)
+        half = total // 2
+        burst(10, half - 10)
+        after_half = server.rss_mb()
+        burst(half, total - half)
         after_all = server.rss_mb()
     finally:
         server.stop()
     return [
         (f"RSS of the bot (gunicorn master + workers) after 10 and after {total} commands (goal: within 10 MB)",
-         f"{after_10:.1f} → {after_all:.1f} MB", f"growth {after_all - after_10:+.1f} MB"),
+         f"{after_10:.1f} → {after_all:.1f} MB",
+         f"growth {after_all - after_10:+.1f} MB, of which {after_all - after_half:+.1f} MB after the first {half}"
+         " (the rest is warm-up: thread pools and connection pools filling)"),
     ]
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 def create_app():
     from slack_bolt import App
 
+    from bot import build_web_client
     from config import load_settings
     from web import create_wsgi_app
 
     settings = load_settings()
+    # The same client as the bot's (SLACK_API_URL): Bolt calls auth.test on the first request.
     app = App(signing_secret=settings.slack_signing_secret.get_secret_value(),
-              token=settings.slack_bot_token.get_secret_value(), token_verification_enabled=False)
+              client=build_web_client(settings), token_verification_enabled=False)
 
     @app.command("/deletion-jobs")
     def only_ack(ack):

@@ -18,6 +18,7 @@ from services.digest_window import WINDOW_OVERLAP, read_cutoff, window_for
 from services.personalize import CLIENT_CONFIG, PersonalizeGateway
 from services.state import StateStore
 from tests.digest_fakes import Clock, FakePacer, FakeSlack, posted_arns
+from tests.personalize_stubs import expect_list
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 LOOKBACK = timedelta(hours=24)
@@ -98,18 +99,6 @@ def env(tmp_path):
         yield type("Env", (), {"stubber": stubber, "service": service, "slack": slack, "clock": clock,
                                "subscriptions": subscriptions, "ledger": ledger})
         stubber.assert_no_pending_responses()
-
-
-def expect_list(stubber, items, *, token=None, next_token=None, group=None):
-    params = {"maxResults": 100}
-    if token:
-        params["nextToken"] = token
-    if group:
-        params["datasetGroupArn"] = group
-    response = {"dataDeletionJobs": items}
-    if next_token:
-        response["nextToken"] = next_token
-    stubber.add_response("list_data_deletion_jobs", response, params)
 
 
 def test_first_run_reports_exactly_the_window_and_stops_at_the_first_page_of_old_jobs(env):

@@ -10,6 +10,7 @@ from services.cursor import Cursor, ListQuery
 from services.errors import AwsThrottled, ListExpired
 from services.paging import DeletionJobPager
 from services.personalize import CLIENT_CONFIG, PersonalizeGateway
+from tests.personalize_stubs import expect_list
 
 GROUP = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -35,18 +36,6 @@ def stubbed():
     with Stubber(client) as stubber:
         yield PersonalizeGateway(client), stubber
         stubber.assert_no_pending_responses()
-
-
-def expect_list(stubber, items, *, token=None, next_token=None, group=None):
-    params = {"maxResults": 100}
-    if token:
-        params["nextToken"] = token
-    if group:
-        params["datasetGroupArn"] = group
-    response = {"dataDeletionJobs": items}
-    if next_token:
-        response["nextToken"] = next_token
-    stubber.add_response("list_data_deletion_jobs", response, params)
 
 
 def api_pages(statuses: list[str]) -> list[list[dict]]:
