@@ -36,7 +36,9 @@ class Settings(BaseSettings):
         default="us-east-1",
         validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION", "aws_region"),
     )
-    aws_deadline_seconds: float = Field(default=20.0, gt=0, le=120)
+    # No retry starts that could end past the deadline, and one attempt can take 13 s (3 s connect + 10 s
+    # read): below 15 s a request could make no second call at all.
+    aws_deadline_seconds: float = Field(default=20.0, ge=15, le=120)
 
     # Listing
     page_size: int = Field(default=10, ge=1, le=20)

@@ -140,7 +140,9 @@ def test_no_token_signing_secret_or_request_body_in_any_log_line(emulator, run_b
     bot.press(page, "Next page")
     bot.ask("failedd")
     # The Web API client as well: at DEBUG slack_sdk logs every request it sends.
-    bot.app.client.auth_test()
+    import bot as bot_module
+
+    bot_module.build_web_client(bot.settings).auth_test()
 
     # Bad signatures: Bolt logs the whole body when it refuses one. The body here carries markers that must
     # not reach any log (the rejected request's response_url key and its command text).

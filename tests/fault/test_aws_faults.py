@@ -13,7 +13,7 @@ from tests.e2e.harness import job_arns
 @pytest.mark.slow
 def test_a_hanging_aws_gets_a_timely_answer_and_frees_its_thread(emulator, run_bot):
     emulator.seed_realistic(jobs=30)
-    bot = run_bot(aws_deadline_seconds=12)
+    bot = run_bot()
     threads_before = threading.active_count()
     emulator.hang(15)
     ack = bot.command("FAILED")

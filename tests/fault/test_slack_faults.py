@@ -60,3 +60,14 @@ def test_replayed_click_gives_the_same_page(emulator, run_bot, slack):
     assert post(bot.events_url, body, headers)[0] == 200
     pages = slack.wait_for_responses(2, key="click-replay")
     assert job_arns(pages[0]) == job_arns(pages[1]) and job_arns(pages[0])
+
+
+def test_commands_need_no_slack_web_api_call_before_the_ack(emulator, run_bot, slack):
+    """Bolt would call auth.test before the first ack() of a process; an unreachable Web API broke every command."""
+    emulator.seed_realistic(jobs=40)
+    closed_port = slack.port + 1 if slack.port < 65535 else slack.port - 1
+    bot = run_bot(slack_api_url=f"http://127.0.0.1:{closed_port}/api/")
+    ack = bot.command("FAILED")
+    assert ack.status == 200
+    assert job_arns(bot.answer(ack))
+    assert slack.calls("auth.test") == []
