@@ -66,7 +66,14 @@ def create_state_engine(database_url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    connect_args = {}
+    if database_url.startswith("postgresql+psycopg"):
+        # A server that accepts connections but never answers would otherwise hang start-up, and every request
+        # and digest after it, for good: fail in seconds with a message instead.
+        connect_args = {"connect_timeout": 5, "options": "-c statement_timeout=30000"}
+    return create_engine(
+        database_url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=10, connect_args=connect_args
+    )
 
 
 def redact_url(database_url: str) -> str:

@@ -86,3 +86,16 @@ def test_python_bot_py_serves_slack_over_http(tmp_path, emulator, slack):
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     assert BOT_TOKEN not in output and SIGNING_SECRET not in output
+
+
+def test_a_database_that_accepts_but_never_answers_is_a_clear_error(tmp_path):
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        env = bot_env(tmp_path, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                      DATABASE_URL=f"postgresql://bot@127.0.0.1:{port}/db")
+        result = subprocess.run([sys.executable, str(ROOT / "bot.py")], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode == 3
+    assert "does not answer" in result.stderr and "Traceback" not in result.stderr
