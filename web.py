@@ -96,6 +96,9 @@ def create_app():
     configure_logging(settings.log_level)
     try:
         services = build_services(settings)
+    except SettingsError as err:
+        print(err, file=sys.stderr)
+        sys.exit(APP_LOAD_ERROR)
     except StateStoreUnavailable as err:
         _logger.error("%s. Check DATABASE_URL and that the database is running.", err)
         sys.exit(APP_LOAD_ERROR)

@@ -86,6 +86,18 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from err
         return value
 
+    @field_validator("digest_schedule")
+    @classmethod
+    def _valid_crontab(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as err:
+            raise ValueError(f"{value!r} is not a crontab (minute hour day month weekday, e.g. 0 9 * * *): {err}") \
+                from err
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -133,9 +145,9 @@ def load_settings(**overrides: object) -> Settings:
                 state = "is not set" if problem["type"] == "missing" else "is empty"
                 lines.append(f"  {env_name} {state}" + (f": set it to {hint}" if hint else ""))
             else:
-                lines.append(f"  {env_name}: {problem['msg']}")
+                lines.append(f"  {env_name}: {problem['msg'].removeprefix('Value error, ')}")
         message = (
-            "deletion-jobs bot cannot start, its settings are incomplete:\n"
+            "deletion-jobs bot cannot start, its settings are incomplete or invalid:\n"
             + "\n".join(lines)
             + "\nSet them in the environment or in a .env file (see .env.example)."
         )

@@ -24,3 +24,12 @@ def test_heroku_postgres_url_and_lists(make_settings):
 def test_page_size_is_capped_at_twenty(make_settings):
     with pytest.raises(Exception, match="page_size"):
         make_settings(page_size=21)
+
+
+def test_a_bad_digest_schedule_is_a_settings_error(monkeypatch):
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-t")
+    monkeypatch.setenv("DIGEST_SCHEDULE", "every morning")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(_env_file=None)
+    assert "DIGEST_SCHEDULE" in str(caught.value) and "crontab" in str(caught.value)
