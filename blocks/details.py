@@ -31,5 +31,5 @@ def render_job_details(details: DeletionJobDetails, *, back_value: str) -> dict:
             "*Failure reason*\n> " + escape_truncated(one_line(job.failure_reason), REASON_LIMIT))})
     blocks.append({"type": "context", "elements": [mrkdwn(escape_truncated(job.arn, 1000))]})
     blocks.append({"type": "actions", "elements": [button("Back to list", ACTION_BACK, back_value)]})
-    text = f"Deletion job {escape_truncated(one_line(job.name), 200)}: {job.status}"
+    text = f"Deletion job {escape_truncated(one_line(job.name), 200)}: {escape_truncated(job.status, 100)}"
     return {"text": text, "blocks": blocks}

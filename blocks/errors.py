@@ -62,6 +62,8 @@ def render_error(err: Exception, *, restart_value: str | None = None) -> dict:
             text += " in this account and region."
         text += f"\nIf you meant a status, use one of {VALID_STATUSES}."
         return message(text)
+    if isinstance(err, errors.JobNotFound):
+        return message(f":mag: AWS no longer knows the deletion job `{escape_truncated(err.arn, 300)}`.")
     if isinstance(err, errors.MalformedArn):
         return message(
             f":warning: `{escape_truncated(err.arn, 300)}` is not a dataset group ARN. It should look like"
@@ -84,7 +86,9 @@ def _aws_text(err: Exception) -> str:
     if isinstance(err, errors.AwsAccessDenied):
         return (
             ":lock: The bot's AWS role is not allowed to read deletion jobs. An admin must grant it"
-            " `personalize:ListDataDeletionJobs` and `personalize:ListDatasetGroups`." + ref
+            " `personalize:ListDataDeletionJobs`, `personalize:DescribeDataDeletionJob`,"
+            " `personalize:ListDatasetGroups` and `personalize:DescribeDatasetGroup` (see the README's IAM policy)."
+            + ref
         )
     if isinstance(err, errors.AwsThrottled):
         return ":snail: AWS is throttling requests right now. Please try again in a minute." + ref

@@ -48,9 +48,12 @@ def render_job_page(
 
     if page.jobs:
         footer = f"Page {page.cursor.page} · jobs {page.first_number}–{page.last_number}"
-    elif page.cursor.page == 1 and not page.partial:
+    elif page.partial:
+        footer = f"Page {page.cursor.page} · no matching jobs yet"
+    elif page.cursor.page == 1:
         footer = "No deletion jobs match." if query.status or query.dataset_group_arn else "No deletion jobs yet."
     else:
+        # The previous page ended where AWS still had jobs, none of which matched.
         footer = f"Page {page.cursor.page} · no more matching jobs"
     if page.partial:
         footer += (

@@ -25,6 +25,14 @@ class DatasetGroupNotFound(BotError):
         self.suggestions = suggestions
 
 
+class JobNotFound(BotError):
+    """A deletion job AWS no longer knows (Details on a job that was removed)."""
+
+    def __init__(self, arn: str):
+        super().__init__(arn)
+        self.arn = arn
+
+
 class MalformedArn(BotError):
     def __init__(self, arn: str):
         super().__init__(arn)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from services.command_parser import ListCommand
 from services.cursor import Cursor, CursorCodec, ListQuery
-from services.errors import ListExpired
+from services.errors import AwsResourceNotFound, JobNotFound, ListExpired
 from services.models import DeletionJobDetails
 from services.paging import DeletionJobPager, Page
 
@@ -54,7 +54,14 @@ class JobListing:
         return self._view(cursor)
 
     def restart(self, value: str, *, user_id: str | None = None) -> PageView:
-        query = self._codec.decode(value).query
+        try:
+            query = self._codec.decode(value).query
+        except ListExpired as err:
+            # "Run it again" must work on an old message too: the query is known once the value's signature
+            # verified, and restarting reads from the top, so its age does not matter.
+            if err.query is None:
+                raise
+            query = err.query
         self._check_query(query, user_id)
         return self.first_page(query)
 
@@ -62,7 +69,10 @@ class JobListing:
         job_arn, back_value = self._codec.decode_details(value)
         back = self._codec.decode(back_value)
         self._check_query(back.query, user_id)
-        details = self._gateway.describe_job(job_arn)
+        try:
+            details = self._gateway.describe_job(job_arn)
+        except AwsResourceNotFound as err:
+            raise JobNotFound(job_arn) from err
         self._access.check_group(details.job.dataset_group_arn, user_id=user_id)
         return DetailsView(details=details, back_value=back_value)
 

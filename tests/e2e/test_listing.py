@@ -200,3 +200,23 @@ def test_bad_signatures_get_401(emulator, run_bot, how):
         status, _, _ = bot.send(body, timestamp=int(time.time()) - 600)
     assert status == 401
     assert emulator.call_count() == 0
+
+
+def test_run_it_again_works_on_an_old_message(emulator, run_bot, account):
+    bot = run_bot(cursor_ttl_hours=0.0003)  # about one second
+    first = bot.ask("media-feed failed")
+    import time
+
+    time.sleep(1.5)  # let the list expire; this waits for an expiry, it does not measure anything
+    expired = bot.press(first)
+    assert "expired" in expired["text"]
+    again = bot.press(expired, "Run it again")
+    assert job_arns(again) == job_arns(first)
+
+
+def test_details_of_a_job_aws_no_longer_knows(emulator, run_bot, account):
+    bot = run_bot()
+    page = bot.ask("media-feed failed")
+    emulator.inject_error("DescribeDataDeletionJob", "ResourceNotFoundException")
+    answer = bot.press(page, "Details")
+    assert "no longer knows the deletion job" in answer["text"]
