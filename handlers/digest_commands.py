@@ -83,7 +83,10 @@ class DigestCommands:
                 logger.info("digest: %s unsubscribed %s", requester.user_id, channel)
             return render_unsubscribed(channel, removed, still_configured=channel in self._configured)
         if parsed.action == "list":
-            return render_subscription_list(self._subscriptions.list(), self._schedule.describe)
+            # Subscriptions to dataset groups the allowlist hides are not shown: nobody outside it sees them.
+            visible = [sub for sub in self._subscriptions.list()
+                       if sub.dataset_group_arn is None or self._access.group_allowed(sub.dataset_group_arn)]
+            return render_subscription_list(visible, self._schedule.describe)
         if parsed.action == "now":
             return self.now(channel)
         raise DigestUsageError("unknown digest action (use subscribe, unsubscribe, list or now)", parsed.action)

@@ -183,6 +183,13 @@ def test_the_group_allowlist_applies_to_subscriptions(env):
     ask(env.commands(access), "subscribe", "retail")
 
 
+def test_list_hides_subscriptions_to_groups_outside_the_allowlist(env):
+    ask(env.commands(), "subscribe", "media-feed", channel="C1")
+    ask(env.commands(), "subscribe", "retail", channel="C2")
+    listing = str(ask(env.commands(AccessPolicy(dataset_groups=("retail",))), "list"))
+    assert "retail" in listing and "media-feed" not in listing and "C1" not in listing
+
+
 def test_the_user_and_channel_allowlists_apply_before_anything_happens(env):
     """Through the real command handler: nothing is stored, Slack is not asked, the answer says no."""
     delivered = []
