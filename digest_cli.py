@@ -12,6 +12,9 @@ import sys
 import threading
 from typing import TextIO
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from services.digest import database_reason
 from services.errors import AwsError
 
 logger = logging.getLogger("deletion_jobs.digest")
@@ -22,12 +25,16 @@ EXIT_USAGE = 2
 
 
 def sync_configured_channels(digest) -> bool:
-    """DIGEST_CHANNELS → stored subscriptions. False (logged) when AWS could not resolve DIGEST_DATASET_GROUP."""
+    """DIGEST_CHANNELS → stored subscriptions. False (logged) when AWS or the database did not answer."""
     try:
         digest.sync_configured_channels()
     except AwsError as err:
         logger.error("could not resolve DIGEST_DATASET_GROUP through AWS (%s); DIGEST_CHANNELS were not synced",
                      type(err).__name__)
+        return False
+    except SQLAlchemyError as err:
+        logger.error("could not store DIGEST_CHANNELS: the database does not answer (%s). Check DATABASE_URL and"
+                     " that the database is running.", database_reason(err))
         return False
     return True
 
@@ -41,13 +48,20 @@ def run_digest_once(digest, *, channel: str | None = None, dry_run: bool = False
         return EXIT_POST_FAILED
     channels = None
     if channel is not None:
-        known = digest.subscriptions.get(channel) is not None or channel in digest.configured_channels
+        try:
+            known = digest.subscriptions.get(channel) is not None or channel in digest.configured_channels
+        except SQLAlchemyError as problem:
+            logger.error("could not read the digest subscriptions: the database does not answer (%s). Check"
+                         " DATABASE_URL and that the database is running.", database_reason(problem))
+            return EXIT_POST_FAILED
         if not known:
             print(f"{channel} has no digest subscription: add it to DIGEST_CHANNELS, or run"
                   " `/deletion-jobs digest subscribe` in that channel.", file=err)
             return EXIT_USAGE
         channels = [channel]
     run = digest.run(channels, dry_run=dry_run)
+    if run.error:
+        print(f"digest run FAILED ({run.error}): {run.fix}", file=err)
     if dry_run:
         print(json.dumps(dry_run_report(run), indent=2, ensure_ascii=False), file=out)
     else:

@@ -7,9 +7,12 @@ A run, for the subscriptions it is given:
    all), newest created first, and stops at the first page that reaches jobs created before the earliest
    window start minus DIGEST_MAX_JOB_HOURS;
 3. per channel, claims the FAILED jobs of its window in the ledger, posts them (several messages when large,
-   at most one per second per channel), and marks each message's jobs posted as soon as Slack takes it;
+   at most one per second per channel), renewing the claim right before each post and skipping the post when
+   another run has taken it over, and marks each message's jobs posted as soon as Slack takes it;
 4. on a refused or failed post, releases the rest, logs at ERROR what the operator must do, and leaves the
-   channel's watermark where it was: the next run offers every unposted failure again.
+   channel's watermark where it was: the next run offers every unposted failure again;
+5. when the database stops answering, stops the whole run (logged at ERROR, no traceback): what was not marked
+   posted stays claimed until the claim TTL passes, and the next run offers it again.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import SQLAlchemyError
 
 from blocks.digest import render_digest, render_no_failures
 from services.digest_errors import DigestGroupInvalid, NotSubscribed
@@ -59,6 +63,10 @@ PERMANENT_SLACK_ERRORS = {
 }
 # These fail every channel alike: stop the run instead of trying each.
 TOKEN_ERRORS = {"invalid_auth", "not_authed", "token_revoked", "account_inactive"}
+DATABASE_ERROR = "database_unavailable"
+DATABASE_FIX = ("check DATABASE_URL and that the database is running; failures not recorded as posted are offered"
+                " again by the next run once DIGEST_CLAIM_TTL_MINUTES has passed")
+CLAIM_LOST = "claim_taken_over"
 
 
 @dataclass
@@ -74,6 +82,8 @@ class ChannelOutcome:
     error: str | None = None
     fix: str | None = None
     messages: list[dict] = field(default_factory=list)
+    # Failures of a message Slack took whose mark is not written yet: the ones a database failure leaves unrecorded.
+    unrecorded: int = 0
 
     @property
     def ok(self) -> bool:
@@ -86,10 +96,13 @@ class DigestRun:
     dry_run: bool
     outcomes: list[ChannelOutcome] = field(default_factory=list)
     list_calls: int = 0
+    # Set when the run stopped before reaching its channels (the database did not answer).
+    error: str | None = None
+    fix: str | None = None
 
     @property
     def ok(self) -> bool:
-        return all(outcome.ok for outcome in self.outcomes)
+        return self.error is None and all(outcome.ok for outcome in self.outcomes)
 
     def outcome(self, channel_id: str) -> ChannelOutcome | None:
         return next((o for o in self.outcomes if o.channel_id == channel_id), None)
@@ -210,9 +223,21 @@ class DigestService:
 
     def run(self, channel_ids: Sequence[str] | None = None, *, dry_run: bool = False) -> DigestRun:
         """One digest for these channels' subscriptions (all when None). Never raises for AWS or Slack failures:
-        they are in the outcomes, and `DigestRun.ok` is False."""
+        they are in the outcomes, and `DigestRun.ok` is False. Nor for database failures: the run stops there."""
         now = self._clock()
         run = DigestRun(started=now, dry_run=dry_run)
+        try:
+            self._run(run, channel_ids, dry_run=dry_run)
+        except SQLAlchemyError as err:
+            # Before any channel was tried (reading subscriptions or windows); per-channel failures are caught
+            # in the loop, so that what was posted is counted.
+            run.error, run.fix = DATABASE_ERROR, DATABASE_FIX
+            logger.error("digest run stopped: the database does not answer (%s). To fix: %s.",
+                         database_reason(err), DATABASE_FIX)
+        return run
+
+    def _run(self, run: DigestRun, channel_ids: Sequence[str] | None, *, dry_run: bool) -> None:
+        now = run.started
         stored = {s.channel_id: s for s in self._subscriptions.list()}
         subscriptions = list(stored.values())
         if dry_run:
@@ -222,7 +247,7 @@ class DigestService:
             subscriptions = [s for s in subscriptions if s.channel_id in wanted]
         if not subscriptions:
             logger.info("digest: no subscriptions to run")
-            return run
+            return
 
         windows = {
             s.channel_id: window_for(
@@ -248,11 +273,15 @@ class DigestService:
             reads[scope] = jobs
 
         token_error: str | None = None
+        database_down = False
         for subscription in subscriptions:
             outcome = ChannelOutcome(subscription.channel_id, subscription.dataset_group_arn,
                                      windows[subscription.channel_id])
             run.outcomes.append(outcome)
             source = reads[None] if None in reads else reads[subscription.dataset_group_arn]
+            if database_down:
+                outcome.error, outcome.fix = DATABASE_ERROR, DATABASE_FIX
+                continue
             if isinstance(source, AwsError):
                 outcome.error = type(source).__name__
                 outcome.fix = "see the Personalize error logged above"
@@ -260,7 +289,12 @@ class DigestService:
             if token_error:
                 outcome.error, outcome.fix = token_error, PERMANENT_SLACK_ERRORS[token_error]
                 continue
-            self._deliver(subscription, outcome, source, dry_run=dry_run)
+            try:
+                self._deliver(subscription, outcome, source, dry_run=dry_run)
+            except SQLAlchemyError as err:
+                # Every channel needs the ledger: stop here rather than post what could not be recorded.
+                database_down = True
+                self._database_failed(outcome, err)
             if outcome.error in TOKEN_ERRORS:
                 token_error = outcome.error
         logger.info(
@@ -270,13 +304,15 @@ class DigestService:
             sum(o.reported for o in run.outcomes), sum(o.messages_posted for o in run.outcomes),
             sum(1 for o in run.outcomes if not o.ok),
         )
-        return run
 
     def run_channel(self, channel_id: str) -> ChannelOutcome:
         """`/deletion-jobs digest now`: this channel's digest at once; NotSubscribed when it has none."""
         if self._subscriptions.get(channel_id) is None:
             raise NotSubscribed(channel_id)
-        outcome = self.run([channel_id]).outcome(channel_id)
+        run = self.run([channel_id])
+        outcome = run.outcome(channel_id)
+        if outcome is None and run.error:  # the database stopped answering before the channel was tried
+            return ChannelOutcome(channel_id, error=run.error, fix=run.fix)
         if outcome is None:  # unsubscribed between the check and the run
             raise NotSubscribed(channel_id)
         return outcome
@@ -336,6 +372,7 @@ class DigestService:
                 self._ledger.posted_among(channel, [job.arn for job in candidates])) < len(candidates)
             if self._post_empty and not held_elsewhere:
                 message = render_no_failures(window=window, dataset_group_arn=subscription.dataset_group_arn)
+                self._pacer.wait(channel)
                 if not self._post(channel, message, outcome):
                     return
                 outcome.messages_posted += 1
@@ -346,6 +383,14 @@ class DigestService:
 
         remaining = list(todo)
         for message, part_jobs in render_digest(todo, window=window, dataset_group_arn=subscription.dataset_group_arn):
+            self._pacer.wait(channel)
+            # Re-take the claim now, after any pacing wait: the TTL then only has to outlast this one post.
+            # The later messages' failures are renewed too, so a slow but progressing run keeps them.
+            held = self._ledger.renew(claim, [job.arn for job in remaining])
+            lost = [job.arn for job in part_jobs if job.arn not in held]
+            if lost:
+                self._claim_lost(claim, outcome, lost, [job.arn for job in remaining if job.arn in held])
+                return
             response = self._post(channel, message, outcome)
             if response is None:
                 released = self._ledger.release(claim, [job.arn for job in remaining])
@@ -356,7 +401,9 @@ class DigestService:
                     if outcome.messages_posted else "",
                 )
                 return
+            outcome.unrecorded = len(part_jobs)  # until the mark below is written
             self._ledger.mark_posted(claim, [job.arn for job in part_jobs], message_ts=response.get("ts"))
+            outcome.unrecorded = 0
             outcome.messages_posted += 1
             outcome.reported += len(part_jobs)
             done = {job.arn for job in part_jobs}
@@ -380,9 +427,38 @@ class DigestService:
                 logger.warning("digest for %s: %d unposted failure(s) are no longer listed by AWS for this"
                                " subscription; dropped them from the ledger", channel, dropped)
 
+    def _claim_lost(self, claim, outcome: ChannelOutcome, lost: list[str], still_held: list[str]) -> None:
+        """Another run took over some of this message's failures: it posts them; this run stops for the channel."""
+        channel = claim.channel_id
+        released = self._ledger.release(claim, still_held)
+        outcome.error = CLAIM_LOST
+        minutes = self._ledger.claim_ttl.total_seconds() / 60
+        outcome.fix = (f"this run held its failures longer than DIGEST_CLAIM_TTL_MINUTES ({minutes:g}) and another"
+                       " run took over some of them; raise DIGEST_CLAIM_TTL_MINUTES if this repeats")
+        logger.error(
+            "digest for %s: %d failure(s) of the next message are no longer held by this run (another run took them"
+            " over, or the claim lapsed); not posting it, so that nothing is posted twice. %d failure(s) released"
+            " for the next run%s. To fix: %s.",
+            channel, len(lost), released,
+            f"; {outcome.reported} already posted in {outcome.messages_posted} message(s)"
+            if outcome.messages_posted else "", outcome.fix,
+        )
+
+    def _database_failed(self, outcome: ChannelOutcome, err: SQLAlchemyError) -> None:
+        outcome.error, outcome.fix = DATABASE_ERROR, DATABASE_FIX
+        unrecorded = (
+            f" {outcome.unrecorded} failure(s) reached the channel but could not be recorded as posted, so the"
+            " next run may post them again." if outcome.unrecorded else ""
+        )
+        logger.error(
+            "digest for %s stopped: the database does not answer (%s); %d failure(s) posted in %d message(s) and"
+            " recorded before that.%s Nothing else is marked reported. To fix: %s.",
+            outcome.channel_id, database_reason(err), outcome.reported, outcome.messages_posted, unrecorded,
+            DATABASE_FIX,
+        )
+
     def _post(self, channel: str, message: dict, outcome: ChannelOutcome):
-        """chat.postMessage; the response, or None after logging why Slack did not take it."""
-        self._pacer.wait(channel)
+        """chat.postMessage (paced by the caller); the response, or None after logging why Slack did not take it."""
         try:
             return self._slack.chat_postMessage(
                 channel=channel, text=message["text"], blocks=message["blocks"], unfurl_links=False,
@@ -409,3 +485,9 @@ class DigestService:
                          " If the post timed out it may still have arrived, and the next run may repeat it.",
                          channel, type(err).__name__, err)
         return None
+
+
+def database_reason(err: SQLAlchemyError) -> str:
+    """The driver's first line (e.g. "connection refused"), without SQLAlchemy's SQL and parameters."""
+    reason = str(getattr(err, "orig", None) or err).strip()
+    return reason.splitlines()[0] if reason else type(err).__name__

@@ -10,6 +10,10 @@ The ledger is what makes "each failure once" hold across threads, processes and 
 - A claim that was never marked posted (its process died, or its post was refused and released) can be taken
   again: released rows at once, expired ones after the claim TTL, by an UPDATE whose WHERE clause re-checks the
   row, so two runs cannot both take it.
+- Right before each post, `renew()` re-takes the message's failures with the same rule the other way round: it
+  succeeds only on rows this run still holds with a live claim, and restarts their TTL. A run whose claim was
+  taken over (or lapsed) skips the post, so the TTL only has to outlast one post, and Slack waits are capped
+  well below it (`services.slack_retry`).
 - Released and expired rows are kept, with the job's failure time, so the next run reads back far enough to
   offer them again even after another run has moved the channel's watermark on.
 """
@@ -268,7 +272,6 @@ class DigestLedger:
                  "claim_token": token, "claimed_at": now}
                 for arn, when in failures
             ])
-            stale = now - self._claim_ttl
             arns = [arn for arn, _ in failures]
             for chunk in _chunks(arns):
                 # Re-checked row by row under the row lock: a concurrent run that took the row first has
@@ -276,7 +279,7 @@ class DigestLedger:
                 connection.execute(
                     update(digest_ledger)
                     .where(c.channel_id == channel_id, c.job_arn.in_(chunk), c.posted_at.is_(None))
-                    .where(or_(c.claim_token.is_(None), c.claimed_at < stale))
+                    .where(self._takeable(now))
                     .values(claim_token=token, claimed_at=now)
                 )
             owned: set[str] = set()
@@ -287,6 +290,30 @@ class DigestLedger:
                         c.posted_at.is_(None))
                 ).scalars())
         return Claim(channel_id, token, frozenset(owned))
+
+    def _takeable(self, now: datetime):
+        """Rows nobody holds: released, or claimed more than the TTL ago. `renew` uses the exact opposite."""
+        c = digest_ledger.c
+        return or_(c.claim_token.is_(None), c.claimed_at < now - self._claim_ttl)
+
+    def renew(self, claim: Claim, job_arns: Iterable[str]) -> frozenset[str]:
+        """Restart the TTL of these failures while this claim still holds them; returns the ones it holds.
+
+        Called right before each post: a failure missing from the answer was taken over by another run (or its
+        claim lapsed, so another run may take it at any moment), and must not be posted by this one.
+        """
+        arns = list(job_arns)
+        now = _utc(self._clock())
+        c = digest_ledger.c
+        held: set[str] = set()
+        with self._engine.begin() as connection:
+            for chunk in _chunks(arns):
+                ours = (c.channel_id == claim.channel_id, c.job_arn.in_(chunk), c.claim_token == claim.token,
+                        c.posted_at.is_(None), c.claimed_at >= now - self._claim_ttl)
+                connection.execute(update(digest_ledger).where(*ours).values(claimed_at=now))
+                # Renewed rows now have claimed_at == now, so the same WHERE finds exactly them.
+                held.update(connection.execute(select(c.job_arn).where(*ours)).scalars())
+        return frozenset(held)
 
     @staticmethod
     def _insert_new(connection: Connection, rows: list[dict]) -> None:
@@ -326,10 +353,12 @@ class DigestLedger:
                     .values(posted_at=now, message_ts=message_ts)
                 ).rowcount
             if marked < len(arns):
-                # Our claim expired while posting and another run took it: that run may post them too.
+                # The post outlasted the claim renewed just before it, and another run took some over. They are
+                # in the channel now: marking them stops that run's own renew() from posting them again, unless
+                # it has already sent its post.
                 logger.warning(
-                    "digest for %s: %d of %d claims had expired before the post was confirmed, so another run may"
-                    " have posted them as well; raise DIGEST_CLAIM_TTL_MINUTES (now %s)",
+                    "digest for %s: %d of %d claims expired while the post was in flight, so another run may have"
+                    " posted them as well; raise DIGEST_CLAIM_TTL_MINUTES (now %s)",
                     claim.channel_id, len(arns) - marked, len(arns), self._claim_ttl.total_seconds() / 60,
                 )
                 for chunk in _chunks(arns):
@@ -393,7 +422,7 @@ class DigestLedger:
                 dropped += connection.execute(
                     delete(digest_ledger).where(
                         c.channel_id == channel_id, c.job_arn.in_(chunk), c.posted_at.is_(None),
-                        or_(c.claim_token.is_(None), c.claimed_at < now - self._claim_ttl))
+                        self._takeable(now))
                 ).rowcount
         return dropped
 

@@ -7,8 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.digest import CLAIM_LOST, DigestService
 from services.digest_store import ORIGIN_SETTINGS, ORIGIN_SLACK, DigestLedger, SubscriptionStore
+from services.models import DeletionJob
 from tests.digest_databases import database_url, digest_engine  # noqa: F401 - fixtures
+from tests.digest_fakes import FakeGateway, FakePacer, FakeSlack, posted_arns
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 TTL = timedelta(minutes=15)
@@ -189,3 +192,141 @@ def test_configured_channels_are_synced_without_touching_slack_subscriptions(sub
     assert {s.channel_id for s in subscriptions.list()} == {"C2", "CSLACK"}
     assert subscriptions.get("C2").dataset_group_arn == "arn:g"
     assert len(changes) == 2
+
+
+# ---- renewing a claim before each post -------------------------------------------------------------------
+
+
+def test_renew_keeps_a_live_claim_and_restarts_its_ttl(ledger, clock):
+    claim = ledger.claim("C1", failures(3))
+    clock.now += TTL - timedelta(seconds=1)
+    assert ledger.renew(claim, claim.job_arns) == claim.job_arns
+    clock.now += TTL - timedelta(seconds=1)  # 2 x TTL after the claim, under one TTL after the renewal
+    assert ledger.claim("C1", failures(3)).job_arns == set(), "a renewed claim is live again"
+
+
+def test_renew_answers_only_what_this_claim_still_holds(ledger, clock):
+    ours = ledger.claim("C1", failures(4))
+    ledger.mark_posted(ours, [arn(0)], message_ts="1.0")
+    clock.now += TTL + timedelta(seconds=1)
+    theirs = ledger.claim("C1", [(arn(1), T0)])  # another run takes one over
+    assert theirs.job_arns == {arn(1)}
+    assert ledger.renew(ours, [arn(0), arn(1)]) == frozenset(), "posted and taken-over failures are not ours"
+    # Lapsed but not yet taken: not renewed either, exactly the rows claim() would take now.
+    assert ledger.renew(ours, [arn(2), arn(3)]) == frozenset()
+    assert ledger.renew(theirs, [arn(1)]) == {arn(1)}
+    # And the lapsed ones are still there to be taken, by the rule renew() mirrors.
+    assert ledger.claim("C1", failures(4)).job_arns == {arn(2), arn(3)}
+
+
+# ---- a post slower than the claim TTL (issue: the same failure posted twice) -----------------------------
+
+
+def _job(i: int):
+    when = T0 - timedelta(hours=2, minutes=i)
+    return DeletionJob(arn=arn(i), name=f"job-{i}", dataset_group_arn="arn:aws:personalize:us-east-1:1:dataset-group/g",
+                       status="FAILED", created=when - timedelta(minutes=5), updated=when, failure_reason="boom")
+
+
+class _Runs:
+    """Digest runs sharing one database, gateway and Slack, as two processes would, on the test's clock."""
+
+    def __init__(self, engine, clock, slack, jobs):
+        self.engine, self.clock, self.slack = engine, clock, slack
+        self.gateway = FakeGateway(jobs)
+        self.subscriptions = SubscriptionStore(engine, clock=clock)
+        self.subscriptions.subscribe("C1", dataset_group_arn=None)
+
+    def service(self):
+        # Each run its own ledger object, as each process has: only the database is shared.
+        return DigestService(self.gateway, self.subscriptions, DigestLedger(self.engine, claim_ttl=TTL,
+                             clock=self.clock), self.slack, lookback=timedelta(hours=24),
+                             max_job_age=timedelta(hours=48), pacer=FakePacer(), clock=self.clock)
+
+
+def test_a_slow_multi_message_digest_keeps_its_claims_so_a_concurrent_run_posts_nothing(
+        digest_engine, clock):  # noqa: F811 - the imported fixture
+    """Each post takes 8 minutes (under the TTL); the whole digest takes longer than the TTL. A run started while
+    the second message is in flight must leave the later messages' failures alone: the first run renewed them."""
+    jobs = [_job(i) for i in range(60)]
+    second_run = []
+
+    class SlowSlack(FakeSlack):
+        def chat_postMessage(self, **params):  # noqa: N802 - slack_sdk's name
+            clock.now += timedelta(minutes=8)
+            if len(self.posts) == 1 and not second_run:  # the second message is in flight
+                second_run.append(runs.service().run())
+            return super().chat_postMessage(**params)
+
+    slack = SlowSlack()
+    runs = _Runs(digest_engine, clock, slack, jobs)
+
+    first = runs.service().run()
+
+    assert first.ok and first.outcome("C1").messages_posted >= 3
+    assert second_run and second_run[0].outcome("C1").found == 0
+    assert sorted(posted_arns(slack.posts)) == sorted(job.arn for job in jobs), "each failure exactly once"
+
+
+def test_a_run_whose_claim_was_taken_over_does_not_post_the_next_message(digest_engine, clock):  # noqa: F811
+    """The first post outlasts the TTL (a long wait inside it) and another run takes over and posts everything.
+    The first run's renew() before its second message finds the claim gone: it posts nothing more."""
+    jobs = [_job(i) for i in range(60)]
+    stalled: list[dict] = []
+    taken_over = []
+
+    class StalledSlack(FakeSlack):
+        def chat_postMessage(self, **params):  # noqa: N802 - slack_sdk's name
+            if not stalled:
+                stalled.append(params)
+                clock.now += TTL + timedelta(minutes=1)
+                taken_over.append(runs.service().run())
+            return super().chat_postMessage(**params)
+
+    slack = StalledSlack()
+    runs = _Runs(digest_engine, clock, slack, jobs)
+
+    first = runs.service().run()
+
+    assert taken_over[0].ok, "the run that took over posts every failure"
+    outcome = first.outcome("C1")
+    assert outcome.error == CLAIM_LOST and outcome.messages_posted == 1
+    shown = posted_arns(slack.posts)
+    # Only the message already in flight when its claim lapsed can appear twice (the Slack client's capped
+    # waits keep a real post far shorter than the TTL); nothing after it.
+    repeated = {a for a in shown if shown.count(a) > 1}
+    assert repeated == set(posted_arns(stalled))
+    assert sorted(set(shown)) == sorted(job.arn for job in jobs)
+
+
+def test_a_long_retry_after_fails_the_post_instead_of_outliving_the_claim(
+        digest_engine, clock, make_settings, monkeypatch):  # noqa: F811 - the imported fixture
+    """The reviewer's case through the bot's own Slack client: Slack answers 429 with Retry-After: 960 (longer
+    than the 15-minute claim). Waiting it out would let another run take the claim and post, and then this post
+    would land too. The client must not wait: the post fails, the claim is released, the next run posts once."""
+    from bot import build_web_client
+    from devtools.slack_stub import SlackStub
+
+    jobs = [_job(0)]
+    other_runs = []
+
+    def sleep(seconds):
+        # Any wait of the client's moves the test clock; a wait past the TTL lets another run start meanwhile.
+        clock.now += timedelta(seconds=seconds)
+        if clock.now - T0 > TTL and not other_runs:
+            other_runs.append(runs.service().run())
+
+    monkeypatch.setattr("time.sleep", sleep)
+    with SlackStub() as stub:
+        stub.queue_response("chat.postMessage", status=429, headers={"Retry-After": "960"})
+        client = build_web_client(make_settings(slack_api_url=stub.api_url, digest_claim_ttl_minutes=15))
+        runs = _Runs(digest_engine, clock, client, jobs)
+
+        first = runs.service().run()
+        assert not first.ok and first.outcome("C1").error == "ratelimited"
+        assert not other_runs, "the client did not wait out the Retry-After"
+        assert [c.status for c in stub.calls("chat.postMessage")] == [429]
+
+        clock.now += timedelta(minutes=1)
+        assert runs.service().run().ok, "the released failure is offered to the next run at once"
+        assert posted_arns(stub.messages("C1")) == [arn(0)]

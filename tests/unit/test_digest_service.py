@@ -225,3 +225,60 @@ def test_the_pacer_spaces_posts_in_one_channel_only():
     now["t"] += 0.25
     pacer.wait("C1")
     assert sleeps == [1.0, 0.75]
+
+
+def test_the_database_failing_mid_digest_stops_the_run_and_loses_nothing(env, caplog):
+    from sqlalchemy.exc import OperationalError
+
+    from services.digest import DATABASE_ERROR
+
+    for channel in ("C1", "C2"):
+        env.subscriptions.subscribe(channel, dataset_group_arn=None)
+    env.gateway.jobs = [failed(i) for i in range(60)]
+    service = env.service()
+    original = env.ledger.mark_posted
+    marks = {"n": 0}
+
+    def mark_then_fail(claim, job_arns, *, message_ts):
+        marks["n"] += 1
+        if marks["n"] == 2:  # the second message reached Slack; its mark does not reach the database
+            raise OperationalError("UPDATE digest_ledger ...", {}, Exception("server closed the connection"))
+        return original(claim, job_arns, message_ts=message_ts)
+
+    env.ledger.mark_posted = mark_then_fail
+    with caplog.at_level(logging.ERROR):
+        run = service.run()
+
+    assert not run.ok
+    c1, c2 = run.outcome("C1"), run.outcome("C2")
+    assert (c1.error, c1.messages_posted, c2.error) == (DATABASE_ERROR, 1, DATABASE_ERROR)
+    assert {p["channel"] for p in env.slack.posts} == {"C1"}, "no channel is tried once the database is gone"
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("C1" in e and "database does not answer" in e and "could not be recorded" in e for e in errors), errors
+    first, second = posted_arns(env.slack.posts[:1]), posted_arns(env.slack.posts[1:2])
+    assert env.ledger.posted_among("C1", arns(env.gateway.jobs)) == set(first)
+
+    env.ledger.mark_posted = original
+    env.clock.now += timedelta(minutes=16)  # the lost run's claims expire
+    assert service.run().ok
+    later = posted_arns([p for p in env.slack.posts[2:] if p["channel"] == "C1"])
+    assert sorted(set(first) | set(later)) == arns(env.gateway.jobs), "every failure reaches the channel"
+    assert not set(first) & set(later), "what was recorded is not posted again"
+    # The second message's failures reached Slack but were never recorded: they may be posted again (a repeat
+    # is the price of not losing one).
+    assert set(second) <= set(later)
+
+
+def test_a_database_down_before_any_channel_fails_the_run_without_raising(env, caplog):
+    from sqlalchemy.exc import OperationalError
+
+    from services.digest import DATABASE_ERROR
+
+    def down():
+        raise OperationalError("SELECT ...", {}, Exception("connection refused"))
+
+    env.subscriptions.list = down
+    with caplog.at_level(logging.ERROR):
+        run = env.service().run()
+    assert not run.ok and run.error == DATABASE_ERROR and run.outcomes == []
+    assert any("connection refused" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
