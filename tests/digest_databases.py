@@ -1,11 +1,13 @@
 """Database URLs for the digest's ledger and concurrency tests: a SQLite file, and a throwaway PostgreSQL database.
 
 PostgreSQL is the server at 127.0.0.1:5432 (trust auth); each test gets its own database, created from `test`
-and dropped afterwards. When the server does not answer, the PostgreSQL variants skip and say why.
+and dropped afterwards. When the server does not answer, the PostgreSQL variants skip and say why, unless
+REQUIRE_POSTGRES=1 (CI), which makes them fail instead: a CI run must not pass with PostgreSQL silently untested.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 from contextlib import contextmanager
 
@@ -14,6 +16,11 @@ import pytest
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
 PG_USERS = ("postgres", "root")
+REQUIRE_POSTGRES = "REQUIRE_POSTGRES"
+
+
+def postgres_required() -> bool:
+    return os.environ.get(REQUIRE_POSTGRES, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _admin_connection():
@@ -26,8 +33,11 @@ def _admin_connection():
                                    autocommit=True), user
         except psycopg.Error as err:
             problems.append(f"{user}: {str(err).strip().splitlines()[0] if str(err) else type(err).__name__}")
-    pytest.skip(f"PostgreSQL at {PG_HOST}:{PG_PORT} (database test) does not answer, so the PostgreSQL variant is"
-                f" skipped ({'; '.join(problems)})")
+    why = f"PostgreSQL at {PG_HOST}:{PG_PORT} (database test) does not answer ({'; '.join(problems)})"
+    if postgres_required():
+        pytest.fail(f"{why}, and {REQUIRE_POSTGRES} is set: start PostgreSQL, or unset {REQUIRE_POSTGRES} to skip",
+                    pytrace=False)
+    pytest.skip(f"{why}, so the PostgreSQL variant is skipped")
 
 
 @contextmanager

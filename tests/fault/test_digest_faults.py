@@ -1,0 +1,213 @@
+"""`python bot.py digest` (and `scheduler`) under faults, as subprocesses against the Personalize emulator, the Slack
+stub and a real database: Slack failing, refusing, rate-limiting; PostgreSQL unreachable at start-up or failing in
+the middle of a digest. Each test checks behaviour and counts (exit codes, calls, what is marked, what a later run
+posts), never how long something took.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.engine import make_url
+
+from services.digest_store import digest_ledger
+from tests.digest_databases import postgres_database
+from tests.digest_fakes import posted_arns
+from tests.e2e.test_digest_cli import CHANNEL, Account, bot, create_schema, digest_env, run_digest, shown
+from tests.fault.tcp_proxy import TcpProxy
+
+# A claim TTL for the run after a failure: short, so the test need not wait 15 minutes for the failed run's claims
+# to expire. Not shorter: a run renews its claims once per message, and messages are paced 1 s apart.
+SHORT_CLAIM_TTL_MINUTES = "0.05"
+SHORT_CLAIM_TTL_SECONDS = 3.0
+
+
+@pytest.fixture
+def jobs(emulator) -> Account:
+    """300+ deletion jobs; `jobs.expected` are the failures a digest must post."""
+    return Account(emulator)
+
+
+@pytest.fixture
+def ledger_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'digest.sqlite3'}"
+
+
+def ledger_rows(database_url: str, channel: str = CHANNEL) -> tuple[set[str], set[str]]:
+    """(failures marked posted, failures claimed or released but not posted) for the channel."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(select(digest_ledger.c.job_arn, digest_ledger.c.posted_at)
+                                      .where(digest_ledger.c.channel_id == channel)).all()
+    finally:
+        engine.dispose()
+    return {r.job_arn for r in rows if r.posted_at is not None}, {r.job_arn for r in rows if r.posted_at is None}
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if " ERROR " in line]
+
+
+def assert_failed_loudly(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode != 0, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert any(all(n in line for n in needles) for line in error_lines(result.stderr)), result.stderr
+
+
+def assert_next_run_posts_everything_once(env: dict, tmp_path, slack, jobs: Account) -> None:
+    later = run_digest(env, tmp_path)
+    assert later.returncode == 0, later.stderr
+    assert sorted(shown(slack)) == sorted(jobs.expected), "every failure, each exactly once"
+
+
+# ---- Slack ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_a_server_error_once_is_retried_and_posted_once(status, emulator, slack, jobs, ledger_url, tmp_path):
+    slack.set_channel(CHANNEL)
+    slack.queue_response("chat.postMessage", status=status)
+
+    result = run_digest(digest_env(emulator, slack, ledger_url), tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert [c.status for c in slack.calls("chat.postMessage")] == [status, 200]
+    assert sorted(shown(slack)) == sorted(jobs.expected)
+
+
+def test_slack_answering_503_throughout_fails_loudly_marks_nothing_and_the_next_run_posts_all(
+        emulator, slack, jobs, ledger_url, tmp_path):
+    slack.set_channel(CHANNEL)
+    # One post and its two retries (ServerErrorRetryHandler(max_retry_count=2)).
+    slack.queue_response("chat.postMessage", status=503, times=3)
+    env = digest_env(emulator, slack, ledger_url)
+
+    failed = run_digest(env, tmp_path)
+
+    assert_failed_loudly(failed, CHANNEL, "HTTP 503")
+    assert [c.status for c in slack.calls("chat.postMessage")] == [503, 503, 503]
+    posted, pending = ledger_rows(ledger_url)
+    assert posted == set() and pending == jobs.expected, "released, not marked"
+    assert_next_run_posts_everything_once(env, tmp_path, slack, jobs)
+
+
+def test_invalid_auth_fails_loudly_naming_the_fix_and_the_next_run_posts_all(emulator, slack, jobs, ledger_url,
+                                                                            tmp_path):
+    slack.set_channel(CHANNEL)
+    slack.queue_response("chat.postMessage", body={"ok": False, "error": "invalid_auth"})
+    env = digest_env(emulator, slack, ledger_url)
+
+    refused = run_digest(env, tmp_path)
+
+    assert_failed_loudly(refused, CHANNEL, "invalid_auth", "SLACK_BOT_TOKEN is not valid")
+    assert len(slack.calls("chat.postMessage")) == 1, "a permanent error is not retried"
+    assert ledger_rows(ledger_url)[0] == set()
+    assert_next_run_posts_everything_once(env, tmp_path, slack, jobs)
+
+
+def test_a_retry_after_longer_than_the_cap_is_not_waited_for(emulator, slack, jobs, ledger_url, tmp_path):
+    """Waiting an hour would outlive the 15-minute claim (another run could post the same failures meanwhile)."""
+    slack.set_channel(CHANNEL)
+    slack.queue_response("chat.postMessage", status=429, headers={"Retry-After": "3600"})
+    env = digest_env(emulator, slack, ledger_url)
+
+    limited = run_digest(env, tmp_path)
+
+    assert_failed_loudly(limited, CHANNEL, "ratelimited")
+    assert "asked to wait 3600 s" in limited.stderr
+    assert [c.status for c in slack.calls("chat.postMessage")] == [429], "not retried: no wait"
+    assert ledger_rows(ledger_url)[0] == set()
+    assert_next_run_posts_everything_once(env, tmp_path, slack, jobs)
+
+
+# ---- the database -------------------------------------------------------------------------------------------
+
+
+def through(proxy: TcpProxy, database_url: str) -> str:
+    return make_url(database_url).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+
+
+def test_the_database_failing_mid_digest_marks_nothing_unposted_and_the_next_run_posts_the_rest(
+        emulator, slack, tmp_path):
+    """PostgreSQL goes away while the second message of a digest is in flight to Slack.
+
+    Slack takes that message, but the run cannot record it: the run must stop with a clear error, must not have
+    marked anything it did not post, and the next run (database back, claims expired) must post every failure
+    not recorded as posted. The in-flight message's failures may be posted twice (they reached Slack, and the
+    mark was lost): a repeat is the accepted cost, losing a failure is the bug.
+    """
+    jobs = Account(emulator, failures_in_window=80)  # four messages: two before the fault, two after
+    slack.set_channel(CHANNEL)
+    with postgres_database() as direct_url, TcpProxy("127.0.0.1", make_url(direct_url).port) as proxy:
+        create_schema(direct_url)
+        env = digest_env(emulator, slack, through(proxy, direct_url))
+        slack.queue_response("chat.postMessage")  # the first message: at once
+        slack.queue_response("chat.postMessage", delay=3.0)  # the second: held while the database goes
+
+        process = subprocess.Popen(bot("digest"), cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        try:
+            slack.wait_for_calls("chat.postMessage", 2, timeout=60)
+            proxy.cut()
+        finally:
+            _, stderr = process.communicate(timeout=120)
+        failed = subprocess.CompletedProcess(process.args, process.returncode, "", stderr)
+
+        assert_failed_loudly(failed, CHANNEL, "database does not answer")
+        first, second = (shown_in(call.params) for call in slack.calls("chat.postMessage"))  # no third post
+        assert len(first | second) < len(jobs.expected), "some failures were never posted"
+        posted, _ = ledger_rows(direct_url)
+        assert posted == first, "only the message recorded before the failure is marked; nothing unposted is"
+
+        proxy.restore()
+        time.sleep(SHORT_CLAIM_TTL_SECONDS + 0.5)  # the failed run's claims expire
+        later = run_digest({**env, "DIGEST_CLAIM_TTL_MINUTES": SHORT_CLAIM_TTL_MINUTES}, tmp_path)
+
+        assert later.returncode == 0, later.stderr
+        arns = shown(slack)
+        assert set(arns) == jobs.expected, "every failure reached the channel"
+        repeated = {arn for arn in arns if arns.count(arn) > 1}
+        assert repeated <= second, "only the in-flight message's failures may repeat"
+        assert ledger_rows(direct_url) == (jobs.expected, set())
+
+
+def shown_in(message: dict) -> set[str]:
+    return set(posted_arns([message]))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("command", ["digest", "scheduler"])
+@pytest.mark.parametrize("fault", ["refused", "dropped"])
+def test_postgres_unreachable_at_start_up_is_a_clear_error_and_an_exit(command, fault, emulator, slack, tmp_path):
+    """`refused`: nothing listens at DATABASE_URL. `dropped`: something accepts and hangs up at once, as a
+    stopping server or a broken proxy does. Either way: one clear error, no traceback, and the process exits
+    (a supervisor restarts it later) instead of retrying in a loop."""
+    proxy = TcpProxy("127.0.0.1", free_port())
+    with proxy:
+        if fault == "refused":
+            port = free_port()
+        else:
+            proxy.cut()
+            port = proxy.port
+        env = digest_env(emulator, slack, f"postgresql+psycopg://postgres@127.0.0.1:{port}/test")
+
+        result = subprocess.run(bot(command), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert f"127.0.0.1:{port}/test does not answer" in result.stderr
+    assert "cannot start" in result.stderr
+    assert len(error_lines(result.stderr)) == 1, "one attempt, one error: no crash loop"
+    if fault == "dropped":
+        assert 1 <= proxy.refused_while_cut <= 3, "a few connection attempts, not a spin"
+    assert slack.calls() == [] and emulator.call_count() == 0
