@@ -26,18 +26,22 @@ logger = logging.getLogger("deletion_jobs.bot")
 BOLT_LISTENER_THREADS = 16
 
 
-def build_web_client(settings: Settings):
+def build_web_client(settings: Settings, *, with_token: bool = True):
     from slack_sdk import WebClient
-    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
+    from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
+
+    from services.slack_retry import CappedRateLimitRetryHandler, rate_limit_wait_cap
 
     kwargs = {"base_url": settings.slack_api_url} if settings.slack_api_url else {}
     return WebClient(
-        token=settings.slack_bot_token.get_secret_value(),
+        token=settings.slack_bot_token.get_secret_value() if with_token else None,
         timeout=10,
         # No ConnectionErrorRetryHandler: a post whose connection dropped may have reached Slack, and sending it
         # again would post a digest twice. The ledger releases it instead and the next run offers it again.
         retry_handlers=[
-            RateLimitErrorRetryHandler(max_retry_count=2),
+            # Waiting out a long Retry-After would outlive the digest's ledger claims (services/slack_retry.py).
+            CappedRateLimitRetryHandler(max_retry_count=2, max_wait_seconds=rate_limit_wait_cap(
+                timedelta(minutes=settings.digest_claim_ttl_minutes))),
             ServerErrorRetryHandler(max_retry_count=2),
         ],
         **kwargs,
@@ -122,13 +126,25 @@ def build_app(settings: Settings, services):
     logging.getLogger("slack_bolt.App").addFilter(_DropClientPrioritisedWarning())
     app = App(
         signing_secret=settings.slack_signing_secret.get_secret_value(),
-        client=build_web_client(settings),
-        # auth.test at start-up would make the app unable to start while Slack is unreachable.
-        token_verification_enabled=False,
+        # The token comes from `authorize` per request; this client only carries SLACK_API_URL and retries.
+        client=build_web_client(settings, with_token=False),
+        # Without this, Bolt calls auth.test before the first ack() of every process (and on every request
+        # while Slack's API is unreachable): a slow or unreachable Slack API would miss the 3-second ack.
+        authorize=_configured_token(settings.slack_bot_token.get_secret_value()),
         listener_executor=ThreadPoolExecutor(max_workers=BOLT_LISTENER_THREADS, thread_name_prefix="bolt"),
     )
     handlers.register(app, services)
     return app
+
+
+def _configured_token(token: str):
+    """Bolt `authorize` for a single-workspace app: the configured bot token, with no network call."""
+    from slack_bolt.authorization import AuthorizeResult
+
+    def authorize(enterprise_id, team_id, user_id):
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=token)
+
+    return authorize
 
 
 class _DropClientPrioritisedWarning(logging.Filter):
@@ -149,8 +165,18 @@ def serve_http(app, settings: Settings) -> None:
 def serve_socket_mode(app, settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+    handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+    stopped = threading.Event()
+    _stop_on_sigterm(stopped.set)
     logger.info("connecting to Slack in Socket Mode")
-    SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+    handler.connect()
+    try:
+        # Ctrl-C raises KeyboardInterrupt here; SIGTERM sets the event. Either way the answers already
+        # acknowledged are finished by run_bot's BackgroundRunner shutdown.
+        while not stopped.wait(1.0):
+            pass
+    finally:
+        handler.close()
 
 
 def _stop_on_sigterm(stop) -> None:

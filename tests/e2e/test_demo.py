@@ -197,7 +197,9 @@ class PostingDigest:
 def test_digest_commands_show_what_reached_the_channel(run_bot, emulator):
     emulator.seed_realistic(jobs=20)
     bot = run_bot()
-    bot.services.digest_commands = PostingDigest(bot.app.client)
+    import bot as bot_module
+
+    bot.services.digest_commands = PostingDigest(bot_module.build_web_client(bot.settings))
     stream = io.StringIO()
     session = ConsoleSession(bot, make_console(stream))
     assert session.run_all(["/deletion-jobs digest now"], echo=True) == 0
