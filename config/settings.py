@@ -51,7 +51,8 @@ class Settings(BaseSettings):
     # Serving
     port: int = Field(default=3000, ge=1, le=65535)
     log_level: str = "INFO"
-    worker_threads: int = Field(default=32, ge=1, le=512)
+    # Idle threads cost nothing; a burst of commands on one gunicorn worker should not wait for a free one.
+    worker_threads: int = Field(default=64, ge=1, le=512)
 
     # Digest
     run_scheduler: bool = True
