@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.triggers.cron import CronTrigger
 
+from services.crontab import to_apscheduler
 from services.digest_errors import DigestScheduleInvalid, InvalidDigestTime, UnknownTimeZone
 from services.digest_store import Subscription
 from services.state import utcnow
@@ -118,7 +119,11 @@ class DigestSchedule:
         return cls(settings.digest_schedule, settings.digest_timezone)
 
     def default_trigger(self) -> CronTrigger:
-        return WallClockCronTrigger.from_crontab(self.cron, timezone=ZoneInfo(self.timezone))
+        # APScheduler numbers weekdays from Monday; DIGEST_SCHEDULE is a standard crontab (0 or 7 is Sunday).
+        trigger = WallClockCronTrigger.from_crontab(to_apscheduler(self.cron), timezone=ZoneInfo(self.timezone))
+        if trigger.get_next_fire_time(None, utcnow()) is None:
+            raise ValueError("it never fires")
+        return trigger
 
     def own_trigger(self, at_time: str, timezone: str | None) -> CronTrigger:
         hour, minute = (int(part) for part in at_time.split(":"))

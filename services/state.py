@@ -70,9 +70,20 @@ def create_state_engine(database_url: str) -> Engine:
     if database_url.startswith("postgresql+psycopg"):
         # A server that accepts connections but never answers would otherwise hang start-up, and every request
         # and digest after it, for good: fail in seconds with a message instead.
-        connect_args = {"connect_timeout": 5, "options": "-c statement_timeout=30000"}
+        connect_args = {
+            "connect_timeout": 5,
+            "options": "-c statement_timeout=30000",
+            # A connection whose peer vanished (a partition, a firewall dropping idle flows) is noticed by the
+            # kernel and fails, instead of leaving a digest or a click waiting on it for good.
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 30000,
+        }
     return create_engine(
-        database_url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=10, connect_args=connect_args
+        database_url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=10, pool_recycle=1800,
+        connect_args=connect_args,
     )
 
 
