@@ -48,8 +48,18 @@ def render_expired(restart_value: str | None) -> dict:
     return message(f":hourglass: {EXPIRED_TEXT}", extra_blocks=extra)
 
 
-def render_error(err: Exception, *, restart_value: str | None = None) -> dict:
-    """The user's answer for any failure; nothing from botocore or a traceback ever reaches Slack."""
+def render_error(err: Exception, *, restart_value: str | None = None, buttons: list[dict] | None = None) -> dict:
+    """The user's answer for any failure; nothing from botocore or a traceback ever reaches Slack.
+
+    `buttons` (e.g. Try again, Back to list) go under the text, so a failed click never leaves a dead end.
+    """
+    answer = _render_error(err, restart_value=restart_value)
+    if buttons:
+        answer["blocks"].append({"type": "actions", "elements": buttons})
+    return answer
+
+
+def _render_error(err: Exception, *, restart_value: str | None) -> dict:
     if isinstance(err, errors.ListExpired):
         return render_expired(restart_value)
     if isinstance(err, CommandError):

@@ -13,10 +13,11 @@ from blocks.job_list import (
     ACTION_DETAILS,
     ACTION_NEXT,
     ACTION_RESTART,
+    button,
     render_job_page,
 )
 from handlers.requests import Requester
-from services.errors import BotError
+from services.errors import AccessRefused, BotError, ListExpired
 
 logger = logging.getLogger(__name__)
 
@@ -61,14 +62,27 @@ def answer_click(services, requester: Requester, action_id: str, value: str | No
                     page_view.page, next_value=page_view.next_value, details_values=page_view.details_values
                 )
         except BotError as err:
-            audit.note(outcome="refused" if type(err).__name__ == "AccessRefused" else "user_error",
+            audit.note(outcome="refused" if isinstance(err, AccessRefused) else "user_error",
                        error=type(err).__name__)
-            message = render_error(err, restart_value=listing.restart_value(getattr(err, "query", None)))
+            message = render_error(err, restart_value=listing.restart_value(getattr(err, "query", None)),
+                                   buttons=_ways_on(err, listing, action_id, value))
         except Exception as err:
             logger.exception("button %s failed unexpectedly", action_id)
             audit.note(outcome="error", error=type(err).__name__)
             message = render_error(err)
     services.delivery.send(respond, message, replace_original=True)
+
+
+def _ways_on(err: BotError, listing, action_id: str, value: str | None) -> list[dict]:
+    """The answer replaces the list: offer the same click again and, from Details, the way back."""
+    if isinstance(err, AccessRefused | ListExpired) or not value:
+        return []
+    ways = [button("Try again", action_id, value)]
+    if action_id == ACTION_DETAILS:
+        back_value = listing.back_value_of(value)
+        if back_value:
+            ways.append(button("Back to list", ACTION_BACK, back_value))
+    return ways
 
 
 def register(app) -> None:

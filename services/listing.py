@@ -76,6 +76,13 @@ class JobListing:
         self._access.check_group(details.job.dataset_group_arn, user_id=user_id)
         return DetailsView(details=details, back_value=back_value)
 
+    def back_value_of(self, details_value: str) -> str | None:
+        """The list page a Details button came from, or None when the value does not verify."""
+        try:
+            return self._codec.decode_details(details_value)[1]
+        except ListExpired:
+            return None
+
     def restart_value(self, query: ListQuery | None) -> str:
         return self._codec.encode(Cursor.start(query or ListQuery()))
 

@@ -220,3 +220,15 @@ def test_details_of_a_job_aws_no_longer_knows(emulator, run_bot, account):
     emulator.inject_error("DescribeDataDeletionJob", "ResourceNotFoundException")
     answer = bot.press(page, "Details")
     assert "no longer knows the deletion job" in answer["text"]
+    back = bot.press(answer, "Back to list")
+    assert job_arns(back) == job_arns(page)
+
+
+def test_a_failed_next_page_offers_try_again(emulator, run_bot, account):
+    bot = run_bot()
+    first = bot.ask("")
+    emulator.inject_error("ListDataDeletionJobs", "AccessDeniedException")
+    failed = bot.press(first)
+    assert "not allowed" in failed["text"]
+    again = bot.press(failed, "Try again")
+    assert job_arns(again) == expected(emulator)[10:20]
