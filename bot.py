@@ -22,6 +22,9 @@ from config.logging import configure_logging
 
 logger = logging.getLogger("deletion_jobs.bot")
 
+# One chat.postMessage can take three 10 s timeouts, a capped Retry-After wait and back-off: about 2 minutes.
+MIN_SAFE_CLAIM_TTL_MINUTES = 3
+
 # Bolt's own pool only runs ack() and hands work on, so it never waits on AWS.
 BOLT_LISTENER_THREADS = 16
 
@@ -76,6 +79,12 @@ def build_services(settings: Settings, *, state=None, gateway=None):
 
     # services.digest_store is imported above, before build_state creates the schema: its tables are declared
     # on the shared metadata.
+    if settings.digest_claim_ttl_minutes < MIN_SAFE_CLAIM_TTL_MINUTES:
+        logger.warning(
+            "DIGEST_CLAIM_TTL_MINUTES=%s is shorter than one digest post can take (%s minutes with Slack's timeouts"
+            " and retries): a slow post could then be repeated by another run", settings.digest_claim_ttl_minutes,
+            MIN_SAFE_CLAIM_TTL_MINUTES,
+        )
     state = state or build_state(settings)
     gateway = gateway or PersonalizeGateway.from_settings(settings)
     access = AccessPolicy.from_settings(settings)
@@ -164,12 +173,20 @@ def serve_http(app, settings: Settings) -> None:
 
 def serve_socket_mode(app, settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk.errors import SlackApiError
 
     handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
     stopped = threading.Event()
     _stop_on_sigterm(stopped.set)
     logger.info("connecting to Slack in Socket Mode")
-    handler.connect()
+    try:
+        handler.connect()
+    except SlackApiError as err:
+        code = err.response.get("error") if isinstance(err.response.data, dict) else err.response.status_code
+        raise SettingsError(
+            f"Slack refused SLACK_APP_TOKEN ({code}): generate an app-level token with the connections:write scope"
+            " on the app's Basic Information page, or unset SLACK_APP_TOKEN to serve over HTTP"
+        ) from None
     try:
         # Ctrl-C raises KeyboardInterrupt here; SIGTERM sets the event. Either way the answers already
         # acknowledged are finished by run_bot's BackgroundRunner shutdown.

@@ -301,7 +301,8 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
-    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    parser.add_argument("--out", help="where to write the table (default: BENCHMARKS.md; a --quick run writes"
+                        " nothing unless told, so smoke figures never replace the real ones)")
     args = parser.parse_args(argv)
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp, PersonalizeEmulator() as emulator, \
@@ -333,8 +334,10 @@ def main(argv: list[str] | None = None) -> int:
         *[f"| {name} | {value} | {notes} |" for name, value, notes in rows],
         "",
     ]
-    Path(args.out).write_text("\n".join(lines))
-    print(f"\nwrote {args.out}")
+    out = args.out or (None if args.quick else str(ROOT / "BENCHMARKS.md"))
+    if out:
+        Path(out).write_text("\n".join(lines))
+        print(f"\nwrote {out}")
     return 0
 
 

@@ -356,7 +356,7 @@ class DigestLedger:
                 # The post outlasted the claim renewed just before it, and another run took some over. They are
                 # in the channel now: marking them stops that run's own renew() from posting them again, unless
                 # it has already sent its post.
-                logger.warning(
+                logger.error(
                     "digest for %s: %d of %d claims expired while the post was in flight, so another run may have"
                     " posted them as well; raise DIGEST_CLAIM_TTL_MINUTES (now %s)",
                     claim.channel_id, len(arns) - marked, len(arns), self._claim_ttl.total_seconds() / 60,

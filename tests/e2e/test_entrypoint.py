@@ -99,3 +99,16 @@ def test_a_database_that_accepts_but_never_answers_is_a_clear_error(tmp_path):
                                 capture_output=True, text=True, timeout=120)
     assert result.returncode == 3
     assert "does not answer" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_refused_slack_app_token_is_a_clear_error(tmp_path, slack):
+    slack.queue_response("apps.connections.open", body={"ok": False, "error": "invalid_auth"}, times=10)
+    env = bot_env(tmp_path, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                  SLACK_APP_TOKEN="xapp-1-revoked-token", SLACK_API_URL=slack.api_url,
+                  AWS_ENDPOINT_URL_PERSONALIZE="http://127.0.0.1:9")
+    result = subprocess.run([sys.executable, str(ROOT / "bot.py")], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2
+    assert "Slack refused SLACK_APP_TOKEN (invalid_auth)" in output
+    assert "Traceback" not in output and "xapp-1-revoked-token" not in output

@@ -70,4 +70,12 @@ def test_commands_need_no_slack_web_api_call_before_the_ack(emulator, run_bot, s
     ack = bot.command("FAILED")
     assert ack.status == 200
     assert job_arns(bot.answer(ack))
-    assert slack.calls("auth.test") == []
+
+
+def test_no_web_api_call_at_all_on_the_command_path(emulator, run_bot, slack):
+    emulator.seed_realistic(jobs=40)
+    bot = run_bot()  # pointed at the stub, which records every Web API call
+    page = bot.ask("")
+    bot.press(page)
+    bot.press(page, "Details")
+    assert slack.calls() == []
