@@ -62,6 +62,9 @@ def render_error(err: Exception, *, restart_value: str | None = None, buttons: l
 def _render_error(err: Exception, *, restart_value: str | None) -> dict:
     if isinstance(err, errors.ListExpired):
         return render_expired(restart_value)
+    digest_text = _digest_text(err)
+    if digest_text is not None:
+        return message(digest_text)
     if isinstance(err, CommandError):
         return render_command_error(err)
     if isinstance(err, errors.DatasetGroupNotFound):
@@ -81,9 +84,6 @@ def _render_error(err: Exception, *, restart_value: str | None) -> dict:
         )
     if isinstance(err, errors.AccessRefused):
         return message(f":no_entry: Sorry, you are not allowed to {escape(err.what)}. Ask the bot's admin for access.")
-    digest_text = _digest_text(err)
-    if digest_text is not None:
-        return message(digest_text)
     return message(_aws_text(err))
 
 

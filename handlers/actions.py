@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 import re
 
 from blocks.details import render_job_details
-from blocks.errors import render_error
 from blocks.job_list import (
     ACTION_BACK,
     ACTION_CONTINUE,
@@ -16,10 +14,9 @@ from blocks.job_list import (
     button,
     render_job_page,
 )
+from handlers.failures import failure_answer
 from handlers.requests import Requester
 from services.errors import AccessRefused, BotError, ListExpired
-
-logger = logging.getLogger(__name__)
 
 LIST_ACTIONS = re.compile(
     "^(" + "|".join(re.escape(a) for a in (ACTION_NEXT, ACTION_CONTINUE, ACTION_BACK, ACTION_RESTART, ACTION_DETAILS))
@@ -61,21 +58,15 @@ def answer_click(services, requester: Requester, action_id: str, value: str | No
                 message = render_job_page(
                     page_view.page, next_value=page_view.next_value, details_values=page_view.details_values
                 )
-        except BotError as err:
-            audit.note(outcome="refused" if isinstance(err, AccessRefused) else "user_error",
-                       error=type(err).__name__)
-            message = render_error(err, restart_value=listing.restart_value(getattr(err, "query", None)),
-                                   buttons=_ways_on(err, listing, action_id, value))
-        except Exception as err:
-            logger.exception("button %s failed unexpectedly", action_id)
-            audit.note(outcome="error", error=type(err).__name__)
-            message = render_error(err)
+        except Exception as err:  # noqa: BLE001 - every failure is answered; failure_answer logs the unexpected
+            message = failure_answer(err, audit, listing, what=f"button {action_id}",
+                                     buttons=_ways_on(err, listing, action_id, value))
     services.delivery.send(respond, message, replace_original=True)
 
 
-def _ways_on(err: BotError, listing, action_id: str, value: str | None) -> list[dict]:
+def _ways_on(err: Exception, listing, action_id: str, value: str | None) -> list[dict]:
     """The answer replaces the list: offer the same click again and, from Details, the way back."""
-    if isinstance(err, AccessRefused | ListExpired) or not value:
+    if not isinstance(err, BotError) or isinstance(err, AccessRefused | ListExpired) or not value:
         return []
     ways = [button("Try again", action_id, value)]
     if action_id == ACTION_DETAILS:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
-from blocks.errors import render_error, render_help
+from blocks.errors import render_help
 from blocks.job_list import render_job_page
+from handlers.failures import failure_answer
 from handlers.requests import Requester
 from services.command_parser import CommandError, DigestCommand, HelpCommand, parse_command
-from services.errors import BotError
-
-logger = logging.getLogger(__name__)
 
 COMMAND = "/deletion-jobs"
 
@@ -42,14 +38,8 @@ def answer_command(services, requester: Requester, text: str | None, respond) ->
                 view = services.listing.first_page(query)
                 audit.note(results=len(view.page.jobs), scanned=view.page.scanned)
                 message = render_job_page(view.page, next_value=view.next_value, details_values=view.details_values)
-        except (BotError, CommandError) as err:
-            audit.note(outcome="refused" if type(err).__name__ == "AccessRefused" else "user_error",
-                       error=type(err).__name__)
-            message = render_error(err, restart_value=services.listing.restart_value(getattr(err, "query", None)))
-        except Exception as err:
-            logger.exception("/deletion-jobs failed unexpectedly")
-            audit.note(outcome="error", error=type(err).__name__)
-            message = render_error(err)
+        except Exception as err:  # noqa: BLE001 - every failure is answered; failure_answer logs the unexpected
+            message = failure_answer(err, audit, services.listing, what=f"{COMMAND} {text or ''}".strip())
     services.delivery.send(respond, message)
 
 

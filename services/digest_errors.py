@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from config.settings import SettingsError
+from services.command_parser import CommandError
 from services.errors import BotError
 
 
-class DigestUsageError(BotError):
-    """`/deletion-jobs digest …` that cannot be understood; `token` is the offending part, verbatim."""
-
-    def __init__(self, problem: str, token: str | None = None):
-        super().__init__(problem)
-        self.problem = problem
-        self.token = token
+class DigestUsageError(CommandError):
+    """`/deletion-jobs digest …` that cannot be understood; answered with the digest's usage, not the listing's."""
 
 
 class InvalidDigestTime(BotError):
