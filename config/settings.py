@@ -90,21 +90,16 @@ class Settings(BaseSettings):
     @field_validator("digest_schedule")
     @classmethod
     def _valid_crontab(cls, value: str) -> str:
-        from datetime import UTC, datetime
+        from datetime import UTC
 
-        from apscheduler.triggers.cron import CronTrigger
-
-        from services.crontab import to_apscheduler
+        from services.crontab import CrontabError, crontab_trigger
 
         try:
             # An explicit zone: without one APScheduler asks the machine's TZ, which may not be an IANA name.
-            trigger = CronTrigger.from_crontab(to_apscheduler(value), timezone=UTC)
-            never = trigger.get_next_fire_time(None, datetime.now(UTC)) is None
-        except Exception as err:  # noqa: BLE001 - any parse failure is the operator's to fix, not a crash
+            crontab_trigger(value, UTC)
+        except CrontabError as err:
             raise ValueError(f"{value!r} is not a crontab (minute hour day month weekday, e.g. 0 9 * * *): {err}") \
                 from err
-        if never:
-            raise ValueError(f"{value!r} never fires (check the day and month)")
         return value
 
     @field_validator("log_level")

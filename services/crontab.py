@@ -39,6 +39,23 @@ def weekday_field(field: str) -> str:
     return ",".join(parts)
 
 
+def crontab_trigger(expression: str, timezone, *, trigger_class=None):
+    """A CronTrigger for a standard crontab in `timezone`; CrontabError when it cannot be read or never fires."""
+    from datetime import UTC, datetime
+
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        trigger = (trigger_class or CronTrigger).from_crontab(to_apscheduler(expression), timezone=timezone)
+    except CrontabError:
+        raise
+    except (ValueError, TypeError) as err:
+        raise CrontabError(str(err)) from err
+    if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+        raise CrontabError("it never fires (check the day and month)")
+    return trigger
+
+
 def to_apscheduler(expression: str) -> str:
     """A five-field crontab with its weekday field translated; other fields mean the same in both."""
     fields = expression.split()

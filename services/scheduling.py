@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.triggers.cron import CronTrigger
 
-from services.crontab import to_apscheduler
+from services.crontab import crontab_trigger
 from services.digest_errors import DigestScheduleInvalid, InvalidDigestTime, UnknownTimeZone
 from services.digest_store import Subscription
 from services.state import utcnow
@@ -119,11 +119,8 @@ class DigestSchedule:
         return cls(settings.digest_schedule, settings.digest_timezone)
 
     def default_trigger(self) -> CronTrigger:
-        # APScheduler numbers weekdays from Monday; DIGEST_SCHEDULE is a standard crontab (0 or 7 is Sunday).
-        trigger = WallClockCronTrigger.from_crontab(to_apscheduler(self.cron), timezone=ZoneInfo(self.timezone))
-        if trigger.get_next_fire_time(None, utcnow()) is None:
-            raise ValueError("it never fires")
-        return trigger
+        # DIGEST_SCHEDULE is a standard crontab (0 or 7 is Sunday); crontab_trigger translates it for APScheduler.
+        return crontab_trigger(self.cron, ZoneInfo(self.timezone), trigger_class=WallClockCronTrigger)
 
     def own_trigger(self, at_time: str, timezone: str | None) -> CronTrigger:
         hour, minute = (int(part) for part in at_time.split(":"))
