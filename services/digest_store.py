@@ -97,6 +97,20 @@ def _chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
         yield items[start:start + size]
 
 
+def _update_unposted(connection: Connection, channel_id: str, job_arns: Sequence[str], values: dict,
+                     *conditions) -> int:
+    """Set `values` on the channel's unposted ledger rows for these jobs (and `conditions`); how many changed."""
+    c = digest_ledger.c
+    return sum(
+        connection.execute(
+            update(digest_ledger)
+            .where(c.channel_id == channel_id, c.job_arn.in_(chunk), c.posted_at.is_(None), *conditions)
+            .values(**values)
+        ).rowcount
+        for chunk in _chunks(job_arns)
+    )
+
+
 # ---- subscriptions -------------------------------------------------------------------------------------
 
 
@@ -343,15 +357,9 @@ class DigestLedger:
             return
         now = _utc(self._clock())
         c = digest_ledger.c
+        posted = {"posted_at": now, "message_ts": message_ts}
         with self._engine.begin() as connection:
-            marked = 0
-            for chunk in _chunks(arns):
-                marked += connection.execute(
-                    update(digest_ledger)
-                    .where(c.channel_id == claim.channel_id, c.job_arn.in_(chunk), c.claim_token == claim.token,
-                           c.posted_at.is_(None))
-                    .values(posted_at=now, message_ts=message_ts)
-                ).rowcount
+            marked = _update_unposted(connection, claim.channel_id, arns, posted, c.claim_token == claim.token)
             if marked < len(arns):
                 # The post outlasted the claim renewed just before it, and another run took some over. They are
                 # in the channel now: marking them stops that run's own renew() from posting them again, unless
@@ -361,27 +369,14 @@ class DigestLedger:
                     " posted them as well; raise DIGEST_CLAIM_TTL_MINUTES (now %s)",
                     claim.channel_id, len(arns) - marked, len(arns), self._claim_ttl.total_seconds() / 60,
                 )
-                for chunk in _chunks(arns):
-                    connection.execute(
-                        update(digest_ledger)
-                        .where(c.channel_id == claim.channel_id, c.job_arn.in_(chunk), c.posted_at.is_(None))
-                        .values(posted_at=now, message_ts=message_ts)
-                    )
+                _update_unposted(connection, claim.channel_id, arns, posted)
 
     def release(self, claim: Claim, job_arns: Iterable[str]) -> int:
         """These failures were not posted: let the next run take them at once. Returns how many."""
         arns = list(job_arns)
-        released = 0
-        c = digest_ledger.c
         with self._engine.begin() as connection:
-            for chunk in _chunks(arns):
-                released += connection.execute(
-                    update(digest_ledger)
-                    .where(c.channel_id == claim.channel_id, c.job_arn.in_(chunk), c.claim_token == claim.token,
-                           c.posted_at.is_(None))
-                    .values(claim_token=None, claimed_at=None)
-                ).rowcount
-        return released
+            return _update_unposted(connection, claim.channel_id, arns, {"claim_token": None, "claimed_at": None},
+                                    digest_ledger.c.claim_token == claim.token)
 
     def posted_among(self, channel_id: str, job_arns: Sequence[str]) -> set[str]:
         """Which of these failures the channel has already been shown."""
