@@ -96,9 +96,10 @@ def build_services(settings: Settings, *, state=None, gateway=None):
         max_calls=settings.max_api_calls_per_page,
         visible=access.job_visible if access.restricts_groups else None,
     )
-    listing = JobListing(pager, DatasetGroupResolver(gateway, visible=access.group_allowed), codec, gateway, access)
+    # One resolver, one cached ListDatasetGroups answer, for the listing and the digest alike.
+    resolver = DatasetGroupResolver(gateway, visible=access.group_allowed)
+    listing = JobListing(pager, resolver, codec, gateway, access)
     digest_schedule = DigestSchedule.from_settings(settings)
-    digest_resolver = DatasetGroupResolver(gateway, visible=access.group_allowed)
     digest_slack = build_web_client(settings)
     digest = DigestService.from_settings(
         settings,
@@ -106,11 +107,11 @@ def build_services(settings: Settings, *, state=None, gateway=None):
         subscriptions=SubscriptionStore(state.engine),
         ledger=DigestLedger(state.engine, claim_ttl=timedelta(minutes=settings.digest_claim_ttl_minutes)),
         slack_client=digest_slack,
-        resolver=digest_resolver,
+        resolver=resolver,
         access=access,
     )
     digest_commands = DigestCommands(
-        digest.subscriptions, digest, digest_resolver, access, digest_slack, digest_schedule,
+        digest.subscriptions, digest, resolver, access, digest_slack, digest_schedule,
         configured_channels=settings.digest_channels,
     )
     return Services(
@@ -132,7 +133,7 @@ def build_app(settings: Settings, services):
 
     # Bolt reads SLACK_BOT_TOKEN from the environment itself and then warns that our client wins; it does, by
     # design (the client carries SLACK_API_URL and the retry handlers), so that start-up warning is noise.
-    logging.getLogger("slack_bolt.App").addFilter(_DropClientPrioritisedWarning())
+    logging.getLogger("slack_bolt.App").addFilter(_DROP_CLIENT_PRIORITISED_WARNING)
     app = App(
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         # The token comes from `authorize` per request; this client only carries SLACK_API_URL and retries.
@@ -159,6 +160,10 @@ def _configured_token(token: str):
 class _DropClientPrioritisedWarning(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return "`token` will be unused" not in record.getMessage()
+
+
+# One instance, so building several apps (tests, the demo) adds the filter once: addFilter skips a repeat.
+_DROP_CLIENT_PRIORITISED_WARNING = _DropClientPrioritisedWarning()
 
 
 def serve_http(app, settings: Settings) -> None:

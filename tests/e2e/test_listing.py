@@ -232,3 +232,12 @@ def test_a_failed_next_page_offers_try_again(emulator, run_bot, account):
     assert "not allowed" in failed["text"]
     again = bot.press(failed, "Try again")
     assert job_arns(again) == expected(emulator)[10:20]
+
+
+def test_dataset_group_names_are_looked_up_once_for_listing_and_digest(emulator, run_bot, account):
+    bot = run_bot()
+    emulator.reset_calls()
+    bot.ask("media-feed failed")
+    bot.ask("retail-recs")
+    assert "Subscribed" in bot.ask("digest subscribe media-feed")["text"]
+    assert emulator.call_count("ListDatasetGroups") == 1
