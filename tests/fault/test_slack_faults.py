@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from devtools.slack_requests import block_action_body, post, sign, slash_command_body
 from tests.e2e.harness import find_button, job_arns
+from tests.e2e.test_audit_and_secrets import everything_logged
+from tests.fault.tcp_proxy import TcpProxy
 
 
 def test_response_url_500_then_ok_is_retried(emulator, run_bot, slack):
@@ -80,3 +83,49 @@ def test_no_web_api_call_at_all_on_the_command_path(emulator, run_bot, slack):
     bot.press(page)
     bot.press(page, "Details")
     assert slack.calls() == []
+
+
+# ---- response URLs: at most 5 posts each, and in no log line (issue 8, item 5) ------------------------------
+
+
+def wait_for_log(caplog, text: str, *, times: int = 1, or_else: str | None = None, timeout: float = 60) -> str:
+    """Poll the log until `text` appears `times` times (or `or_else` does); returns the log then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if caplog.text.count(text) >= times or (or_else and or_else in caplog.text):
+            return caplog.text
+        time.sleep(0.05)
+    raise AssertionError(f"waited {timeout}s for {times}x {text!r} in the log")
+
+
+def test_a_response_url_that_drops_connections_gets_three_posts_and_never_reaches_the_log(
+        emulator, run_bot, bot_logging, caplog):
+    """slack_sdk's ConnectionErrorRetryHandler doubled each attempt (6 POSTs) and logged `for POST <url>` at INFO."""
+    emulator.seed_realistic(jobs=40)
+    stream = bot_logging("DEBUG")
+    bot = run_bot(log_level="DEBUG")
+    with TcpProxy("127.0.0.1", bot.slack.port) as proxy:
+        proxy.cut()  # connections to this response_url are closed as soon as they arrive
+        url = f"http://127.0.0.1:{proxy.port}/response/dropped-key-7d3"
+        status, _, _ = bot.send(slash_command_body("FAILED", response_url=url))
+        assert status == 200
+        wait_for_log(caplog, "response_url failed 3 times")
+        assert proxy.refused_while_cut == 3
+    logged = everything_logged(caplog, stream)
+    assert "dropped-key-7d3" not in logged and f"127.0.0.1:{proxy.port}" not in logged
+    assert any(r.levelno == logging.DEBUG for r in caplog.records), "DEBUG logging was not really on"
+
+
+def test_one_response_url_gets_five_posts_in_all_when_a_request_is_replayed(emulator, run_bot, slack, caplog):
+    """The second answer through the same URL only gets what the first left of Slack's five."""
+    emulator.seed_realistic(jobs=40)
+    bot = run_bot()
+    slack.queue_response_url_reply(500, "oops", times=100, key="five")
+    body = slash_command_body("FAILED", response_url=slack.response_url("five"))
+    assert bot.send(body)[0] == 200
+    wait_for_log(caplog, "response_url failed 3 times")
+    assert bot.send(body)[0] == 200
+    # The second answer ends on the budget, or (as before the fix) after three more posts of its own.
+    logged = wait_for_log(caplog, "response_url failed 3 times", times=2, or_else="response_url has had its 5 posts")
+    assert "response_url has had its 5 posts" in logged
+    assert [p.status for p in slack.response_posts("five")] == [500] * 5
