@@ -3,33 +3,49 @@
 from __future__ import annotations
 
 from blocks.job_list import ACTION_BACK, button
-from blocks.jobs import status_badge
-from blocks.mrkdwn import date_token, escape_truncated, mrkdwn, one_line, plain_text
+from blocks.jobs import NAME_LIMIT, STATUS_LIMIT, job_arn_context, status_badge
+from blocks.mrkdwn import (
+    FIELD_TEXT_LIMIT,
+    HEADER_TEXT_LIMIT,
+    SECTION_TEXT_LIMIT,
+    date_token,
+    escape_truncated,
+    fallback,
+    field,
+    mrkdwn,
+    one_line,
+    plain_text,
+)
 from services.models import DeletionJobDetails
 
-REASON_LIMIT = 2800
+_REASON_LABEL = "*Failure reason*\n> "
+REASON_LIMIT = SECTION_TEXT_LIMIT - len(_REASON_LABEL)
+# A field's text is its label, a newline and the value; the longest label is 16 characters.
+FIELD_VALUE_LIMIT = FIELD_TEXT_LIMIT - 20
 
 
 def render_job_details(details: DeletionJobDetails, *, back_value: str) -> dict:
     job = details.job
     deleted = "—" if details.num_deleted is None else f"{details.num_deleted:,}"
     fields = [
-        mrkdwn(f"*Status*\n{status_badge(job.status)}"),
-        mrkdwn(f"*Dataset group*\n{escape_truncated(job.dataset_group_name, 1900)}"),
-        mrkdwn(f"*Records deleted*\n{deleted}"),
-        mrkdwn(f"*Created*\n{date_token(job.created)}"),
-        mrkdwn(f"*Last updated*\n{date_token(job.updated)}"),
-        mrkdwn(f"*Data source*\n{escape_truncated(details.data_location or '—', 1900)}"),
-        mrkdwn(f"*Role*\n{escape_truncated(details.role_arn or '—', 1900)}"),
+        field("Status", status_badge(job.status)),
+        field("Dataset group", escape_truncated(job.dataset_group_name, FIELD_VALUE_LIMIT)),
+        field("Records deleted", deleted),
+        field("Created", date_token(job.created)),
+        field("Last updated", date_token(job.updated)),
+        field("Data source", escape_truncated(details.data_location or "—", FIELD_VALUE_LIMIT)),
+        field("Role", escape_truncated(details.role_arn or "—", FIELD_VALUE_LIMIT)),
     ]
+    title = f"Deletion job · {one_line(job.name) or one_line(job.arn)}"
     blocks: list[dict] = [
-        {"type": "header", "text": plain_text(f"Deletion job · {one_line(job.name) or job.arn}", 150)},
+        {"type": "header", "text": plain_text(title, HEADER_TEXT_LIMIT)},
         {"type": "section", "fields": fields},
     ]
     if job.failure_reason:
-        blocks.append({"type": "section", "text": mrkdwn(
-            "*Failure reason*\n> " + escape_truncated(one_line(job.failure_reason), REASON_LIMIT))})
-    blocks.append({"type": "context", "elements": [mrkdwn(escape_truncated(job.arn, 1000))]})
+        reason = escape_truncated(one_line(job.failure_reason), REASON_LIMIT)
+        blocks.append({"type": "section", "text": mrkdwn(_REASON_LABEL + reason)})
+    blocks.append(job_arn_context(job))
     blocks.append({"type": "actions", "elements": [button("Back to list", ACTION_BACK, back_value)]})
-    text = f"Deletion job {escape_truncated(one_line(job.name), 200)}: {escape_truncated(job.status, 100)}"
-    return {"text": text, "blocks": blocks}
+    name = escape_truncated(one_line(job.name), NAME_LIMIT)
+    return {"text": fallback(f"Deletion job {name}: {escape_truncated(one_line(job.status), STATUS_LIMIT)}"),
+            "blocks": blocks}

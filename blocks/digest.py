@@ -11,7 +11,17 @@ from datetime import datetime
 from itertools import groupby
 
 from blocks.jobs import NAME_LIMIT, STATUS_EMOJI, job_arn_context
-from blocks.mrkdwn import date_token, escape_truncated, mrkdwn, one_line, plain_date, plain_text, truncate
+from blocks.mrkdwn import (
+    CONTEXT_TEXT_LIMIT,
+    HEADER_TEXT_LIMIT,
+    date_token,
+    escape_truncated,
+    fallback,
+    mrkdwn,
+    one_line,
+    plain_date,
+    plain_text,
+)
 from services.digest_window import DigestWindow, failure_time
 from services.models import DeletionJob, dataset_group_name
 
@@ -125,8 +135,8 @@ def render_digest_part(
         f"Failed between {date_token(since)} and {date_token(window.until)} · {_scope_text(dataset_group_arn)}"
     )
     blocks: list[dict] = [
-        {"type": "header", "text": plain_text(f":rotating_light: {header}", 150)},
-        {"type": "context", "elements": [mrkdwn(window_line)]},
+        {"type": "header", "text": plain_text(f":rotating_light: {header}", HEADER_TEXT_LIMIT)},
+        {"type": "context", "elements": [mrkdwn(window_line, CONTEXT_TEXT_LIMIT)]},
     ]
     ordered = sort_for_digest(jobs)
     if group_totals is None:
@@ -136,8 +146,8 @@ def render_digest_part(
         for job in members:
             blocks.extend(job_blocks(job))
     where = f" in {_scope_text(dataset_group_arn)}" if dataset_group_arn else ""
-    fallback = f"{_count(total)}{where} since {plain_date(since)}" + (f" (part {part} of {parts})" if parts > 1 else "")
-    return {"text": truncate(fallback, 3000), "blocks": blocks}
+    text = f"{_count(total)}{where} since {plain_date(since)}" + (f" (part {part} of {parts})" if parts > 1 else "")
+    return {"text": fallback(text), "blocks": blocks}
 
 
 def render_digest(
@@ -165,6 +175,6 @@ def render_no_failures(*, window: DigestWindow, dataset_group_arn: str | None = 
         f":white_check_mark: No failed deletion jobs since {date_token(window.since)}"
         f" · {_scope_text(dataset_group_arn)}"
     )
-    fallback = f"No failed deletion jobs since {plain_date(window.since)}"
-    return {"text": fallback, "blocks": [{"type": "section", "text": mrkdwn(text)}]}
+    return {"text": fallback(f"No failed deletion jobs since {plain_date(window.since)}"),
+            "blocks": [{"type": "section", "text": mrkdwn(text)}]}
 

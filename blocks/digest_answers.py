@@ -6,7 +6,15 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from blocks.mrkdwn import date_token, escape, escape_truncated, mrkdwn, truncate
+from blocks.mrkdwn import (
+    CONTEXT_TEXT_LIMIT,
+    SECTION_TEXT_LIMIT,
+    date_token,
+    escape_truncated,
+    fallback,
+    mrkdwn,
+    truncate_mrkdwn,
+)
 from services.digest_store import ORIGIN_SETTINGS, Subscription
 from services.models import dataset_group_name
 
@@ -18,27 +26,36 @@ DIGEST_USAGE = (
     "• `/deletion-jobs digest list`: every channel that gets a digest\n"
     "• `/deletion-jobs digest now`: post this channel's digest now"
 )
-_CHANNEL_ID = re.compile(r"^[CDG][A-Z0-9]{1,30}$")
+# fullmatch, not match: `$` would let a trailing newline into the token.
+_CHANNEL_ID = re.compile(r"[CDG][A-Z0-9]{1,30}")
+_USER_ID = re.compile(r"[UW][A-Z0-9]{1,30}")
 # A list answer keeps clear of the 50-block limit: header text plus a section per few subscriptions.
-_LIST_SECTION_LIMIT = 2900
+_LIST_SECTION_LIMIT = SECTION_TEXT_LIMIT - 100
 _LIST_MAX_SECTIONS = 45
+# A channel id as Slack sends it is short; anything else is shown as typed, cut to this.
+_CHANNEL_LIMIT = 100
+_NAME_LIMIT = 200
+# Schedules and notes are the bot's sentences around values it did not check (a stored time zone, Slack's
+# error code): their backticks stay, their `&`, `<` and `>` are escaped like any other text.
+_SCHEDULE_LIMIT = 300
+_NOTE_LIMIT = 1000
 
 
 def channel_mention(channel_id: str | None) -> str:
     """`<#C123>` for a real channel id (Slack shows its name); anything else escaped, as typed."""
-    if channel_id and _CHANNEL_ID.match(channel_id):
+    if channel_id and _CHANNEL_ID.fullmatch(channel_id):
         return f"<#{channel_id}>"
-    return escape(channel_id or "this channel")
+    return escape_truncated(channel_id or "this channel", _CHANNEL_LIMIT)
 
 
 def scope_text(dataset_group_arn: str | None) -> str:
     if not dataset_group_arn:
         return "all dataset groups"
-    return f"dataset group `{escape_truncated(dataset_group_name(dataset_group_arn), 200)}`"
+    return f"dataset group `{escape_truncated(dataset_group_name(dataset_group_arn), _NAME_LIMIT)}`"
 
 
 def _answer(text: str) -> dict:
-    return {"text": truncate(text, 3000), "blocks": [{"type": "section", "text": mrkdwn(truncate(text, 3000))}]}
+    return {"text": fallback(text), "blocks": [{"type": "section", "text": mrkdwn(text)}]}
 
 
 def render_subscribed(
@@ -48,14 +65,14 @@ def render_subscribed(
     verb = "Subscribed" if created else "Updated the subscription of"
     text = (
         f":white_check_mark: {verb} {channel_mention(subscription.channel_id)}: a digest of failed deletion jobs"
-        f" in {scope_text(subscription.dataset_group_arn)}, {schedule_text}."
+        f" in {scope_text(subscription.dataset_group_arn)}, {escape_truncated(schedule_text, _SCHEDULE_LIMIT)}."
     )
     if next_run is not None:
         text += f"\nNext digest: {date_token(next_run)}."
     if subscription.last_digest_at is None:
         text += " The first one covers the failures of the last look-back period; each failure is posted once."
     if note:
-        text += f"\n:warning: {note}"
+        text += f"\n:warning: {escape_truncated(note, _NOTE_LIMIT)}"
     return _answer(text)
 
 
@@ -78,15 +95,17 @@ def render_subscription_list(subscriptions: Sequence[Subscription], describe: Ca
     for s in subscriptions:
         last = date_token(s.last_digest_at) if s.last_digest_at else "none yet"
         source = "from `DIGEST_CHANNELS`" if s.origin == ORIGIN_SETTINGS else (
-            f"added by <@{s.created_by}>" if s.created_by and re.match(r"^[UW][A-Z0-9]+$", s.created_by) else "")
-        lines.append(f"• {channel_mention(s.channel_id)} · {scope_text(s.dataset_group_arn)} · {describe(s)}"
-                     f" · last digest {last}" + (f" · {source}" if source else ""))
+            f"added by <@{s.created_by}>" if s.created_by and _USER_ID.fullmatch(s.created_by) else "")
+        line = (f"• {channel_mention(s.channel_id)} · {scope_text(s.dataset_group_arn)}"
+                f" · {escape_truncated(describe(s), _SCHEDULE_LIMIT)}"
+                f" · last digest {last}" + (f" · {source}" if source else ""))
+        lines.append(truncate_mrkdwn(line, _LIST_SECTION_LIMIT))
     title = f"*{len(subscriptions)} digest subscription{'s' if len(subscriptions) != 1 else ''}*"
     blocks = [{"type": "section", "text": mrkdwn(title)}]
     chunk = ""
     shown = 0
     for line in lines:
-        if len(chunk) + len(line) + 1 > _LIST_SECTION_LIMIT:
+        if chunk and len(chunk) + len(line) + 1 > _LIST_SECTION_LIMIT:
             if len(blocks) >= _LIST_MAX_SECTIONS:
                 break
             blocks.append({"type": "section", "text": mrkdwn(chunk)})
@@ -96,8 +115,8 @@ def render_subscription_list(subscriptions: Sequence[Subscription], describe: Ca
     if chunk:
         blocks.append({"type": "section", "text": mrkdwn(chunk)})
     if shown < len(lines):
-        blocks.append({"type": "context", "elements": [mrkdwn(f"…and {len(lines) - shown} more")]})
-    return {"text": f"{len(subscriptions)} digest subscriptions", "blocks": blocks}
+        blocks.append({"type": "context", "elements": [mrkdwn(f"…and {len(lines) - shown} more", CONTEXT_TEXT_LIMIT)]})
+    return {"text": fallback(f"{len(subscriptions)} digest subscriptions"), "blocks": blocks}
 
 
 def render_digest_now(channel_id: str, *, reported: int, messages: int, since: datetime | None,

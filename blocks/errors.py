@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from blocks.job_list import ACTION_RESTART, button
-from blocks.mrkdwn import escape, escape_truncated, mrkdwn
+from blocks.mrkdwn import escape_truncated, fallback, mrkdwn
 from services import errors
 from services.command_parser import CommandError
 from services.models import STATUSES
@@ -24,11 +24,27 @@ USAGE = (
 )
 
 EXPIRED_TEXT = "This list has expired — run the command again."
+# What a person typed, a name AWS gave, an error's fields: each cut to its own share of the message, so the
+# sentence around it (and the way out it names) still shows. The section itself is cut at Slack's 3000 too.
+TOKEN_LIMIT = 200
+ARN_LIMIT = 300
+SHORT_LIMIT = 100
+_MAX_SUGGESTIONS = 5
 
 
 def message(text: str, *, extra_blocks: list[dict] | None = None) -> dict:
+    """One section of escaped mrkdwn (and any buttons), and the same text as the fallback, each within limits."""
     blocks = [{"type": "section", "text": mrkdwn(text)}] + (extra_blocks or [])
-    return {"text": text[:3000], "blocks": blocks}
+    return {"text": fallback(text), "blocks": blocks}
+
+
+def _code(text: object, limit: int = TOKEN_LIMIT) -> str:
+    """`text` as inline code, escaped and cut to `limit`."""
+    return f"`{escape_truncated(text, limit)}`"
+
+
+def _suggestions(names) -> str:
+    return ", ".join(_code(name) for name in list(names)[:_MAX_SUGGESTIONS])
 
 
 def render_help() -> dict:
@@ -36,8 +52,9 @@ def render_help() -> dict:
 
 
 def render_command_error(err: CommandError) -> dict:
-    token = f" `{escape_truncated(err.token, 200)}`" if err.token else ""
-    text = f":warning: I did not understand{token}: {escape(err.problem)}.\nValid statuses: {VALID_STATUSES}."
+    token = f" {_code(err.token)}" if err.token else ""
+    text = (f":warning: I did not understand{token}: {escape_truncated(err.problem, TOKEN_LIMIT)}.\n"
+            f"Valid statuses: {VALID_STATUSES}.")
     return message(text + "\nType `/deletion-jobs help` for examples.")
 
 
@@ -68,27 +85,28 @@ def _render_error(err: Exception, *, restart_value: str | None) -> dict:
     if isinstance(err, CommandError):
         return render_command_error(err)
     if isinstance(err, errors.DatasetGroupNotFound):
-        text = f":mag: I can't find a dataset group named `{escape_truncated(err.name, 200)}`"
+        text = f":mag: I can't find a dataset group named {_code(err.name)}"
         if err.suggestions:
-            text += ". Did you mean " + ", ".join(f"`{escape(s)}`" for s in err.suggestions) + "?"
+            text += f". Did you mean {_suggestions(err.suggestions)}?"
         else:
             text += " in this account and region."
         text += f"\nIf you meant a status, use one of {VALID_STATUSES}."
         return message(text)
     if isinstance(err, errors.JobNotFound):
-        return message(f":mag: AWS no longer knows the deletion job `{escape_truncated(err.arn, 300)}`.")
+        return message(f":mag: AWS no longer knows the deletion job {_code(err.arn, ARN_LIMIT)}.")
     if isinstance(err, errors.MalformedArn):
         return message(
-            f":warning: `{escape_truncated(err.arn, 300)}` is not a dataset group ARN. It should look like"
-            " `arn:aws:personalize:<region>:<account>:dataset-group/<name>`."
+            f":warning: {_code(err.arn, ARN_LIMIT)} is not a dataset group ARN. It should look like"
+            " `arn:aws:personalize:&lt;region&gt;:&lt;account&gt;:dataset-group/&lt;name&gt;`."
         )
     if isinstance(err, errors.AccessRefused):
-        return message(f":no_entry: Sorry, you are not allowed to {escape(err.what)}. Ask the bot's admin for access.")
+        return message(f":no_entry: Sorry, you are not allowed to {escape_truncated(err.what, TOKEN_LIMIT)}."
+                       " Ask the bot's admin for access.")
     return message(_aws_text(err))
 
 
 def _aws_text(err: Exception) -> str:
-    ref = f" (AWS request id `{escape(err.request_id)}`)" if getattr(err, "request_id", None) else ""
+    ref = f" (AWS request id {_code(err.request_id, SHORT_LIMIT)})" if getattr(err, "request_id", None) else ""
     if isinstance(err, errors.AwsResourceNotFound):
         return ":mag: AWS says that dataset group does not exist in this account and region." + ref
     if isinstance(err, errors.AwsInvalidInput):
@@ -125,15 +143,15 @@ def _digest_text(err: Exception) -> str | None:
     from services import digest_errors
 
     if isinstance(err, digest_errors.DigestUsageError):
-        token = f" `{escape_truncated(err.token, 200)}`" if err.token else ""
-        return f":warning: I did not understand{token}: {escape(err.problem)}.\n{DIGEST_USAGE}"
+        token = f" {_code(err.token)}" if err.token else ""
+        return f":warning: I did not understand{token}: {escape_truncated(err.problem, TOKEN_LIMIT)}.\n{DIGEST_USAGE}"
     if isinstance(err, digest_errors.InvalidDigestTime):
-        return (f":clock9: `{escape_truncated(err.token, 100)}` is not a time I understand. Use 24-hour `HH:MM`,"
+        return (f":clock9: {_code(err.token, SHORT_LIMIT)} is not a time I understand. Use 24-hour `HH:MM`,"
                 " e.g. `at 09:30` or `at 17:45 Europe/Berlin`.")
     if isinstance(err, digest_errors.UnknownTimeZone):
-        text = f":globe_with_meridians: I don't know the time zone `{escape_truncated(err.token, 100)}`."
+        text = f":globe_with_meridians: I don't know the time zone {_code(err.token, SHORT_LIMIT)}."
         if err.suggestions:
-            text += " Did you mean " + ", ".join(f"`{escape(s)}`" for s in err.suggestions) + "?"
+            text += f" Did you mean {_suggestions(err.suggestions)}?"
         return text + " Use an IANA name such as `Europe/Berlin`, `America/New_York` or `UTC`."
     if isinstance(err, digest_errors.BotNotInChannel):
         where = channel_mention(err.channel_id)
@@ -152,6 +170,6 @@ def _digest_text(err: Exception) -> str | None:
         if err.code.startswith("Aws"):
             return (":warning: I could not read the deletion jobs from AWS, so no digest was posted."
                     " Please try again later; the operators have the details in the log.")
-        return (f":warning: Slack did not take the digest (`{escape_truncated(err.code, 100)}`). Nothing was marked"
+        return (f":warning: Slack did not take the digest ({_code(err.code, SHORT_LIMIT)}). Nothing was marked"
                 " as reported: the next digest includes these failures.")
     return None

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from blocks.jobs import STATUS_LABEL, job_arn_context, job_summary_text
-from blocks.mrkdwn import escape, mrkdwn, plain_text, truncate
+from blocks.mrkdwn import (
+    BUTTON_TEXT_LIMIT,
+    CONTEXT_TEXT_LIMIT,
+    HEADER_TEXT_LIMIT,
+    escape,
+    fallback,
+    mrkdwn,
+    plain_text,
+)
 from services.models import dataset_group_name
 from services.paging import Page
 
@@ -22,7 +30,7 @@ def list_title(status: str | None, dataset_group_arn: str | None) -> str:
 
 
 def button(text: str, action_id: str, value: str, *, style: str | None = None) -> dict:
-    element = {"type": "button", "text": plain_text(text, 75), "action_id": action_id, "value": value}
+    element = {"type": "button", "text": plain_text(text, BUTTON_TEXT_LIMIT), "action_id": action_id, "value": value}
     if style:
         element["style"] = style
     return element
@@ -37,7 +45,7 @@ def render_job_page(
     """The message for one page. `details_values[i]` is the Details button value of `page.jobs[i]`."""
     query = page.cursor.query
     title = list_title(query.status, query.dataset_group_arn)
-    blocks: list[dict] = [{"type": "header", "text": plain_text(title, 150)}]
+    blocks: list[dict] = [{"type": "header", "text": plain_text(title, HEADER_TEXT_LIMIT)}]
 
     for index, job in enumerate(page.jobs):
         section = {"type": "section", "text": mrkdwn(job_summary_text(job))}
@@ -62,11 +70,10 @@ def render_job_page(
         )
     elif page.next_cursor is None and page.jobs:
         footer += " · end of list"
-    blocks.append({"type": "context", "elements": [mrkdwn(footer)]})
+    blocks.append({"type": "context", "elements": [mrkdwn(footer, CONTEXT_TEXT_LIMIT)]})
 
     if next_value:
         label, action = ("Continue", ACTION_CONTINUE) if page.partial else ("Next page", ACTION_NEXT)
         blocks.append({"type": "actions", "elements": [button(label, action, next_value, style="primary")]})
 
-    text = truncate(f"{escape(title)}: {footer}", 3000)
-    return {"text": text, "blocks": blocks}
+    return {"text": fallback(f"{escape(title)}: {footer}"), "blocks": blocks}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from blocks.mrkdwn import date_token, escape, escape_truncated, mrkdwn, one_line
+from blocks.mrkdwn import CONTEXT_TEXT_LIMIT, date_token, escape_truncated, mrkdwn, one_line
 from services.models import DeletionJob
 
 STATUS_EMOJI = {
@@ -19,11 +19,14 @@ STATUS_LABEL = {
 }
 LIST_REASON_LIMIT = 600
 NAME_LIMIT = 200
+# AWS's statuses are short words; anything else it sends is shown, cut to this.
+STATUS_LIMIT = 40
+ARN_LIMIT = 1000
 
 
 def status_badge(status: str) -> str:
     emoji = STATUS_EMOJI.get(status, ":grey_question:")
-    return f"{emoji} *{escape(STATUS_LABEL.get(status, status or 'Unknown'))}*"
+    return f"{emoji} *{escape_truncated(one_line(STATUS_LABEL.get(status, status or 'Unknown')), STATUS_LIMIT)}*"
 
 
 def job_summary_text(job: DeletionJob, *, reason_limit: int = LIST_REASON_LIMIT) -> str:
@@ -40,4 +43,4 @@ def job_summary_text(job: DeletionJob, *, reason_limit: int = LIST_REASON_LIMIT)
 
 
 def job_arn_context(job: DeletionJob) -> dict:
-    return {"type": "context", "elements": [mrkdwn(escape_truncated(job.arn, 1000))]}
+    return {"type": "context", "elements": [mrkdwn(escape_truncated(job.arn, ARN_LIMIT), CONTEXT_TEXT_LIMIT)]}

@@ -1,6 +1,14 @@
-"""Slack's Block Kit limits, checked independently of the code under test (see shared/FACTS.md)."""
+"""Slack's Block Kit limits, checked independently of the code under test (see shared/FACTS.md), and by
+slack_sdk's own Block Kit models."""
 
 from __future__ import annotations
+
+import re
+
+from slack_sdk.models.blocks import Block
+
+# Slack tokens the bot writes itself: dates, channel and user mentions. Any other `<` is text that escaped escaping.
+OUR_TOKENS = re.compile(r"<!date\^\d+\^[^<>|]*\|[^<>]*>|<#[CDG][A-Z0-9]+>|<@[UW][A-Z0-9]+>")
 
 
 def _check_text(obj: dict, limit: int, where: str) -> None:
@@ -59,3 +67,21 @@ def visible_texts(message: dict) -> list[str]:
         elif block["type"] == "context":
             texts.extend(e["text"] for e in block["elements"] if e["type"] == "mrkdwn")
     return texts
+
+
+def assert_valid_message(message: dict) -> None:
+    """Within Slack's limits by our reading and by slack_sdk's validators; every visible text whole and escaped."""
+    assert_within_limits(message)
+    parsed = Block.parse_all(message["blocks"])
+    assert None not in parsed, f"a block slack_sdk does not know: {message['blocks']}"
+    for block in parsed:
+        block.to_dict()  # runs slack_sdk's validators on the block and its elements; raises when one fails
+    for text in visible_texts(message):
+        assert_whole_mrkdwn(text)
+
+
+def assert_whole_mrkdwn(text: str) -> None:
+    """No entity cut in half (`&am`), no Slack token cut open (`<!date^1^…`), no `<` but our own tokens."""
+    assert not re.search(r"&(?!amp;|lt;|gt;)", text), f"a bare or cut entity in {text[-300:]!r}"
+    assert not re.search(r"<[^>]*(?:<|\Z)", text), f"a token cut open in {text[-300:]!r}"
+    assert "<" not in OUR_TOKENS.sub("", text), f"a token the bot did not write in {text!r}"

@@ -3,18 +3,21 @@
 import re
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from blocks.details import render_job_details
+from blocks.errors import message as error_message
 from blocks.errors import render_error, render_help
 from blocks.job_list import list_title, render_job_page
-from blocks.mrkdwn import date_token, escape, escape_truncated
+from blocks.mrkdwn import date_token, escape, escape_truncated, truncate_mrkdwn
 from services.cursor import Cursor, ListQuery
-from services.errors import AwsAccessDenied, DatasetGroupNotFound, ListExpired
+from services.digest_errors import BotNotInChannel
+from services.errors import AccessRefused, AwsAccessDenied, DatasetGroupNotFound, ListExpired, MalformedArn
 from services.models import STATUSES, DeletionJob, DeletionJobDetails
 from services.paging import Page
-from tests.blockkit import assert_within_limits, visible_texts
+from tests.blockkit import assert_valid_message, assert_whole_mrkdwn, assert_within_limits, visible_texts
 
 GROUP = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
 NOW = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
@@ -139,3 +142,62 @@ def test_any_aws_text_renders_within_limits_and_escaped(name, reason, arn, statu
         without_ours = re.sub(r"<!date\^\d+\^[^|>]*\|[^>]*>", "", text)
         assert "<" not in without_ours and ">" not in without_ours.replace("\n> ", "\n").lstrip("> ")
         assert not re.search(r"&(?!amp;|lt;|gt;)", without_ours)
+
+
+# ---- truncation that never splits an entity or a token (issue 8, item 13) ----------------------------------
+
+
+@pytest.mark.parametrize("err", [
+    DatasetGroupNotFound("x", ("s" * 4000,) * 5),
+    DatasetGroupNotFound("&" * 5000, ("<!channel>" * 500,) * 5),
+    AccessRefused("list " + "&" * 5000),
+    AwsAccessDenied("denied", request_id="r" * 5000),
+    BotNotInChannel("x" * 5000, "not_in_channel"),
+    MalformedArn("arn:" + "<" * 5000),
+])
+def test_error_sections_are_cut_within_slack_limits_not_only_their_fallback(err):
+    message = render_error(err)
+    assert_valid_message(message)
+    assert len(message["blocks"][0]["text"]["text"]) <= 3000
+
+
+def test_the_sentence_after_a_long_name_still_shows():
+    text = render_error(DatasetGroupNotFound("x" * 5000, ("media-feed",)))["blocks"][0]["text"]["text"]
+    assert "`media-feed`" in text and "If you meant a status" in text
+
+
+def test_a_message_cut_never_ends_in_half_an_entity():
+    """`text[:3000]` used to cut the fallback through an `&amp;`."""
+    for shift in range(6):
+        answer = error_message("y" * (2990 - shift) + escape("&" * 100))
+        for text in (answer["text"], answer["blocks"][0]["text"]["text"]):
+            assert_whole_mrkdwn(text)
+            assert len(text) <= 3000 and text.endswith("&amp;…")
+
+
+@pytest.mark.parametrize("text, limit, expected", [
+    ("ab&amp;cd", 9, "ab&amp;cd"),
+    ("ab&amp;cd", 8, "ab&amp;…"),
+    ("ab&amp;cd", 7, "ab…"),
+    ("ab&lt;cd", 6, "ab…"),
+    ("a <!date^1^{time}|09:30 UTC> b", 20, "a …"),
+    ("a <#C123> b", 9, "a …"),
+    ("a <#C123> b", 10, "a <#C123>…"),
+    ("abcdef", 1, "…"),
+])
+def test_truncate_mrkdwn_drops_a_cut_entity_or_token_whole(text, limit, expected):
+    assert truncate_mrkdwn(text, limit) == expected
+
+
+@given(parts=st.lists(st.one_of(st.text(max_size=20).map(escape), st.sampled_from(
+    ["&amp;", "&lt;", "&gt;", "<!date^1764408600^{date_short_pretty} {time}|2025-11-29 09:30 UTC>", "<#C123>",
+     "<@U42>", "\n> ", "`"])), max_size=60), limit=st.integers(1, 400))
+def test_truncate_mrkdwn_keeps_a_prefix_of_whole_pieces(parts, limit):
+    text = "".join(parts)
+    cut = truncate_mrkdwn(text, limit)
+    assert len(cut) <= limit
+    if len(text) <= limit:
+        assert cut == text
+    else:
+        assert cut.endswith("…") and text.startswith(cut[:-1])
+        assert_whole_mrkdwn(cut)

@@ -1,0 +1,142 @@
+"""Fuzz: every renderer in blocks/, given any text where it takes text, builds a message Slack accepts.
+
+Each message is checked by tests/blockkit.py: Slack's limits as FACTS.md gives them, slack_sdk's own Block Kit
+validators, and every visible text whole (no `&amp;` or `<!date^…|…>` cut in half) and escaped (no `<` but the
+bot's own tokens). Button values are the cursor codec's, which never makes one over Slack's 2000 characters.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from blocks.details import render_job_details
+from blocks.digest import render_digest, render_no_failures
+from blocks.digest_answers import render_digest_now, render_subscribed, render_subscription_list, render_unsubscribed
+from blocks.errors import render_command_error, render_error, render_expired, render_help
+from blocks.job_list import ACTION_BACK, button, render_job_page
+from services import digest_errors, errors
+from services.command_parser import CommandError
+from services.cursor import Cursor, ListQuery
+from services.digest_store import ORIGIN_SETTINGS, ORIGIN_SLACK, Subscription
+from services.digest_window import window_for
+from services.models import STATUSES, DeletionJob, DeletionJobDetails
+from services.paging import Page
+from tests.blockkit import assert_valid_message
+
+NOW = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
+WINDOW = window_for(NOW - timedelta(hours=24), now=NOW, lookback=timedelta(hours=24))
+
+# Text from AWS, from a person, from the state store: anything, and the shapes that hurt (entities, tokens,
+# mrkdwn, long runs that only truncation can fit).
+hostile = st.one_of(
+    st.text(max_size=300),
+    st.text(max_size=5000),
+    st.lists(
+        st.sampled_from(["&", "<", ">", "&amp;", "&lt;", "<!channel>", "<https://x|y>", "<!date^1^{t}|x>", "`", "*",
+                         "_", "~", "\n", "\n> ", " ", "é", "🦄", "x" * 500, "s" * 4000, "&" * 700]),
+        max_size=30,
+    ).map("".join),
+)
+value = st.text(max_size=2000)
+moment = st.one_of(st.none(), st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2100, 1, 1),
+                                           timezones=st.just(UTC)))
+group_arn = st.one_of(hostile, hostile.map(lambda name: "arn:aws:personalize:us-east-1:1:dataset-group/" + name))
+jobs = st.builds(DeletionJob, arn=hostile, name=hostile, dataset_group_arn=group_arn,
+                 status=st.one_of(st.sampled_from(STATUSES), hostile), created=moment, updated=moment,
+                 failure_reason=st.one_of(st.none(), hostile))
+channel = st.one_of(st.sampled_from(["C0PRIVACY", "G123", "D9", "C0PRIVACY\n"]), hostile)
+subscriptions = st.builds(
+    Subscription, channel_id=channel, dataset_group_arn=st.one_of(st.none(), group_arn),
+    at_time=st.one_of(st.none(), hostile), timezone=st.one_of(st.none(), hostile),
+    origin=st.sampled_from([ORIGIN_SLACK, ORIGIN_SETTINGS]),
+    created_by=st.one_of(st.none(), hostile, st.sampled_from(["U1", "W2", "U1\n"])),
+    created_at=st.just(NOW), last_digest_at=moment,
+)
+
+
+def error_cases(text: st.SearchStrategy[str]) -> st.SearchStrategy[Exception]:
+    """Every error a person can meet, with any text in each of its fields."""
+    names = st.lists(text, max_size=8).map(tuple)
+    aws = [errors.AwsError, errors.AwsInvalidInput, errors.AwsResourceNotFound, errors.AwsAccessDenied,
+           errors.AwsThrottled, errors.AwsCredentialsError, errors.AwsUnreachable, errors.AwsTimeout,
+           errors.AwsServiceError]
+    return st.one_of(
+        st.builds(errors.ListExpired, text),
+        st.builds(errors.DatasetGroupNotFound, text, names),
+        st.builds(errors.JobNotFound, text),
+        st.builds(errors.MalformedArn, text),
+        st.builds(errors.AccessRefused, text),
+        *(st.builds(kind, text, request_id=st.one_of(st.none(), text), code=st.one_of(st.none(), text))
+          for kind in aws),
+        st.builds(CommandError, text, st.one_of(st.none(), text)),
+        st.builds(digest_errors.DigestUsageError, text, st.one_of(st.none(), text)),
+        st.builds(digest_errors.InvalidDigestTime, text),
+        st.builds(digest_errors.UnknownTimeZone, text, names),
+        st.builds(digest_errors.BotNotInChannel, channel, st.one_of(st.just("is_archived"), text)),
+        st.builds(digest_errors.NotSubscribed, channel),
+        st.builds(digest_errors.DigestFailed, channel,
+                  st.one_of(st.sampled_from(["not_in_channel", "is_archived", "AwsThrottled"]), text)),
+        st.builds(RuntimeError, text),
+    )
+
+
+@given(err=error_cases(hostile), restart=st.one_of(st.none(), value), back=value)
+def test_any_error_renders_valid(err, restart, back):
+    assert_valid_message(render_error(err, restart_value=restart))
+    assert_valid_message(render_error(err, buttons=[button("Try again", "x", back), button("Back", ACTION_BACK, back)]))
+    if isinstance(err, CommandError):
+        assert_valid_message(render_command_error(err))
+
+
+@given(restart=st.one_of(st.none(), value))
+def test_help_and_expired_render_valid(restart):
+    assert_valid_message(render_help())
+    assert_valid_message(render_expired(restart))
+
+
+@given(page_jobs=st.lists(jobs, max_size=20), status=st.one_of(st.none(), st.sampled_from(STATUSES), hostile),
+       group=st.one_of(st.none(), group_arn), page=st.integers(1, 10**6), shown=st.integers(0, 10**9),
+       partial=st.booleans(), next_value=st.one_of(st.none(), value), details=st.one_of(st.none(), value))
+def test_any_job_page_renders_valid(page_jobs, status, group, page, shown, partial, next_value, details):
+    cursor = Cursor(ListQuery(group, status), page=page, shown=shown)
+    listed = Page(cursor, page_jobs, Cursor(ListQuery()) if next_value else None, scanned=len(page_jobs),
+                  api_calls=1, partial=partial)
+    details_values = [details] * len(page_jobs) if details is not None else None
+    assert_valid_message(render_job_page(listed, next_value=next_value, details_values=details_values))
+
+
+@given(job=jobs, deleted=st.one_of(st.none(), st.integers(0, 10**15)), location=st.one_of(st.none(), hostile),
+       role=st.one_of(st.none(), hostile), back=value)
+def test_any_job_details_render_valid(job, deleted, location, role, back):
+    assert_valid_message(render_job_details(DeletionJobDetails(job, deleted, location, role), back_value=back))
+
+
+@given(failed=st.lists(jobs, max_size=60), group=st.one_of(st.none(), group_arn))
+def test_any_digest_renders_valid(failed, group):
+    for message, _ in render_digest(failed, window=WINDOW, dataset_group_arn=group):
+        assert_valid_message(message)
+    assert_valid_message(render_no_failures(window=WINDOW, dataset_group_arn=group))
+
+
+@given(subscription=subscriptions, created=st.booleans(), schedule=hostile, next_run=moment,
+       note=st.one_of(st.none(), hostile), channel_id=channel, configured=st.booleans())
+def test_any_digest_answer_renders_valid(subscription, created, schedule, next_run, note, channel_id, configured):
+    assert_valid_message(render_subscribed(subscription, created=created, schedule_text=schedule, next_run=next_run,
+                                           note=note))
+    assert_valid_message(render_unsubscribed(channel_id, subscription, still_configured=configured))
+    assert_valid_message(render_unsubscribed(channel_id, None, still_configured=configured))
+
+
+@given(listed=st.lists(subscriptions, max_size=300), schedule=hostile)
+def test_any_subscription_list_renders_valid(listed, schedule):
+    assert_valid_message(render_subscription_list(listed, lambda _subscription: schedule))
+
+
+@given(channel_id=channel, reported=st.integers(0, 10**9), messages=st.integers(0, 10**6), since=moment,
+       posted_empty=st.booleans())
+def test_any_digest_now_answer_renders_valid(channel_id, reported, messages, since, posted_empty):
+    assert_valid_message(render_digest_now(channel_id, reported=reported, messages=messages, since=since,
+                                           posted_empty=posted_empty))
