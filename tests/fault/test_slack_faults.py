@@ -6,8 +6,10 @@ import logging
 import time
 
 from devtools.slack_requests import block_action_body, post, sign, slash_command_body
+from tests.conftest import SIGNING_SECRET
 from tests.e2e.harness import find_button, job_arns
 from tests.e2e.test_audit_and_secrets import everything_logged
+from tests.e2e.test_gunicorn import PATIENCE
 from tests.fault.tcp_proxy import TcpProxy
 
 
@@ -129,3 +131,24 @@ def test_one_response_url_gets_five_posts_in_all_when_a_request_is_replayed(emul
     logged = wait_for_log(caplog, "response_url failed 3 times", times=2, or_else="response_url has had its 5 posts")
     assert "response_url has had its 5 posts" in logged
     assert [p.status for p in slack.response_posts("five")] == [500] * 5
+
+
+def test_under_gunicorn_a_dropping_response_url_gets_three_posts_and_stays_out_of_the_log(
+        emulator, slack, start_gunicorn):
+    """The Procfile's web process at DEBUG: every line gunicorn and the bot write, none naming the URL."""
+    emulator.seed_realistic(jobs=40)
+    server = start_gunicorn(LOG_LEVEL="DEBUG")
+    server.wait_until_serving()
+    with TcpProxy("127.0.0.1", slack.port) as proxy:
+        proxy.cut()
+        url = f"http://127.0.0.1:{proxy.port}/response/gunicorn-key-91b"
+        command = slash_command_body("FAILED", response_url=url)
+        assert post(server.url + "/slack/events", command, sign(SIGNING_SECRET, command))[0] == 200
+        deadline = time.monotonic() + PATIENCE
+        while "response_url failed 3 times" not in server.output() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "response_url failed 3 times" in server.output()
+        assert proxy.refused_while_cut == 3
+    output = server.output()
+    assert " DEBUG " in output, "DEBUG logging was not really on"
+    assert "gunicorn-key-91b" not in output and f"127.0.0.1:{proxy.port}" not in output
