@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import io
 import os
 import pty
@@ -13,6 +14,8 @@ import sys
 import termios
 import time
 from pathlib import Path
+
+import pytest
 
 from devtools.demo import ConsoleSession, make_console
 from devtools.personalize_emulator import PersonalizeEmulator
@@ -172,6 +175,18 @@ class DemoOnTerminal:
     def type(self, keys: bytes) -> None:
         os.write(self.fd, keys)
 
+    def send_signal(self, signum: int) -> None:
+        os.kill(self.pid, signum)
+
+    def send_signal_to_a_worker_thread(self, signum: int) -> None:
+        """Deliver `signum` to one of the demo's other threads, as the kernel may: its handler then runs there."""
+        tgkill = getattr(ctypes.CDLL(None, use_errno=True), "tgkill", None)
+        if tgkill is None:
+            pytest.skip("needs Linux with glibc 2.30 or later (tgkill)")
+        workers = sorted(int(tid) for tid in os.listdir(f"/proc/{self.pid}/task") if int(tid) != self.pid)
+        assert workers, "the demo runs no other thread"
+        assert tgkill(self.pid, workers[-1], signum) == 0, os.strerror(ctypes.get_errno())
+
     def wait_for_exit(self) -> int:
         if not self._read_until(self._exited, EXIT_TIMEOUT):
             self._fail(f"the demo did not exit within {EXIT_TIMEOUT} s")
@@ -229,6 +244,36 @@ def test_ctrl_d_at_the_prompt_exits_0(tmp_path):
 
 def test_ctrl_c_at_the_prompt_exits_0(tmp_path):
     with DemoOnTerminal(tmp_path) as demo:
+        demo.type(b"\x03")
+        demo.wait_for_exit()
+        demo.assert_left_cleanly()
+
+
+def test_ctrl_c_handled_by_another_thread_still_ends_the_prompt(tmp_path):
+    # The kernel may run a process's signal handler on any of its threads; CPython then only sets a flag that the
+    # main thread reads between bytecodes, while the main thread sits in readline's select() waiting for a key.
+    # The same state as a Ctrl-C arriving just before that select(): the race that hung this test under load.
+    with DemoOnTerminal(tmp_path) as demo:
+        demo.send_signal_to_a_worker_thread(signal.SIGINT)
+        demo.wait_for_exit()
+        demo.assert_left_cleanly()
+
+
+def test_sigterm_at_the_prompt_exits_0_and_cleans_up(tmp_path):
+    with DemoOnTerminal(tmp_path) as demo:
+        demo.send_signal(signal.SIGTERM)
+        demo.wait_for_exit()
+        demo.assert_left_cleanly()
+
+
+def test_ctrl_c_while_a_command_is_running_exits_0(tmp_path):
+    with DemoOnTerminal(tmp_path) as demo:
+        demo.type(b"/deletion-jobs digest subscribe\n")
+        demo.wait_for_text(b"Subscribed")
+        shown = len(demo.shown)
+        demo.type(b"/deletion-jobs digest now\n")
+        # The answer shows first; then the console waits (at least a second) for the posts in the channel.
+        demo.wait_for_text(b"Posted 1 failed deletion job", after=shown)
         demo.type(b"\x03")
         demo.wait_for_exit()
         demo.assert_left_cleanly()
