@@ -21,6 +21,7 @@ from rich.text import Text
 from config import Settings
 from config.logging import configure_logging
 from devtools.console_render import Choice, message_choices, render_message
+from devtools.interrupts import stop_signals_interrupt_main_thread
 from devtools.personalize_emulator import PersonalizeEmulator
 
 # RunningBot builds and serves the bot exactly as bot.py does and signs requests as Slack does; the tests drive
@@ -298,7 +299,8 @@ def run_demo(script: list[str] | None = None, *, verbose: bool = False, stdin=No
     configure_logging(log_level)
     out = make_console(stdout)
     try:
-        with running_demo(log_level=log_level) as world:
+        # Entered first: a Ctrl-C or SIGTERM during start-up leaves the same way as one at the prompt.
+        with stop_signals_interrupt_main_thread(), running_demo(log_level=log_level) as world:
             out.print(banner(world))
             session = ConsoleSession(world.bot, out)
             if script is not None:
@@ -307,6 +309,6 @@ def run_demo(script: list[str] | None = None, *, verbose: bool = False, stdin=No
                 return session.run_all(stdin, echo=True)
             return session.interact()
     except KeyboardInterrupt:
-        # Ctrl-C at the prompt or while waiting: leave as quietly as Ctrl-D.
+        # Ctrl-C or SIGTERM, at the prompt or while waiting: leave as quietly as Ctrl-D.
         out.print()
         return 0

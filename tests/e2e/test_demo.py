@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import ctypes
 import io
 import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
+
+import pytest
 
 from devtools.demo import ConsoleSession, make_console
 from devtools.personalize_emulator import PersonalizeEmulator
@@ -117,67 +122,169 @@ def test_eof_on_piped_stdin_exits_0(tmp_path):
     assert_clean_exit(result)
 
 
-def run_on_terminal(keys: bytes) -> tuple[int, str]:
-    """Start the demo on a pseudo-terminal, wait for its prompt, type `keys`; (exit code, everything shown)."""
-    env = clean_env()
-    pid, fd = pty.fork()
-    if pid == 0:  # the child becomes the demo, with the pty as its controlling terminal
+# Every wait on a terminal is bounded and ends the demo: a stuck demo fails its test within these, with the stacks of
+# its threads in the message, instead of holding the run for minutes. Generous: the prompt or an answer shows within
+# a second or two and the demo leaves within about one, on a busy machine too; safety nets, never a measure of speed.
+SHOW_TIMEOUT = 45
+EXIT_TIMEOUT = 20
+PROMPT = b"demo> "
+
+
+class DemoOnTerminal:
+    """`python bot.py demo` on a pseudo-terminal, at its prompt: keys and signals sent to it, what it shows, its exit.
+
+    A context manager: the demo never outlives the test. Its temporary files go to `tmp_path/tmp`, so a test
+    can see that it cleaned up after itself.
+    """
+
+    def __init__(self, tmp_path: Path):
+        self.tmpdir = tmp_path / "tmp"
+        self.tmpdir.mkdir()
+        self.shown = b""
+        self.exit_code: int | None = None
+
+    def __enter__(self):
+        env = clean_env() | {"TMPDIR": str(self.tmpdir), "PYTHONFAULTHANDLER": "1"}
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child becomes the demo, with the pty as its controlling terminal
+            try:
+                os.chdir(ROOT)
+                os.execve(sys.executable, [sys.executable, str(ROOT / "bot.py"), "demo"], env)
+            finally:
+                os._exit(127)
         try:
-            os.chdir(ROOT)
-            os.execve(sys.executable, [sys.executable, str(ROOT / "bot.py"), "demo"], env)
-        finally:
-            os._exit(127)
-    shown = b""
-    exited: list[int] = []
+            self.wait_for_text(PROMPT)
+        except BaseException:
+            os.close(self.fd)
+            raise
+        return self
 
-    def has_exited() -> bool:
-        if not exited:
-            done, status = os.waitpid(pid, os.WNOHANG)
+    def __exit__(self, *exc_info) -> None:
+        self._kill()
+        os.close(self.fd)
+
+    @property
+    def text(self) -> str:
+        return self.shown.decode(errors="replace")
+
+    def wait_for_text(self, text: bytes, *, after: int = 0) -> None:
+        """Until `text` shows (after the first `after` bytes); fails, ending the demo, if it does not in time."""
+        if not self._read_until(lambda: text in self.shown[after:], SHOW_TIMEOUT):
+            self._fail(f"{text!r} did not show within {SHOW_TIMEOUT} s")
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.fd, keys)
+
+    def send_signal(self, signum: int) -> None:
+        os.kill(self.pid, signum)
+
+    def send_signal_to_a_worker_thread(self, signum: int) -> None:
+        """Deliver `signum` to one of the demo's other threads, as the kernel may: its handler then runs there."""
+        tgkill = getattr(ctypes.CDLL(None, use_errno=True), "tgkill", None)
+        if tgkill is None:
+            pytest.skip("needs Linux with glibc 2.30 or later (tgkill)")
+        workers = sorted(int(tid) for tid in os.listdir(f"/proc/{self.pid}/task") if int(tid) != self.pid)
+        assert workers, "the demo runs no other thread"
+        assert tgkill(self.pid, workers[-1], signum) == 0, os.strerror(ctypes.get_errno())
+
+    def wait_for_exit(self) -> int:
+        if not self._read_until(self._exited, EXIT_TIMEOUT):
+            self._fail(f"the demo did not exit within {EXIT_TIMEOUT} s")
+        return self.exit_code
+
+    def assert_left_cleanly(self) -> None:
+        """Exit code 0, no traceback, the terminal as it was, and no temporary file left behind."""
+        assert self.exit_code == 0, self.text
+        assert "Traceback" not in self.text, self.text
+        modes = termios.tcgetattr(self.fd)[3]  # the master reports the terminal's own (the slave's) settings
+        assert modes & termios.ECHO and modes & termios.ICANON, "the demo left the terminal in raw mode"
+        assert not list(self.tmpdir.iterdir()), "the demo left its temporary files behind"
+
+    def _exited(self) -> bool:
+        if self.exit_code is None:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
             if done:
-                exited.append(os.waitstatus_to_exitcode(status))
-        return bool(exited)
+                self.exit_code = os.waitstatus_to_exitcode(status)
+        return self.exit_code is not None
 
-    def read_until(predicate) -> bool:
-        nonlocal shown
-        deadline = time.monotonic() + TIMEOUT
+    def _read_until(self, predicate, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
         while not predicate() and time.monotonic() < deadline:
-            if select.select([fd], [], [], 0.1)[0]:
-                try:
-                    chunk = os.read(fd, 65536)
-                except OSError:  # the child closed the terminal: it is exiting
-                    chunk = b""
-                shown += chunk
+            self._read(0.1)
         return predicate()
 
-    try:
-        assert read_until(lambda: b"demo> " in shown), shown.decode(errors="replace")
-        os.write(fd, keys)
-        if not read_until(has_exited):
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            raise AssertionError("the demo did not exit: " + shown.decode(errors="replace"))
-    finally:
-        os.close(fd)
-    return exited[0], shown.decode(errors="replace")
+    def _read(self, wait: float) -> None:
+        if select.select([self.fd], [], [], wait)[0]:
+            try:
+                self.shown += os.read(self.fd, 65536)
+            except OSError:  # the demo closed the terminal: it is exiting
+                time.sleep(wait)
+
+    def _fail(self, why: str):
+        """Dump the demo's thread stacks (faulthandler, on SIGABRT) into the failure message and end it."""
+        if not self._exited():
+            os.kill(self.pid, signal.SIGABRT)
+            self._read_until(self._exited, 5)
+        self._kill()
+        raise AssertionError(f"{why}; the demo showed:\n{self.text}")
+
+    def _kill(self) -> None:
+        if not self._exited():
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            self.exit_code = -signal.SIGKILL
 
 
 def test_ctrl_d_at_the_prompt_exits_0(tmp_path):
-    code, shown = run_on_terminal(b"\x04")
-    assert code == 0, shown
-    assert "Traceback" not in shown
+    with DemoOnTerminal(tmp_path) as demo:
+        demo.type(b"\x04")
+        demo.wait_for_exit()
+        demo.assert_left_cleanly()
 
 
 def test_ctrl_c_at_the_prompt_exits_0(tmp_path):
-    code, shown = run_on_terminal(b"\x03")
-    assert code == 0, shown
-    assert "Traceback" not in shown
+    with DemoOnTerminal(tmp_path) as demo:
+        demo.type(b"\x03")
+        demo.wait_for_exit()
+        demo.assert_left_cleanly()
+
+
+def test_ctrl_c_handled_by_another_thread_still_ends_the_prompt(tmp_path):
+    # The kernel may run a process's signal handler on any of its threads; CPython then only sets a flag that the
+    # main thread reads between bytecodes, while the main thread sits in readline's select() waiting for a key.
+    # The same state as a Ctrl-C arriving just before that select(): the race that hung this test under load.
+    with DemoOnTerminal(tmp_path) as demo:
+        demo.send_signal_to_a_worker_thread(signal.SIGINT)
+        demo.wait_for_exit()
+        demo.assert_left_cleanly()
+
+
+def test_sigterm_at_the_prompt_exits_0_and_cleans_up(tmp_path):
+    with DemoOnTerminal(tmp_path) as demo:
+        demo.send_signal(signal.SIGTERM)
+        demo.wait_for_exit()
+        demo.assert_left_cleanly()
+
+
+def test_ctrl_c_while_a_command_is_running_exits_0(tmp_path):
+    with DemoOnTerminal(tmp_path) as demo:
+        demo.type(b"/deletion-jobs digest subscribe\n")
+        demo.wait_for_text(b"Subscribed")
+        shown = len(demo.shown)
+        demo.type(b"/deletion-jobs digest now\n")
+        # The answer shows first; then the console waits (at least a second) for the posts in the channel.
+        demo.wait_for_text(b"Posted 1 failed deletion job", after=shown)
+        demo.type(b"\x03")
+        demo.wait_for_exit()
+        demo.assert_left_cleanly()
 
 
 def test_quit_after_a_command_on_a_terminal(tmp_path):
-    code, shown = run_on_terminal(b"/deletion-jobs failed\nquit\n")
-    assert code == 0, shown
-    assert "Page 1 · jobs 1–10" in shown
-    assert "Traceback" not in shown
+    with DemoOnTerminal(tmp_path) as demo:
+        demo.type(b"/deletion-jobs failed\nquit\n")
+        demo.wait_for_exit()
+        demo.assert_left_cleanly()
+        assert "Page 1 · jobs 1–10" in demo.text
 
 
 class PostingDigest:
