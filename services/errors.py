@@ -87,3 +87,10 @@ class AwsTimeout(AwsError):
 
 class AwsServiceError(AwsError):
     """Anything else AWS answered with (5xx after retries, unknown codes)."""
+
+
+class AwsMalformedResponse(AwsServiceError):
+    """An HTTP 200 whose body is not the answer the model describes (empty, an HTML page, truncated JSON).
+
+    botocore returns `{}` for a body it cannot parse: read as "no results", that would lose failures.
+    """
