@@ -6,7 +6,7 @@ from blocks.job_list import ACTION_RESTART, button
 from blocks.mrkdwn import escape, escape_truncated, mrkdwn
 from services import errors
 from services.command_parser import CommandError
-from services.models import STATUSES
+from services.models import STATUSES, dataset_group_name
 
 VALID_STATUSES = ", ".join(f"`{status}`" for status in STATUSES)
 
@@ -81,6 +81,12 @@ def _render_error(err: Exception, *, restart_value: str | None) -> dict:
         return message(
             f":warning: `{escape_truncated(err.arn, 300)}` is not a dataset group ARN. It should look like"
             " `arn:aws:personalize:<region>:<account>:dataset-group/<name>`."
+        )
+    if isinstance(err, errors.ForeignDatasetGroupArn):
+        return message(
+            f":no_entry: That ARN is in {err.part} `{escape_truncated(err.given, 100)}`; this bot reads {err.part}"
+            f" `{escape_truncated(err.expected, 100)}`, so it cannot see"
+            f" `{escape_truncated(dataset_group_name(err.arn), 100)}`. Give the name or ARN of a dataset group there."
         )
     if isinstance(err, errors.AccessRefused):
         return message(f":no_entry: Sorry, you are not allowed to {escape(err.what)}. Ask the bot's admin for access.")

@@ -139,6 +139,15 @@ class PersonalizeGateway:
     def client(self):
         return self._client
 
+    @property
+    def region(self) -> str:
+        return self._client.meta.region_name
+
+    @property
+    def partition(self) -> str:
+        """`aws`, `aws-cn` or `aws-us-gov`, as botocore derives it from the region."""
+        return self._client.meta.partition
+
     # -- scopes -------------------------------------------------------------------------------------
 
     @contextmanager
