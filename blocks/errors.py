@@ -6,7 +6,7 @@ from blocks.job_list import ACTION_RESTART, button
 from blocks.mrkdwn import escape_truncated, fallback, mrkdwn
 from services import errors
 from services.command_parser import CommandError
-from services.models import STATUSES
+from services.models import STATUSES, dataset_group_name
 
 VALID_STATUSES = ", ".join(f"`{status}`" for status in STATUSES)
 
@@ -98,6 +98,12 @@ def _render_error(err: Exception, *, restart_value: str | None) -> dict:
         return message(
             f":warning: {_code(err.arn, ARN_LIMIT)} is not a dataset group ARN. It should look like"
             " `arn:aws:personalize:&lt;region&gt;:&lt;account&gt;:dataset-group/&lt;name&gt;`."
+        )
+    if isinstance(err, errors.ForeignDatasetGroupArn):
+        return message(
+            f":no_entry: That ARN is in {err.part} `{escape_truncated(err.given, 100)}`; this bot reads {err.part}"
+            f" `{escape_truncated(err.expected, 100)}`, so it cannot see"
+            f" `{escape_truncated(dataset_group_name(err.arn), 100)}`. Give the name or ARN of a dataset group there."
         )
     if isinstance(err, errors.AccessRefused):
         return message(f":no_entry: Sorry, you are not allowed to {escape_truncated(err.what, TOKEN_LIMIT)}."

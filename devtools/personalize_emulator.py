@@ -20,6 +20,7 @@ import secrets
 import string
 import threading
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,6 +42,23 @@ MAX_NAME = 63
 _TOKEN_PAD = string.ascii_letters + string.digits + string.punctuation
 
 _JOB_FIELDS = {"status", "updated", "failure_reason", "num_deleted", "data_location", "role_arn"}
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """A body sent as-is instead of JSON: what a proxy or a cut connection can put behind an HTTP 200."""
+
+    data: bytes
+    content_type: str = CONTENT_TYPE
+
+
+# Bodies botocore cannot parse; it returns {} for each, with no error.
+MALFORMED_BODIES = {
+    "empty": RawBody(b""),
+    "html": RawBody(b"<html><head><title>502 Bad Gateway</title></head><body>upstream error</body></html>",
+                    "text/html; charset=utf-8"),
+    "truncated": RawBody(b'{"dataDeletionJobs":[{"dataDeletionJobArn":"arn:aws:personalize:us-east-1:1234'),
+}
 
 
 class ApiError(Exception):
@@ -230,6 +248,13 @@ class PersonalizeEmulator(LocalHTTPServer):
                 }
             )
 
+    def inject_body(self, operation: str, body: str | RawBody, *, times: int = 1) -> None:
+        """The next `times` calls of `operation` ("*" for any) answer HTTP 200 with this body: a RawBody, or the
+        name of one of MALFORMED_BODIES ("empty", "html", "truncated")."""
+        raw = MALFORMED_BODIES[body] if isinstance(body, str) else body
+        with self._lock:
+            self._faults.append({"op": operation, "body": raw, "times": times})
+
     def call_count(self, operation: str | None = None) -> int:
         with self._lock:
             return sum(1 for op, _ in self.calls if operation is None or op == operation)
@@ -240,8 +265,8 @@ class PersonalizeEmulator(LocalHTTPServer):
 
     # ---- request handling -------------------------------------------------------
 
-    def handle(self, target: str | None, authorized: bool, raw: bytes) -> tuple[int, dict]:
-        """Answer one request: (HTTP status, JSON body). Called by the HTTP handler."""
+    def handle(self, target: str | None, authorized: bool, raw: bytes) -> tuple[int, dict | RawBody]:
+        """Answer one request: (HTTP status, JSON body or a raw one). Called by the HTTP handler."""
         operation = (target or "").removeprefix(TARGET_PREFIX)
         try:
             params = json.loads(raw or b"{}")
@@ -254,7 +279,9 @@ class PersonalizeEmulator(LocalHTTPServer):
         try:
             if not authorized:
                 raise ApiError("MissingAuthenticationTokenException", "Missing Authentication Token")
-            self._raise_injected(operation)
+            injected = self._injected(operation)
+            if injected is not None:
+                return 200, injected
             if not isinstance(params, dict):
                 raise ApiError("SerializationException", "Request body is not a JSON object")
             handler = self._operations().get(operation) if target and target.startswith(TARGET_PREFIX) else None
@@ -273,14 +300,18 @@ class PersonalizeEmulator(LocalHTTPServer):
             "DescribeDatasetGroup": self._describe_dataset_group,
         }
 
-    def _raise_injected(self, operation: str) -> None:
+    def _injected(self, operation: str) -> RawBody | None:
+        """The next injected fault for `operation`: raises an injected error, returns an injected body."""
         with self._lock:
             for fault in self._faults:
                 if fault["op"] in (operation, "*"):
                     fault["times"] -= 1
                     if fault["times"] <= 0:
                         self._faults.remove(fault)
+                    if "body" in fault:
+                        return fault["body"]
                     raise ApiError(fault["code"], fault["message"], fault["status"])
+        return None
 
     def _list_data_deletion_jobs(self, params: dict) -> dict:
         group = params.get("datasetGroupArn")
@@ -439,12 +470,9 @@ class _Handler(QuietHandler):
         emulator: PersonalizeEmulator = self.server.owner
         raw = self.read_body()
         status, body = emulator.handle(self.headers.get("X-Amz-Target"), bool(self.headers.get("Authorization")), raw)
-        self.send_body(
-            status,
-            json.dumps(body, separators=(",", ":")).encode(),
-            CONTENT_TYPE,
-            {"x-amzn-RequestId": str(uuid.uuid4())},
-        )
+        if not isinstance(body, RawBody):
+            body = RawBody(json.dumps(body, separators=(",", ":")).encode())
+        self.send_body(status, body.data, body.content_type, {"x-amzn-RequestId": str(uuid.uuid4())})
 
 
 PersonalizeEmulator.handler_class = _Handler

@@ -9,6 +9,7 @@ import hmac
 import json
 import time
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from services.errors import ListExpired
 from services.models import STATUSES
@@ -17,6 +18,8 @@ from services.models import STATUSES
 BUTTON_VALUE_LIMIT = 2000
 INLINE_LIMIT = 1400
 _MAC_BYTES = 12
+_VERSION = 2
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -28,12 +31,29 @@ class ListQuery:
 
 
 @dataclass(frozen=True)
+class Position:
+    """A job's place in the listing (newest created first): its creation time, in microseconds, and its ARN."""
+
+    created_us: int
+    arn: str
+
+    @classmethod
+    def of(cls, job) -> Position:
+        created = job.created if job.created.tzinfo else job.created.replace(tzinfo=UTC)
+        return cls(created_us=(created - _EPOCH) // timedelta(microseconds=1), arn=job.arn)
+
+
+@dataclass(frozen=True)
 class Cursor:
-    """Where a page starts: the API page (`api_token`, None for the first) and the offset inside it."""
+    """Where a page starts: right after the job at `after` (None: the top), looked for from the API page `api_token`.
+
+    `api_token` is the nextToken of the API page the walk was in (None for the first). New jobs shift an
+    offset-based page; a position does not move, so the next page never repeats or skips a job.
+    """
 
     query: ListQuery
     api_token: str | None = None
-    offset: int = 0
+    after: Position | None = None
     page: int = 1
     shown: int = 0
 
@@ -44,8 +64,8 @@ class Cursor:
     def restart(self) -> Cursor:
         return Cursor.start(self.query)
 
-    def advance(self, *, api_token: str | None, offset: int, shown_now: int) -> Cursor:
-        return replace(self, api_token=api_token, offset=offset, page=self.page + 1, shown=self.shown + shown_now)
+    def advance(self, *, api_token: str | None, after: Position | None, shown_now: int) -> Cursor:
+        return replace(self, api_token=api_token, after=after, page=self.page + 1, shown=self.shown + shown_now)
 
 
 def _b64(data: bytes) -> str:
@@ -119,12 +139,14 @@ class CursorCodec:
     # -- internals -----------------------------------------------------------------------------------
 
     def _payload(self, cursor: Cursor) -> str:
+        after = cursor.after
         fields = [
-            1,
+            _VERSION,
             cursor.query.dataset_group_arn,
             cursor.query.status,
             cursor.api_token,
-            cursor.offset,
+            after.created_us if after else None,
+            after.arn if after else None,
             cursor.page,
             cursor.shown,
             int(self._clock()),
@@ -133,28 +155,30 @@ class CursorCodec:
 
     def _parse(self, payload: str) -> Cursor:
         try:
-            version, group, status, token, offset, page, shown, issued = json.loads(payload)
-        except (ValueError, TypeError) as err:
+            fields = json.loads(payload)
+        except ValueError as err:
             raise ListExpired("malformed cursor") from err
+        if not isinstance(fields, list) or len(fields) < 3:
+            raise ListExpired("malformed cursor")
+        version, group, status = fields[:3]
+        if not ((group is None or isinstance(group, str)) and (status is None or status in STATUSES)):
+            raise ListExpired("malformed cursor")
+        query = ListQuery(dataset_group_arn=group, status=status)
+        if version != _VERSION or len(fields) != 9:
+            # An offset cursor from before positions (version 1): its list can be run again, not continued.
+            raise ListExpired("cursor of another version", query=query if version == 1 else None)
+        token, after_us, after_arn, page, shown, issued = fields[3:]
         valid = (
-            version == 1
-            and (group is None or isinstance(group, str))
-            and (status is None or status in STATUSES)
-            and (token is None or isinstance(token, str))
-            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (offset, page, shown, issued))
+            (token is None or isinstance(token, str))
+            and ((after_us, after_arn) == (None, None) or (_is_int(after_us) and isinstance(after_arn, str)))
+            and all(_is_int(n) and n >= 0 for n in (page, shown, issued))
         )
         if not valid:
             raise ListExpired("malformed cursor")
-        query = ListQuery(dataset_group_arn=group, status=status)
         if self._clock() - issued > self._ttl:
             raise ListExpired("cursor past its time", query=query)
-        return Cursor(
-            query=query,
-            api_token=token,
-            offset=offset,
-            page=max(page, 1),
-            shown=shown,
-        )
+        after = Position(after_us, after_arn) if after_arn is not None else None
+        return Cursor(query=query, api_token=token, after=after, page=max(page, 1), shown=shown)
 
     @staticmethod
     def _parse_query(body: str) -> ListQuery | None:
@@ -181,3 +205,7 @@ class CursorCodec:
         if not sep or not sep2 or not hmac.compare_digest(mac.encode(), self._mac(kind + "." + body).encode()):
             raise ListExpired("cursor signature does not verify")
         return kind, body
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

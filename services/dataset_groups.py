@@ -1,4 +1,8 @@
-"""DatasetGroupResolver: dataset group names and ARNs → ARNs, with close-name suggestions."""
+"""DatasetGroupResolver: dataset group names and ARNs → ARNs, with close-name suggestions.
+
+An ARN is taken as given only when it is in the bot's partition and region (the client's) and in its account (the
+one the ARNs of ListDatasetGroups name): the bot could not read a group anywhere else.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import threading
 import time
 
 from services.command_parser import is_arn
-from services.errors import DatasetGroupNotFound
+from services.errors import DatasetGroupNotFound, ForeignDatasetGroupArn, MalformedArn
 from services.models import DatasetGroup, dataset_group_name
 
 
@@ -37,6 +41,7 @@ class DatasetGroupResolver:
 
     def resolve(self, name_or_arn: str) -> DatasetGroup:
         if is_arn(name_or_arn):
+            self.check_home(name_or_arn)
             return DatasetGroup(name=dataset_group_name(name_or_arn), arn=name_or_arn)
         groups = self.groups()
         for group in groups:
@@ -49,6 +54,24 @@ class DatasetGroupResolver:
         if self._visible is not None:
             groups = [group for group in groups if self._visible(group.arn)]
         raise DatasetGroupNotFound(name_or_arn, self.suggest(name_or_arn, groups))
+
+    def check_home(self, arn: str) -> None:
+        """ForeignDatasetGroupArn naming the first part of `arn` outside the bot's partition, region or account.
+
+        Partition and region cost no call; the account costs the (cached) ListDatasetGroups. When that lists no
+        group, the account is unknown and not checked: AWS then answers that the group does not exist.
+        """
+        parts = arn.split(":", 5)
+        if len(parts) < 6:
+            raise MalformedArn(arn)
+        _, partition, _, region, account, _ = parts
+        for part, given, expected in (("partition", partition, self._gateway.partition),
+                                      ("region", region, self._gateway.region)):
+            if given != expected:
+                raise ForeignDatasetGroupArn(arn, part, given, expected)
+        accounts = {group.arn.split(":")[4] for group in self.groups() if group.arn.count(":") >= 5}
+        if accounts and account not in accounts:
+            raise ForeignDatasetGroupArn(arn, "account", account, ", ".join(sorted(accounts)))
 
     @staticmethod
     def suggest(name: str, groups: list[DatasetGroup], limit: int = 5) -> tuple[str, ...]:

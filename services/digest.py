@@ -31,7 +31,7 @@ from blocks.digest import render_digest, render_no_failures
 from services.digest_errors import DigestGroupInvalid, NotSubscribed
 from services.digest_store import DigestLedger, Subscription, SubscriptionStore
 from services.digest_window import DigestWindow, created_before, failure_time, read_cutoff, window_for
-from services.errors import AwsError, DatasetGroupNotFound
+from services.errors import AwsError, DatasetGroupNotFound, ForeignDatasetGroupArn, MalformedArn
 from services.models import DeletionJob
 from services.state import utcnow
 
@@ -200,6 +200,12 @@ class DigestService:
                     raise DigestGroupInvalid(
                         f"DIGEST_DATASET_GROUP {self._configured_group!r} is not a dataset group in this account and"
                         f" region{close}: set it to a dataset group name or ARN, or leave it empty for all groups"
+                    ) from None
+                except (ForeignDatasetGroupArn, MalformedArn) as err:
+                    why = err if isinstance(err, ForeignDatasetGroupArn) else "not a dataset group ARN"
+                    raise DigestGroupInvalid(
+                        f"DIGEST_DATASET_GROUP {self._configured_group!r}: {why}. Set it to a dataset group name or"
+                        " ARN of this bot's account and region, or leave it empty for all groups"
                     ) from None
         return self._configured_group_arn
 

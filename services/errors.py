@@ -39,6 +39,20 @@ class MalformedArn(BotError):
         self.arn = arn
 
 
+class ForeignDatasetGroupArn(BotError):
+    """A dataset group ARN outside the bot's partition, region or account: the bot cannot read that group.
+
+    `part` is "partition", "region" or "account"; `given` is the ARN's, `expected` the bot's.
+    """
+
+    def __init__(self, arn: str, part: str, given: str, expected: str):
+        super().__init__(f"that ARN is in {part} {given}; this bot reads {part} {expected}")
+        self.arn = arn
+        self.part = part
+        self.given = given
+        self.expected = expected
+
+
 class AccessRefused(BotError):
     """The allowlists do not let this user, channel or dataset group through."""
 
@@ -87,3 +101,10 @@ class AwsTimeout(AwsError):
 
 class AwsServiceError(AwsError):
     """Anything else AWS answered with (5xx after retries, unknown codes)."""
+
+
+class AwsMalformedResponse(AwsServiceError):
+    """An HTTP 200 whose body is not the answer the model describes (empty, an HTML page, truncated JSON).
+
+    botocore returns `{}` for a body it cannot parse: read as "no results", that would lose failures.
+    """

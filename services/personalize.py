@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import boto3
 from botocore.config import Config
@@ -24,6 +25,7 @@ from botocore.exceptions import (
 from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
+from botocore.parsers import ResponseParserError
 
 from services import errors
 from services.models import DatasetGroup, DeletionJob, DeletionJobDetails, JobsPage
@@ -61,6 +63,36 @@ _CODE_TO_ERROR: dict[str, type[errors.AwsError]] = {
 }
 
 
+# What the bot needs of each answer. The model marks no member required, but Personalize always sends these; an
+# answer without them is a broken body (botocore returns {} for one it cannot parse), never "no results".
+_JOB_FIELDS = {"dataDeletionJobArn": str, "datasetGroupArn": str, "status": str, "creationDateTime": datetime}
+_GROUP_FIELDS = {"datasetGroupArn": str, "name": str}
+# What botocore's JSON parser raises on a body of the wrong shape (a string or list where the model has a
+# structure, a timestamp that is not one); caught only once the response has reached the parser.
+_PARSE_FAILURES = (ResponseParserError, ValueError, TypeError, AttributeError, KeyError)
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """What the operator needs to know of an HTTP answer the bot could not use; never its body."""
+
+    status: int | None
+    request_id: str | None
+    content_type: str | None
+    length: int
+
+
+def missing_fields(item: object, fields: dict[str, type]) -> str | None:
+    """Why `item` is not a usable entry (not an object, or a required member absent, empty or mistyped)."""
+    if not isinstance(item, dict):
+        return "is not an object"
+    for name, kind in fields.items():
+        value = item.get(name)
+        if not isinstance(value, kind) or value == "":
+            return f"has no valid `{name}`"
+    return None
+
+
 class DeadlineExceeded(Exception):
     """Raised from botocore's before-send hook so no new attempt starts past the request's deadline."""
 
@@ -91,6 +123,7 @@ class PersonalizeGateway:
         self._deadline_seconds = deadline_seconds
         self._local = threading.local()
         client.meta.events.register("before-send.personalize", self._before_send)
+        client.meta.events.register("before-parse.personalize", self._before_parse)
 
     @classmethod
     def from_settings(cls, settings) -> PersonalizeGateway:
@@ -105,6 +138,15 @@ class PersonalizeGateway:
     @property
     def client(self):
         return self._client
+
+    @property
+    def region(self) -> str:
+        return self._client.meta.region_name
+
+    @property
+    def partition(self) -> str:
+        """`aws`, `aws-cn` or `aws-us-gov`, as botocore derives it from the region."""
+        return self._client.meta.partition
 
     # -- scopes -------------------------------------------------------------------------------------
 
@@ -133,6 +175,16 @@ class PersonalizeGateway:
             raise DeadlineExceeded()
         return None
 
+    def _before_parse(self, response_dict, **_kwargs):
+        # Kept so that a body botocore cannot parse is still logged with its request id.
+        headers = response_dict.get("headers") or {}
+        self._local.raw = RawResponse(
+            status=response_dict.get("status_code"),
+            request_id=headers.get("x-amzn-requestid"),
+            content_type=headers.get("content-type"),
+            length=len(response_dict.get("body") or b""),
+        )
+
     # -- calls --------------------------------------------------------------------------------------
 
     def list_jobs_page(
@@ -144,10 +196,8 @@ class PersonalizeGateway:
         if next_token:
             params["nextToken"] = next_token
         answer = self._call("list_data_deletion_jobs", params)
-        return JobsPage(
-            jobs=[DeletionJob.from_api(item) for item in answer.get("dataDeletionJobs", [])],
-            next_token=answer.get("nextToken") or None,
-        )
+        items = self._listed("list_data_deletion_jobs", answer, "dataDeletionJobs", _JOB_FIELDS)
+        return JobsPage(jobs=[DeletionJob.from_api(item) for item in items], next_token=answer.get("nextToken") or None)
 
     def list_dataset_groups(self) -> list[DatasetGroup]:
         groups: list[DatasetGroup] = []
@@ -157,17 +207,44 @@ class PersonalizeGateway:
             if token:
                 params["nextToken"] = token
             answer = self._call("list_dataset_groups", params)
-            groups.extend(
-                DatasetGroup(name=item.get("name", ""), arn=item.get("datasetGroupArn", ""))
-                for item in answer.get("datasetGroups", [])
-            )
+            items = self._listed("list_dataset_groups", answer, "datasetGroups", _GROUP_FIELDS)
+            groups.extend(DatasetGroup(name=item["name"], arn=item["datasetGroupArn"]) for item in items)
             token = answer.get("nextToken")
             if not token:
                 return groups
 
     def describe_job(self, job_arn: str) -> DeletionJobDetails:
         answer = self._call("describe_data_deletion_job", {"dataDeletionJobArn": job_arn})
-        return DeletionJobDetails.from_api(answer.get("dataDeletionJob", {}))
+        job = answer.get("dataDeletionJob")
+        problem = "is missing" if job is None else missing_fields(job, _JOB_FIELDS)
+        if problem:
+            raise self._malformed("describe_data_deletion_job", answer, f"`dataDeletionJob` {problem}")
+        return DeletionJobDetails.from_api(job)
+
+    def _listed(self, method: str, answer: dict, member: str, fields: dict[str, type]) -> list[dict]:
+        """The answer's list of `member` entries; AwsMalformedResponse when the answer is not a well-formed page."""
+        items = answer.get(member)
+        if not isinstance(items, list):
+            raise self._malformed(method, answer, f"`{member}` is {'missing' if items is None else 'not a list'}")
+        for item in items:
+            problem = missing_fields(item, fields)
+            if problem:
+                raise self._malformed(method, answer, f"an entry of `{member}` {problem}")
+        token = answer.get("nextToken")
+        if token is not None and not isinstance(token, str):
+            raise self._malformed(method, answer, "`nextToken` is not a string")
+        return items
+
+    def _malformed(self, method: str, answer: dict, problem: str) -> errors.AwsMalformedResponse:
+        raw = getattr(self._local, "raw", None)
+        request_id = (answer.get("ResponseMetadata") or {}).get("RequestId") or (raw.request_id if raw else None)
+        status = raw.status if raw else 200
+        body = f"{raw.content_type or 'untyped'} body of {raw.length} bytes" if raw else "body not seen"
+        logger.error(
+            "personalize %s: HTTP %s with an answer the bot cannot use (%s; %s, request id %s): counted as a failed"
+            " call, not as no results", method, status, problem, body, request_id,
+        )
+        return errors.AwsMalformedResponse(problem, request_id=request_id, code="MalformedResponse")
 
     def _call(self, method: str, params: dict) -> dict:
         scope = self.current_scope()
@@ -175,6 +252,7 @@ class PersonalizeGateway:
             if scope.calls and scope.time_left() <= 0:
                 raise errors.AwsTimeout(f"{method}: deadline passed before the call")
             scope.calls += 1
+        self._local.raw = None
         try:
             answer = getattr(self._client, method)(**params)
         except ClientError as err:
@@ -197,6 +275,11 @@ class PersonalizeGateway:
         except BotoCoreError as err:
             logger.error("personalize %s: botocore error: %s", method, err)
             raise errors.AwsServiceError(str(err)) from err
+        except _PARSE_FAILURES as err:
+            if getattr(self._local, "raw", None) is None:
+                raise  # not raised by the parser: a bug, with its traceback
+            # The type only: the message may quote the body.
+            raise self._malformed(method, {}, f"botocore could not parse it ({type(err).__name__})") from err
         request_id = answer.get("ResponseMetadata", {}).get("RequestId")
         if scope is not None and request_id:
             scope.request_ids.append(request_id)

@@ -78,6 +78,9 @@ def posted_arns(messages: list[dict]) -> list[str]:
 class FakeGateway:
     """PersonalizeGateway's listing half over an in-memory account, newest created first, 100 per page."""
 
+    region = "us-east-1"
+    partition = "aws"
+
     def __init__(self, jobs=()):
         self.jobs = list(jobs)
         self.list_calls = 0

@@ -311,6 +311,19 @@ def test_injected_errors_reach_client_error(emulator, personalize, group, code, 
     assert personalize.list_data_deletion_jobs()["dataDeletionJobs"] == []
 
 
+@pytest.mark.parametrize("kind", ["empty", "html", "truncated"])
+def test_an_injected_unparseable_200_reaches_boto3_as_an_empty_answer(emulator, personalize, group, kind):
+    emulator.add_job(group, status="FAILED", created=NOW)
+    emulator.inject_body("ListDataDeletionJobs", kind)
+
+    broken = personalize.list_data_deletion_jobs()
+
+    # What botocore makes of such a body: no error, no jobs. The bot must not read that as "no jobs".
+    assert broken["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert {k for k in broken if k != "ResponseMetadata"} == set()
+    assert len(personalize.list_data_deletion_jobs()["dataDeletionJobs"]) == 1, "used up after one answer"
+
+
 def test_injected_error_targets_only_its_operation(emulator, personalize, group):
     emulator.inject_error("DescribeDatasetGroup", "AccessDeniedException")
 

@@ -1,10 +1,12 @@
+import json
+import time
 from datetime import timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.cursor import BUTTON_VALUE_LIMIT, Cursor, CursorCodec, ListQuery
+from services.cursor import BUTTON_VALUE_LIMIT, Cursor, CursorCodec, ListQuery, Position, _b64
 from services.errors import ListExpired
 from services.models import STATUSES
 from services.state import CursorStore, StateStore
@@ -31,7 +33,12 @@ cursors = st.builds(
     Cursor,
     query=st.builds(ListQuery, dataset_group_arn=group_arns, status=st.one_of(st.none(), st.sampled_from(STATUSES))),
     api_token=tokens,
-    offset=st.integers(0, 99),
+    after=st.one_of(st.none(), st.builds(
+        Position,
+        created_us=st.integers(0, 2**53),
+        arn=st.from_regex(r"arn:aws:personalize:us-east-1:\d{12}:data-deletion-job/[a-z][a-z0-9-]{0,62}",
+                          fullmatch=True),
+    )),
     page=st.integers(1, 10_000),
     shown=st.integers(0, 1_000_000),
 )
@@ -78,7 +85,7 @@ def test_expired_cursor_remembers_its_query(store):
     now = [1_000_000.0]
     codec = CursorCodec(b"secret", store, ttl_seconds=60, clock=lambda: now[0])
     query = ListQuery(None, "FAILED")
-    value = codec.encode(Cursor(query, api_token="abc", offset=3, page=2, shown=10))
+    value = codec.encode(Cursor(query, api_token="abc", after=Position(1, "arn:j"), page=2, shown=10))
     now[0] += 61
     with pytest.raises(ListExpired) as caught:
         codec.decode(value)
@@ -99,4 +106,15 @@ def test_unknown_stored_id_is_expired_but_keeps_query(codec):
     forged = codec._sign("s", forged_body)  # a correctly signed id that is not in the store
     with pytest.raises(ListExpired) as caught:
         codec.decode(forged)
+    assert caught.value.query == query
+
+
+def test_an_offset_cursor_from_before_positions_offers_to_run_its_list_again(codec):
+    """Buttons posted before the upgrade carry version-1 cursors (an offset): they cannot resume, but the query
+    they show can be run again."""
+    query = ListQuery("arn:aws:personalize:us-east-1:123456789012:dataset-group/g", "FAILED")
+    issued = int(time.time())
+    old = codec._sign("c", _b64(json.dumps([1, query.dataset_group_arn, "FAILED", "tok", 3, 2, 10, issued]).encode()))
+    with pytest.raises(ListExpired) as caught:
+        codec.decode(old)
     assert caught.value.query == query

@@ -24,7 +24,7 @@ from services.digest_errors import (
     UnknownTimeZone,
 )
 from services.digest_store import DigestLedger, SubscriptionStore
-from services.errors import AccessRefused, DatasetGroupNotFound, MalformedArn
+from services.errors import AccessRefused, DatasetGroupNotFound, ForeignDatasetGroupArn, MalformedArn
 from services.models import DatasetGroup, DeletionJob
 from services.scheduling import DigestSchedule
 from services.state import StateStore
@@ -259,3 +259,12 @@ def test_now_without_a_subscription_and_now_refused_by_slack(env):
     with pytest.raises(Exception) as refused:
         ask(env.commands(), "now")
     assert "/invite @deletion-jobs" in error_text(refused.value)
+
+
+def test_a_dataset_group_arn_of_another_region_is_refused_and_nothing_is_stored(env):
+    foreign = "arn:aws:personalize:eu-west-1:123456789012:dataset-group/media-feed"
+    with pytest.raises(ForeignDatasetGroupArn) as caught:
+        ask(env.commands(), "subscribe", foreign, "at", "08:30")
+    assert env.subscriptions.get("C1") is None
+    assert env.slack.info_calls == [], "refused before asking Slack anything"
+    assert "this bot reads region `us-east-1`" in error_text(caught.value)

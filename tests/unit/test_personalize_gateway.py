@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import boto3
 import pytest
 from botocore.stub import Stubber
 
 from services import errors
+from services.dataset_groups import DatasetGroupResolver
 from services.personalize import CLIENT_CONFIG, PersonalizeGateway
+from tests.unit.raw_http import RawAnswerServer
 
 
 def test_client_uses_standard_retries_short_timeouts_and_boto3_endpoint_variable(monkeypatch, make_settings):
@@ -92,3 +96,104 @@ def test_no_call_starts_after_the_deadline(stubbed):
         with pytest.raises(errors.AwsTimeout):
             gateway.list_jobs_page()
     assert scope.calls == 1
+
+
+# ---- malformed HTTP 200 answers (issue 8, item 2) ------------------------------------------------------------
+
+META = {"RequestId": "rid-200", "HTTPStatusCode": 200, "HTTPHeaders": {}, "RetryAttempts": 0}
+JOB = {
+    "dataDeletionJobArn": "arn:aws:personalize:us-east-1:123456789012:data-deletion-job/j1",
+    "datasetGroupArn": "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed",
+    "jobName": "j1",
+    "status": "FAILED",
+    "creationDateTime": datetime(2026, 11, 1, tzinfo=UTC),
+}
+
+
+def without(field: str) -> dict:
+    return {k: v for k, v in JOB.items() if k != field}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {},  # what botocore returns for an empty, HTML or truncated body
+        {"nextToken": "t1"},
+        {"dataDeletionJobs": [without("dataDeletionJobArn")]},
+        {"dataDeletionJobs": [JOB, without("status")]},
+        {"dataDeletionJobs": [without("creationDateTime")]},
+        {"dataDeletionJobs": [without("datasetGroupArn")]},
+        {"dataDeletionJobs": [{**JOB, "dataDeletionJobArn": ""}]},
+    ],
+)
+def test_a_200_without_what_the_bot_needs_is_an_error_logged_once_with_the_request_id(stubbed, caplog, answer):
+    gateway, stubber = stubbed
+    stubber.add_response("list_data_deletion_jobs", {**answer, "ResponseMetadata": META})
+    with pytest.raises(errors.AwsMalformedResponse) as caught:
+        gateway.list_jobs_page()
+    assert caught.value.request_id == "rid-200"
+    assert isinstance(caught.value, errors.AwsServiceError), "answered with the usual AWS-error text"
+    logged = [r for r in caplog.records if r.name == "services.personalize" and "rid-200" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].levelname == "ERROR" and not logged[0].exc_info
+    assert "list_data_deletion_jobs" in logged[0].getMessage()
+
+
+def test_an_empty_list_is_a_well_formed_answer(stubbed):
+    gateway, stubber = stubbed
+    stubber.add_response("list_data_deletion_jobs", {"dataDeletionJobs": []})
+    page = gateway.list_jobs_page()
+    assert page.jobs == [] and page.next_token is None
+
+
+@pytest.mark.parametrize("answer", [{}, {"datasetGroups": [{"name": "media-feed"}]},
+                                    {"datasetGroups": [{"datasetGroupArn": JOB["datasetGroupArn"]}]}])
+def test_a_malformed_list_dataset_groups_answer_is_an_error(stubbed, answer):
+    gateway, stubber = stubbed
+    stubber.add_response("list_dataset_groups", answer)
+    with pytest.raises(errors.AwsMalformedResponse):
+        gateway.list_dataset_groups()
+
+
+@pytest.mark.parametrize("answer", [{}, {"dataDeletionJob": without("status")}])
+def test_a_malformed_describe_answer_is_an_error(stubbed, answer):
+    gateway, stubber = stubbed
+    stubber.add_response("describe_data_deletion_job", answer)
+    with pytest.raises(errors.AwsMalformedResponse):
+        gateway.describe_job(JOB["dataDeletionJobArn"])
+
+
+def test_a_malformed_list_dataset_groups_answer_is_not_cached(stubbed):
+    gateway, stubber = stubbed
+    stubber.add_response("list_dataset_groups", {})
+    stubber.add_response("list_dataset_groups", {"datasetGroups": [{"name": "media-feed",
+                                                                    "datasetGroupArn": JOB["datasetGroupArn"]}]})
+    resolver = DatasetGroupResolver(gateway)
+    with pytest.raises(errors.AwsMalformedResponse):
+        resolver.resolve("media-feed")
+    assert resolver.resolve("media-feed").arn == JOB["datasetGroupArn"], "asked AWS again, not a cached empty list"
+    stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"<html><body>502 Bad Gateway</body></html>",
+        b'{"dataDeletionJobs":[{"dataDeletionJobArn":"arn:aws:person',
+        b'{"dataDeletionJobs":"none"}',
+        b"[1, 2]",
+        b'{"dataDeletionJobs":[{"creationDateTime":"yesterday"}]}',
+        b'{"dataDeletionJobs":[], "nextToken": 7}',
+    ],
+)
+def test_any_unusable_200_body_over_http_is_a_malformed_answer(caplog, body):
+    """Over HTTP, so botocore's own parser sees the body: some it turns into {}, some make it raise."""
+    with RawAnswerServer(body, request_id="rid-http") as server:
+        client = boto3.client("personalize", region_name="us-east-1", endpoint_url=server.url, config=CLIENT_CONFIG,
+                              aws_access_key_id="x", aws_secret_access_key="x")
+        with pytest.raises(errors.AwsMalformedResponse) as caught:
+            PersonalizeGateway(client).list_jobs_page()
+    assert caught.value.request_id == "rid-http"
+    logged = [r for r in caplog.records if r.name == "services.personalize" and "rid-http" in r.getMessage()]
+    assert len(logged) == 1 and not logged[0].exc_info
+    assert server.requests == 1, "a 200 is not retried"

@@ -1,0 +1,80 @@
+"""AWS answering HTTP 200 with a body that is not an answer (empty, an HTML page from a proxy, truncated JSON).
+
+botocore returns `{}` for such a body, without an error. Read as "no jobs", the digest would find no failures,
+move each channel's mark past them, and lose them; the listing would say "no more matching jobs". Both must
+treat it as the failed call it is, and lose nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from sqlalchemy import create_engine
+
+from services.digest_store import SubscriptionStore
+from tests.e2e.harness import job_arns
+from tests.e2e.test_digest_cli import CHANNEL, Account, digest_env, run_digest
+from tests.fault.test_digest_faults import assert_failed_loudly, assert_next_run_posts_everything_once, ledger_rows
+
+KINDS = ["empty", "html", "truncated"]
+AWS_ERROR_TEXT = "AWS could not answer this request"
+
+
+@pytest.fixture
+def jobs(emulator) -> Account:
+    """300+ deletion jobs; `jobs.expected` are the failures a digest must post."""
+    return Account(emulator)
+
+
+def last_digest_at(database_url: str):
+    engine = create_engine(database_url)
+    try:
+        return SubscriptionStore(engine).get(CHANNEL).last_digest_at
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_digest_reading_a_malformed_page_fails_marks_nothing_and_the_next_run_posts_every_failure(
+        kind, emulator, slack, jobs, tmp_path):
+    database_url = f"sqlite:///{tmp_path / 'digest.sqlite3'}"
+    slack.set_channel(CHANNEL)
+    emulator.inject_body("ListDataDeletionJobs", kind)
+    env = digest_env(emulator, slack, database_url)
+
+    broken = run_digest(env, tmp_path)
+
+    assert_failed_loudly(broken, "list_data_deletion_jobs", "cannot use", "request id")
+    assert "request id None" not in broken.stderr
+    assert slack.messages(CHANNEL) == []
+    assert ledger_rows(database_url) == (set(), set()), "nothing claimed, nothing marked"
+    assert last_digest_at(database_url) is None, "the channel's mark did not move"
+    assert_next_run_posts_everything_once(env, tmp_path, slack, jobs)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_listing_answers_a_malformed_page_with_the_aws_error_message(kind, emulator, run_bot, caplog):
+    emulator.seed_realistic(jobs=30)
+    bot = run_bot()
+    emulator.inject_body("ListDataDeletionJobs", kind)
+
+    message = bot.ask("FAILED")
+
+    assert AWS_ERROR_TEXT in message["text"] and "AWS request id" in message["text"]
+    assert "no more" not in message["text"].lower()
+    assert not [r for r in caplog.records if r.exc_info and r.levelno >= logging.WARNING], "no traceback"
+    assert job_arns(bot.ask("FAILED")), "the next healthy answer lists the jobs"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_malformed_list_dataset_groups_is_answered_as_an_aws_error_and_not_cached(kind, emulator, run_bot):
+    emulator.seed_realistic(jobs=30)
+    bot = run_bot()
+    emulator.inject_body("ListDatasetGroups", kind)
+
+    refused = bot.ask("media-feed failed")
+
+    assert AWS_ERROR_TEXT in refused["text"], "not 'no dataset group named media-feed'"
+    assert job_arns(bot.ask("media-feed failed")), "resolved on the next command"
+    assert emulator.call_count("ListDatasetGroups") == 2, "the broken answer was not cached"
