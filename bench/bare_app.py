@@ -19,4 +19,4 @@ def create_app():
     def only_ack(ack):
         ack()
 
-    return create_wsgi_app(app)
+    return create_wsgi_app(app, settings.slack_signing_secret.get_secret_value())
