@@ -167,7 +167,8 @@ _DROP_CLIENT_PRIORITISED_WARNING = _DropClientPrioritisedWarning()
 
 
 def serve_http(app, settings: Settings) -> None:
-    """HTTP on $PORT through the same WSGI app gunicorn serves, with a threaded server."""
+    """HTTP on $PORT through the same WSGI app gunicorn serves (web_server.BufferingHTTPServer: idle and slow
+    connections time out, and a few threads run complete requests)."""
     from web import create_wsgi_app, make_http_server
 
     wsgi_app = create_wsgi_app(app, settings.slack_signing_secret.get_secret_value())

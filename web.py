@@ -2,7 +2,8 @@
 
 A Slack request passes three gates before Bolt parses a byte of it: its size (413 past MAX_BODY_BYTES, refused
 from Content-Length before the body is read), its signature (401) and its shape (400). Each refusal is one log
-line, never a traceback. gunicorn serves the app (see Procfile), and `python bot.py` with a threaded server.
+line, never a traceback. gunicorn serves the app (see Procfile), and `python bot.py` through
+`web_server.BufferingHTTPServer`, which reads the whole request before a thread runs it.
 """
 
 from __future__ import annotations
@@ -175,21 +176,11 @@ def create_wsgi_app(bolt_app, signing_secret: str):
     return application
 
 
-def make_http_server(wsgi_app, host: str = "0.0.0.0", port: int = 3000):
-    """A threaded WSGI server for `python bot.py` and the tests (port 0 picks a free one)."""
-    from socketserver import ThreadingMixIn
-    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+def make_http_server(wsgi_app, host: str = "0.0.0.0", port: int = 3000, **options):
+    """`python bot.py`'s server (and the tests'; port 0 picks a free one): see web_server.BufferingHTTPServer."""
+    from web_server import BufferingHTTPServer
 
-    class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-        daemon_threads = True
-        # Slack bursts: let the kernel queue connections rather than refuse them.
-        request_queue_size = 128
-
-    class QuietHandler(WSGIRequestHandler):
-        def log_message(self, format, *args):  # noqa: A002 - signature fixed by http.server
-            _logger.debug("http %s", format % args)
-
-    return make_server(host, port, wsgi_app, ThreadingWSGIServer, QuietHandler)
+    return BufferingHTTPServer(wsgi_app, host, port, max_body=MAX_BODY_BYTES, **options)
 
 
 # gunicorn's "App failed to load" exit code: its master then stops, instead of re-forking workers that can
