@@ -2,8 +2,8 @@
 
 A Slack request passes three gates before Bolt parses a byte of it: its size (413 past MAX_BODY_BYTES, refused
 from Content-Length before the body is read), its signature (401) and its shape (400). Each refusal is one log
-line, never a traceback. gunicorn serves the app (see Procfile), and `python bot.py` through
-`web_server.BufferingHTTPServer`, which reads the whole request before a thread runs it.
+line, never a traceback. gunicorn serves the app through `web_server.AsgiBridge` (see gunicorn.conf.py), and
+`python bot.py` through `web_server.BufferingHTTPServer`: both read the whole request before a thread runs it.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ _logger = logging.getLogger("deletion_jobs.web")
 EVENTS_PATH = "/slack/events"
 # Slack's real bodies for this bot are a few KB: a slash command, or a click on an ephemeral list (Slack leaves
 # the message out). A click on a 20-job page posted in a channel, which carries the whole message with every
-# 2,000-character button value, is about 70 KB. 256 KB leaves more than three times that, and keeps what an
-# unsigned request can make a process hold to that much.
+# 2,000-character button value, is about 85 KB (tests/unit/test_web_ingress.py builds it). 256 KB leaves three
+# times that, and keeps what an unsigned request can make a process hold to that much.
 MAX_BODY_BYTES = 256 * 1024
 # Slack's rule (FACTS.md): a request more than 5 minutes old, or that far ahead of our clock, is refused.
 SIGNATURE_MAX_AGE_SECONDS = 300
@@ -183,6 +183,13 @@ def make_http_server(wsgi_app, host: str = "0.0.0.0", port: int = 3000, **option
     return BufferingHTTPServer(wsgi_app, host, port, max_body=MAX_BODY_BYTES, **options)
 
 
+def create_asgi_app(wsgi_app):
+    """`wsgi_app` as an ASGI app, for gunicorn's asyncio `asgi` worker: requests are read holding no thread."""
+    from web_server import AsgiBridge
+
+    return AsgiBridge(wsgi_app, max_body=MAX_BODY_BYTES)
+
+
 # gunicorn's "App failed to load" exit code: its master then stops, instead of re-forking workers that can
 # never start and printing the same settings error forever.
 APP_LOAD_ERROR = 4
@@ -191,8 +198,9 @@ APP_LOAD_ERROR = 4
 def create_app():
     """gunicorn's factory (`gunicorn 'web:create_app()'`): settings from the environment, never a scheduler.
 
-    The app it returns has a `shutdown()`, which gunicorn.conf.py's `worker_exit` hook calls: answers that
-    were acknowledged but not yet posted to Slack are finished before the worker process goes.
+    It returns the ASGI app gunicorn.conf.py's `asgi` worker serves (see web_server.AsgiBridge). Its
+    `shutdown()`, which the `worker_exit` hook calls, finishes the answers that were acknowledged but not yet
+    posted to Slack before the worker process goes.
     """
     import sys
 
@@ -215,11 +223,13 @@ def create_app():
     except StateStoreUnavailable as err:
         _logger.error("%s. Check DATABASE_URL and that the database is running.", err)
         sys.exit(APP_LOAD_ERROR)
-    application = create_wsgi_app(build_app(settings, services), settings.slack_signing_secret.get_secret_value())
+    application = create_asgi_app(
+        create_wsgi_app(build_app(settings, services), settings.slack_signing_secret.get_secret_value())
+    )
 
-    def shutdown() -> None:
+    def finish_answers() -> None:
         _logger.info("worker stopping: finishing the answers still owed to Slack")
         services.background.shutdown(wait=True)
 
-    application.shutdown = shutdown
+    application.on_shutdown = finish_answers
     return application

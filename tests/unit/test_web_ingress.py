@@ -169,3 +169,26 @@ def test_healthz_and_unknown_paths(bolt):
     assert call(app, environ(b"", REQUEST_METHOD="GET", PATH_INFO="/healthz")) == (200, b'{"status": "ok"}')
     assert call(app, environ(b"", REQUEST_METHOD="GET", PATH_INFO="/slack/events"))[0] == 404
     assert call(app, environ(b"x", PATH_INFO="/slack/commands"))[0] == 404
+
+
+def test_the_cap_leaves_three_times_the_biggest_click_this_bot_can_receive():
+    """A click on a 20-job page posted in a channel: Slack sends the whole message, every button value in it."""
+    from datetime import UTC, datetime
+
+    from blocks.job_list import render_job_page
+    from devtools.slack_requests import block_action_body
+    from services.cursor import Cursor, ListQuery
+    from services.models import DeletionJob
+    from services.paging import Page
+
+    now = datetime.now(UTC)
+    jobs = [DeletionJob(arn=f"arn:aws:personalize:us-east-1:123456789012:data-deletion-job/{'j' * 63}{i}",
+                        name="n" * 63, dataset_group_arn="arn:aws:personalize:us-east-1:123456789012:dataset-group/"
+                        + "g" * 63, status="FAILED", created=now, updated=now,
+                        failure_reason='<!channel> & "quoted" reason ' * 100) for i in range(20)]
+    page = Page(Cursor(ListQuery(None, "FAILED")), jobs, Cursor(ListQuery()), 20, 1)
+    message = render_job_page(page, next_value="v" * 2000, details_values=["d" * 2000] * 20)
+    body = block_action_body(action_id="deletion_jobs.next", value="v" * 2000, message={**message, "ts": "1.2"},
+                             response_url="https://hooks.slack.com/actions/T1/1/" + "x" * 24,
+                             container_ephemeral=False)
+    assert 3 * len(body) <= MAX_BODY_BYTES
