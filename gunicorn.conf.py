@@ -15,7 +15,8 @@ bind = [f"0.0.0.0:{os.environ.get('PORT', '3000')}"]
 # 3 seconds). web.create_app() returns web_server.AsgiBridge, which runs the WSGI app (Bolt) on a few threads
 # of its own once the whole request has arrived; Bolt answers at ack(), and the AWS calls and the response_url
 # post run afterwards on the bot's BackgroundRunner, so those threads are held for milliseconds.
-worker_class = "asgi"
+# web_server.AsgiWorker is gunicorn's "asgi" worker plus a 10 s deadline for a connection's first request head.
+worker_class = "web_server.AsgiWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 
 # boto3 sessions and HTTP pools must be made after the fork, in each worker: never load the app in the master.

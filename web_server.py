@@ -4,7 +4,8 @@ A request is read whole on an asyncio event loop, where a client that sends a by
 a coroutine, not a thread. Only a request that has fully arrived is handed to one of a few threads, which run
 the WSGI app (Bolt, which acknowledges in milliseconds). Two front ends share that design:
 
-- `AsgiBridge`: an ASGI app for gunicorn's asyncio `asgi` worker (the Procfile's web process, gunicorn.conf.py).
+- `AsgiBridge`: an ASGI app for gunicorn's asyncio `asgi` worker (the Procfile's web process, gunicorn.conf.py),
+  run by `AsgiWorker`, which adds the deadline for a connection's first request head that gunicorn's lacks.
 - `BufferingHTTPServer`: the HTTP/1.1 server of `python bot.py` (one request per connection), which also times
   out connections whose request does not arrive in time and caps how many are open.
 """
@@ -20,6 +21,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes, urlsplit
+
+from gunicorn.workers.gasgi import ASGIWorker
 
 logger = logging.getLogger("deletion_jobs.web")
 
@@ -205,6 +208,68 @@ class AsgiBridge:
         self._pool.shutdown(wait=True)
         if self.on_shutdown is not None:
             self.on_shutdown()
+
+
+class FirstRequestDeadline(asyncio.Protocol):
+    """Wraps a connection's protocol and closes the connection if its first request head (up to the blank line)
+    has not arrived within `seconds`. Only asyncio's public Protocol calls pass through here."""
+
+    def __init__(self, inner: asyncio.Protocol, seconds: float):
+        self._inner = inner
+        self._seconds = seconds
+        self._timer: asyncio.TimerHandle | None = None
+        self._tail = b""
+        self._transport = None
+
+    def connection_made(self, transport) -> None:
+        self._transport = transport
+        self._timer = asyncio.get_running_loop().call_later(self._seconds, self._expire)
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._timer is not None:
+            seen = self._tail + data
+            if b"\r\n\r\n" in seen:
+                self._timer.cancel()
+                self._timer = None
+            self._tail = seen[-3:]
+        self._inner.data_received(data)
+
+    def eof_received(self):
+        return self._inner.eof_received()
+
+    def connection_lost(self, exc) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    def _expire(self) -> None:
+        self._timer = None
+        logger.debug("closed a connection: no request head within %s s", self._seconds)
+        self._transport.abort()
+
+
+class AsgiWorker(ASGIWorker):
+    """gunicorn's asyncio `asgi` worker, whose connections must send their first request head within
+    READ_TIMEOUT_SECONDS (gunicorn times out kept-alive connections only): an idle or slow client would
+    otherwise hold its socket for ever, and a stopping worker for its whole graceful_timeout."""
+
+    async def _serve(self):
+        create_server = self.loop.create_server
+
+        async def create_server_with_deadline(factory, *args, **kwargs):
+            return await create_server(lambda: FirstRequestDeadline(factory(), READ_TIMEOUT_SECONDS), *args,
+                                       **kwargs)
+
+        # gunicorn's _serve makes its servers with loop.create_server(protocol factory, sock=...): wrap the factory.
+        self.loop.create_server = create_server_with_deadline
+        await super()._serve()
 
 
 class _BadRequest(Exception):

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 
 from devtools.slack_requests import post, sign, slash_command_body
-from devtools.slow_clients import SlowClients
+from devtools.slow_clients import SlowClients, wait_until_closed_by_server
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 from tests.e2e.harness import job_arns
 
@@ -159,7 +159,12 @@ def test_gunicorn_config_binds_port_on_all_interfaces_on_asyncio_workers(monkeyp
     assert config["bind"] == ["0.0.0.0:5123"]
     assert config["workers"] == 3
     # Requests are read on an event loop, not on a thread per connection (see test_slow_clients_...).
-    assert config["worker_class"] == "asgi" and "threads" not in config
+    assert config["worker_class"] == "web_server.AsgiWorker" and "threads" not in config
+    from gunicorn.workers.gasgi import ASGIWorker
+
+    from web_server import AsgiWorker
+
+    assert issubclass(AsgiWorker, ASGIWorker)
     assert config["preload_app"] is False
     assert "%(r)s" not in config["access_log_format"] and "%(q)s" not in config["access_log_format"]
     assert "{" not in config["access_log_format"], "no header or environ atoms in the access log"
@@ -322,3 +327,22 @@ def test_junk_gets_a_4xx_and_one_log_line_each_under_gunicorn(start_gunicorn, sl
     assert output.count("refused a request to /slack/events") == 5
     assert "Traceback" not in output and " ERROR " not in output
     assert emulator.call_count() == 0 and slack.response_posts() == []
+
+
+def test_idle_and_half_sent_connections_are_closed(start_gunicorn):
+    """gunicorn's asgi worker has no deadline for a first request: such sockets stayed open for ever."""
+    server = start_gunicorn(WEB_CONCURRENCY="1")
+    server.wait_until_serving()
+    idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]
+    half_sent = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]
+    try:
+        for sock in half_sent:
+            sock.sendall(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\n")
+        assert wait_until_closed_by_server(idle + half_sent, timeout=PATIENCE) == 40
+    finally:
+        for sock in idle + half_sent:
+            sock.close()
+    assert server.get("/healthz")[0] == 200
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(PATIENCE) == 0
+    assert "Forcing close" not in server.output() and "Traceback" not in server.output()

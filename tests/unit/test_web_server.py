@@ -10,7 +10,7 @@ import time
 import pytest
 
 from devtools.slow_clients import wait_until_closed_by_server
-from web_server import AsgiBridge, BufferingHTTPServer
+from web_server import AsgiBridge, BufferingHTTPServer, FirstRequestDeadline
 
 # Generous bounds for a busy 2-core machine: how long a test waits for something that must happen.
 PATIENCE = 30
@@ -216,3 +216,32 @@ def test_the_bridge_speaks_lifespan_and_its_shutdown_runs_the_hook():
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     bridge.shutdown()
     assert hook == ["done"]
+
+
+def test_the_first_request_deadline_closes_a_head_that_does_not_end_and_spares_one_that_does():
+    class Transport:
+        aborted = False
+
+        def abort(self):
+            self.aborted = True
+
+    async def scenario(*chunks: bytes) -> tuple[bool, list]:
+        seen = []
+
+        class Inner(asyncio.Protocol):
+            def data_received(self, data):
+                seen.append(data)
+
+        transport = Transport()
+        protocol = FirstRequestDeadline(Inner(), 0.05)
+        protocol.connection_made(transport)
+        for chunk in chunks:
+            protocol.data_received(chunk)
+        await asyncio.sleep(0.2)  # a loop timer due later than the deadline's: the deadline has fired by then
+        return transport.aborted, seen
+
+    # The blank line split across two reads still ends the head; the protocol inside sees every byte.
+    assert asyncio.run(scenario(b"GET / HTTP/1.1\r\nHost: x\r\n\r", b"\n")) == (
+        False, [b"GET / HTTP/1.1\r\nHost: x\r\n\r", b"\n"])
+    assert asyncio.run(scenario(b"GET / HTTP/1.1\r\n", b"Host: x\r\n"))[0] is True
+    assert asyncio.run(scenario())[0] is True
