@@ -167,10 +167,12 @@ _DROP_CLIENT_PRIORITISED_WARNING = _DropClientPrioritisedWarning()
 
 
 def serve_http(app, settings: Settings) -> None:
-    """HTTP on $PORT through the same WSGI app gunicorn serves, with a threaded server."""
+    """HTTP on $PORT through the same WSGI app gunicorn serves (web_server.BufferingHTTPServer: idle and slow
+    connections time out, and a few threads run complete requests)."""
     from web import create_wsgi_app, make_http_server
 
-    server = make_http_server(create_wsgi_app(app), "0.0.0.0", settings.port)
+    wsgi_app = create_wsgi_app(app, settings.slack_signing_secret.get_secret_value())
+    server = make_http_server(wsgi_app, "0.0.0.0", settings.port)
     logger.info("listening for Slack on http://0.0.0.0:%d/slack/events", settings.port)
     _stop_on_sigterm(server.shutdown)
     server.serve_forever()

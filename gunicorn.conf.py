@@ -1,4 +1,4 @@
-"""gunicorn settings for the web process: the Bolt app through its WSGI adapter, on gthread workers, on $PORT.
+"""gunicorn settings for the web process: the bot's app on gunicorn's asyncio `asgi` workers, on $PORT.
 
     RUN_SCHEDULER=false gunicorn -c gunicorn.conf.py 'web:create_app()'      (the Procfile's web process)
 
@@ -10,18 +10,20 @@ import os
 
 bind = [f"0.0.0.0:{os.environ.get('PORT', '3000')}"]
 
-# Bolt answers Slack's HTTP request as soon as the handler calls ack(); the AWS calls and the response_url
-# post run afterwards on the bot's own BackgroundRunner. A request thread is therefore held for milliseconds,
-# never for an AWS call, and a few threads per worker keep every ack inside Slack's 3 seconds even while
-# dozens of answers are still waiting on a slow AWS.
-worker_class = "gthread"
+# The asgi worker reads every request on an event loop: a client that sends its headers or body slowly costs
+# a socket, not a thread (with gthread, 16 such clients held every thread and real commands missed Slack's
+# 3 seconds). web.create_app() returns web_server.AsgiBridge, which runs the WSGI app (Bolt) on a few threads
+# of its own once the whole request has arrived; Bolt answers at ack(), and the AWS calls and the response_url
+# post run afterwards on the bot's BackgroundRunner, so those threads are held for milliseconds.
+# web_server.AsgiWorker is gunicorn's "asgi" worker plus a 10 s deadline for a connection's first request head.
+worker_class = "web_server.AsgiWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = 8
 
 # boto3 sessions and HTTP pools must be made after the fork, in each worker: never load the app in the master.
 preload_app = False
 
-# The gthread main loop heartbeats on its own, so this only catches a wedged worker, not a slow request.
+# The worker's event loop heartbeats on its own, so this only catches a wedged worker, not a slow request. The
+# asgi worker also waits at most this long for each piece of a request body.
 timeout = 30
 # After SIGTERM, in-flight requests and acknowledged-but-unanswered commands get this long (the bot's AWS
 # deadline is 20 s by default); platforms such as Heroku send SIGKILL 30 s after SIGTERM.
@@ -42,6 +44,7 @@ control_socket_disable = True
 
 def worker_exit(server, worker):
     """Let the worker's BackgroundRunner post the answers it still owes Slack before the process exits."""
-    shutdown = getattr(getattr(worker, "wsgi", None), "shutdown", None)
+    app = getattr(worker, "asgi", None) or getattr(worker, "wsgi", None)
+    shutdown = getattr(app, "shutdown", None)
     if shutdown is not None:
         shutdown()

@@ -170,6 +170,27 @@ def slow_aws(emulator, slack, database, concurrency: int = 50) -> list[tuple[str
     ]
 
 
+def slow_clients(emulator, slack, database, commands: int, count: int = 40) -> list[tuple[str, str, str]]:
+    """Acks while `count` clients send their headers a line every half second (slow loris), under gunicorn."""
+    from devtools.slow_clients import SlowClients
+
+    port = free_port()
+    server = Server(procfile_web_command(), env_for(emulator, slack, database, port), port)
+    try:
+        send_command(server.events_url, slack, "FAILED", "loris-warm")
+        with SlowClients(("127.0.0.1", port), count=count, interval=0.5, lines=120) as slow:
+            acks = [send_command(server.events_url, slack, "FAILED", f"loris-{i}") for i in range(commands)]
+            during = not slow.finished.is_set()
+        for i in range(commands):
+            slack.wait_for_responses(1, key=f"loris-{i}", timeout=120)
+    finally:
+        server.stop()
+    assert all(status == 200 for status, _ in acks) and during, "commands were not acknowledged meanwhile"
+    seconds = [s for _, s in acks]
+    return [(f"Slowest ack of {commands} commands while {count} slow-loris clients are connected (goal < 1 s)",
+             f"{max(seconds) * 1000:.1f} ms", f"median {median_ms(seconds):.1f} ms; gunicorn as in the Procfile")]
+
+
 def paging_cost(emulator, slack, database) -> list[tuple[str, str, str]]:
     """Walk every FAILED job of a 10,000-job account with Next, through the HTTP app."""
     from devtools.running_bot import find_button, job_arns
@@ -298,30 +319,38 @@ def machine() -> str:
            f"Python {platform.python_version()}"
 
 
+STEPS = ("ack_latency", "slow_aws", "slow_clients", "paging_cost", "digest_cost", "steady_state", "rendering")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
     parser.add_argument("--out", help="where to write the table (default: BENCHMARKS.md; a --quick run writes"
                         " nothing unless told, so smoke figures never replace the real ones)")
+    parser.add_argument("--only", metavar="STEP", action="append", choices=STEPS,
+                        help="run only this step (repeatable); writes nothing unless --out is given")
     args = parser.parse_args(argv)
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp, PersonalizeEmulator() as emulator, \
             SlackStub(response_url_max_uses=None) as slack:
         emulator.seed_realistic(jobs=300)
         database = f"sqlite:///{tmp}/bench.sqlite3"
-        steps = [
-            lambda: ack_latency(emulator, slack, database, 40 if args.quick else 300),
-            lambda: slow_aws(emulator, slack, database),
-            lambda: paging_cost(emulator, slack, database),
-            lambda: digest_cost(emulator, slack, f"sqlite:///{tmp}/digest.sqlite3"),
-            lambda: steady_state(emulator, slack, database, 100 if args.quick else 1000),
-            rendering,
-        ]
-        for step in steps:
+        steps = {
+            "ack_latency": lambda: ack_latency(emulator, slack, database, 40 if args.quick else 300),
+            "slow_aws": lambda: slow_aws(emulator, slack, database),
+            "slow_clients": lambda: slow_clients(emulator, slack, database, 20 if args.quick else 100),
+            "paging_cost": lambda: paging_cost(emulator, slack, database),
+            "digest_cost": lambda: digest_cost(emulator, slack, f"sqlite:///{tmp}/digest.sqlite3"),
+            "steady_state": lambda: steady_state(emulator, slack, database, 100 if args.quick else 1000),
+            "rendering": rendering,
+        }
+        for name, step in steps.items():
+            if args.only and name not in args.only:
+                continue
             for row in step():
                 rows.append(row)
                 print(f"{row[0]}: {row[1]}  ({row[2]})", flush=True)
-    command = "python -m bench" + (" --quick" if args.quick else "")
+    command = "python -m bench" + (" --quick" if args.quick else "") + "".join(f" --only {s}" for s in args.only or ())
     lines = [
         "# Benchmarks",
         "",
@@ -334,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         *[f"| {name} | {value} | {notes} |" for name, value, notes in rows],
         "",
     ]
-    out = args.out or (None if args.quick else str(ROOT / "BENCHMARKS.md"))
+    out = args.out or (None if args.quick or args.only else str(ROOT / "BENCHMARKS.md"))
     if out:
         Path(out).write_text("\n".join(lines))
         print(f"\nwrote {out}")

@@ -8,7 +8,7 @@ def create_app():
 
     from bot import build_web_client
     from config import load_settings
-    from web import create_wsgi_app
+    from web import create_asgi_app, create_wsgi_app
 
     settings = load_settings()
     # The same client as the bot's (SLACK_API_URL): Bolt calls auth.test on the first request.
@@ -19,4 +19,5 @@ def create_app():
     def only_ack(ack):
         ack()
 
-    return create_wsgi_app(app)
+    # Served exactly as the bot is (gunicorn.conf.py's asgi worker), so the two latencies compare.
+    return create_asgi_app(create_wsgi_app(app, settings.slack_signing_secret.get_secret_value()))

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from handlers.commands import COMMAND
+from tests.conftest import SIGNING_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = {"http": ROOT / "manifest.yml", "socket": ROOT / "manifest.socket.yml"}
@@ -101,7 +102,7 @@ def test_http_manifest_sends_commands_and_clicks_to_the_path_the_app_serves(make
     settings = make_settings()
     services = bot.build_services(settings)
     try:
-        application = create_wsgi_app(bot.build_app(settings, services))
+        application = create_wsgi_app(bot.build_app(settings, services), SIGNING_SECRET)
         assert wsgi_post(application, EVENTS_PATH).startswith("401")
         assert wsgi_post(application, "/slack/commands").startswith("404")
     finally:

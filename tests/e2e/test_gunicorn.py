@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -12,10 +13,12 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from devtools.slack_requests import post, sign, slash_command_body
+from devtools.slow_clients import SlowClients, wait_until_closed_by_server
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 from tests.e2e.harness import job_arns
 
@@ -147,7 +150,7 @@ def test_procfile_web_turns_the_scheduler_off_and_clock_runs_it():
     assert clock == ["python", "bot.py", "scheduler"]
 
 
-def test_gunicorn_config_binds_port_on_all_interfaces_with_threads(monkeypatch):
+def test_gunicorn_config_binds_port_on_all_interfaces_on_asyncio_workers(monkeypatch):
     import runpy
 
     monkeypatch.setenv("PORT", "5123")
@@ -155,7 +158,13 @@ def test_gunicorn_config_binds_port_on_all_interfaces_with_threads(monkeypatch):
     config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert config["bind"] == ["0.0.0.0:5123"]
     assert config["workers"] == 3
-    assert config["worker_class"] == "gthread" and config["threads"] > 1
+    # Requests are read on an event loop, not on a thread per connection (see test_slow_clients_...).
+    assert config["worker_class"] == "web_server.AsgiWorker" and "threads" not in config
+    from gunicorn.workers.gasgi import ASGIWorker
+
+    from web_server import AsgiWorker
+
+    assert issubclass(AsgiWorker, ASGIWorker)
     assert config["preload_app"] is False
     assert "%(r)s" not in config["access_log_format"] and "%(q)s" not in config["access_log_format"]
     assert "{" not in config["access_log_format"], "no header or environ atoms in the access log"
@@ -227,3 +236,113 @@ def test_missing_settings_stop_gunicorn_with_a_clear_message_not_a_restart_loop(
     assert "SLACK_SIGNING_SECRET" in output
     assert output.count("settings are incomplete") <= 2, "one message per worker, not a respawn loop"
 
+
+
+def test_slow_clients_do_not_stop_real_commands_being_acknowledged(start_gunicorn, slack, emulator, account):
+    """40 clients sending their headers a line every half second: with gthread they held every thread."""
+    server = start_gunicorn()
+    server.wait_until_serving()
+    acks = []
+    with SlowClients(("127.0.0.1", server.port), count=40, interval=0.5, lines=30) as slow:
+        for i in range(4):
+            body = slash_command_body("failed", response_url=slack.response_url(f"meanwhile-{i}"))
+            try:
+                status = post(server.url + "/slack/events", body, sign(SIGNING_SECRET, body), timeout=PATIENCE)[0]
+            except OSError as err:
+                status = repr(err)
+            acks.append((status, "while the slow clients were sending" if not slow.finished.is_set() else "later"))
+    assert acks == [(200, "while the slow clients were sending")] * 4
+    for i in range(4):
+        assert slack.wait_for_responses(1, key=f"meanwhile-{i}", timeout=PATIENCE)
+
+
+def worker_peak_rss(server: Gunicorn) -> dict[int, int]:
+    """Peak resident memory (VmHWM, bytes) of each gunicorn worker, as Linux counts it."""
+    import psutil
+
+    peaks = {}
+    for worker in psutil.Process(server.process.pid).children():
+        status = Path(f"/proc/{worker.pid}/status").read_text()
+        kilobytes = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+        peaks[worker.pid] = int(kilobytes) * 1024
+    return peaks
+
+
+def send_raw(port: int, head: bytes, body: bytes = b"") -> bytes:
+    """Send a request as a client would, even one the server refuses half-way; whatever it answered."""
+    with socket.create_connection(("127.0.0.1", port), timeout=PATIENCE) as sock:
+        try:
+            sock.sendall(head)
+            for start in range(0, len(body), 64 * 1024):
+                sock.sendall(body[start:start + 64 * 1024])
+        except OSError:
+            pass  # refused before the body was read: the server closed its side
+        try:
+            return sock.recv(4096)
+        except OSError:
+            return b""
+
+
+def test_big_unsigned_bodies_are_refused_before_they_are_read(start_gunicorn):
+    """Four unsigned 5 MB form bodies took a gthread worker from 172 MB to 1.4 GB; each is now a 413, unread."""
+    server = start_gunicorn(WEB_CONCURRENCY="1")
+    server.wait_until_serving()
+    before = worker_peak_rss(server)
+    for body in (b"a%26b%3D" * 655_360, b"a=1&" * 1_310_720) * 2:
+        head = (f"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                f"X-Slack-Request-Timestamp: {int(time.time())}\r\nX-Slack-Signature: v0={'0' * 64}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        answer = send_raw(server.port, head, body)
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 413"), answer[:100]
+    # Sent without its body, the refusal is always read: it comes from the Content-Length alone.
+    assert send_raw(server.port, b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Length: 104857600\r\n\r\n"
+                    ).startswith(b"HTTP/1.1 413")
+    after = worker_peak_rss(server)
+    growth = {pid: after[pid] - before[pid] for pid in before}
+    assert all(grown < 8 * 2**20 for grown in growth.values()), growth
+    assert server.get("/healthz")[0] == 200
+    assert server.output().count("413, a body of") == 5
+    assert "Traceback" not in server.output()
+
+
+def test_junk_gets_a_4xx_and_one_log_line_each_under_gunicorn(start_gunicorn, slack, emulator):
+    """Unsigned junk was a 500 and a 20-line traceback per request, under both servers."""
+    server = start_gunicorn(WEB_CONCURRENCY="1")
+    server.wait_until_serving()
+    now = str(int(time.time()))
+    unsigned = {"X-Slack-Request-Timestamp": now, "X-Slack-Signature": "v0=" + "0" * 64,
+                "Content-Type": "application/x-www-form-urlencoded"}
+    malformed_click = "payload=" + quote(json.dumps({"type": "block_actions", "user": "U1", "actions": []}))
+    answers = [
+        post(server.url + "/slack/events", "command=%2Fdeletion-jobs", {**unsigned,
+                                                                        "X-Slack-Request-Timestamp": "soon"})[0],
+        post(server.url + "/slack/events", "payload=%7Bnot+json", unsigned)[0],
+        post(server.url + "/slack/events", "payload=null", sign(SIGNING_SECRET, "payload=null"))[0],
+        post(server.url + "/slack/events", malformed_click, sign(SIGNING_SECRET, malformed_click))[0],
+        send_raw(server.port, b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Length: 3\r\n"
+                 + "".join(f"{k}: {v}\r\n" for k, v in unsigned.items()).encode() + b"\r\n\xff\xfe\xfd")[:12],
+    ]
+    assert answers == [401, 401, 400, 400, b"HTTP/1.1 401"]
+    output = server.output()
+    assert output.count("refused a request to /slack/events") == 5
+    assert "Traceback" not in output and " ERROR " not in output
+    assert emulator.call_count() == 0 and slack.response_posts() == []
+
+
+def test_idle_and_half_sent_connections_are_closed(start_gunicorn):
+    """gunicorn's asgi worker has no deadline for a first request: such sockets stayed open for ever."""
+    server = start_gunicorn(WEB_CONCURRENCY="1")
+    server.wait_until_serving()
+    idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]
+    half_sent = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]
+    try:
+        for sock in half_sent:
+            sock.sendall(b"POST /slack/events HTTP/1.1\r\nHost: bot\r\n")
+        assert wait_until_closed_by_server(idle + half_sent, timeout=PATIENCE) == 40
+    finally:
+        for sock in idle + half_sent:
+            sock.close()
+    assert server.get("/healthz")[0] == 200
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(PATIENCE) == 0
+    assert "Forcing close" not in server.output() and "Traceback" not in server.output()
