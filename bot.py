@@ -33,7 +33,7 @@ def build_web_client(settings: Settings, *, with_token: bool = True):
     from slack_sdk import WebClient
     from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
-    from services.slack_retry import CappedRateLimitRetryHandler, rate_limit_wait_cap
+    from services.slack.retry import CappedRateLimitRetryHandler, rate_limit_wait_cap
 
     kwargs = {"base_url": settings.slack_api_url} if settings.slack_api_url else {}
     return WebClient(
@@ -42,7 +42,7 @@ def build_web_client(settings: Settings, *, with_token: bool = True):
         # No ConnectionErrorRetryHandler: a post whose connection dropped may have reached Slack, and sending it
         # again would post a digest twice. The ledger releases it instead and the next run offers it again.
         retry_handlers=[
-            # Waiting out a long Retry-After would outlive the digest's ledger claims (services/slack_retry.py).
+            # Waiting out a long Retry-After would outlive the digest's ledger claims (services/slack/retry.py).
             CappedRateLimitRetryHandler(max_retry_count=2, max_wait_seconds=rate_limit_wait_cap(
                 timedelta(minutes=settings.digest_claim_ttl_minutes))),
             ServerErrorRetryHandler(max_retry_count=2),
@@ -52,7 +52,7 @@ def build_web_client(settings: Settings, *, with_token: bool = True):
 
 
 def build_state(settings: Settings):
-    from services.state import StateStore
+    from services.storage.store import StateStore
 
     store = StateStore.from_url(settings.database_url)
     store.create_schema()
@@ -61,21 +61,21 @@ def build_state(settings: Settings):
 
 def build_services(settings: Settings, *, state=None, gateway=None):
     """Every service the Slack handlers use, built from settings (clients are made here, after any fork)."""
-    from handlers.digest_commands import DigestCommands
     from services.access import AccessPolicy
     from services.audit import AuditLog
+    from services.aws.dataset_groups import DatasetGroupResolver
+    from services.aws.personalize import PersonalizeGateway
     from services.background import BackgroundRunner
     from services.container import Services
-    from services.cursor import CursorCodec
-    from services.dataset_groups import DatasetGroupResolver
-    from services.delivery import ResponseDelivery
-    from services.digest import DigestService
-    from services.digest_store import DigestLedger, SubscriptionStore
-    from services.listing import JobListing
-    from services.paging import DeletionJobPager
-    from services.personalize import PersonalizeGateway
-    from services.scheduling import DigestSchedule
-    from services.state import CursorStore
+    from services.digest.commands import DigestCommands
+    from services.digest.service import DigestService
+    from services.listing.cursor import CursorCodec
+    from services.listing.listing import JobListing
+    from services.listing.paging import DeletionJobPager
+    from services.scheduling.scheduler import DigestSchedule
+    from services.slack.delivery import ResponseDelivery
+    from services.storage.digest_store import DigestLedger, SubscriptionStore
+    from services.storage.store import CursorStore
 
     # services.digest_store is imported above, before build_state creates the schema: its tables are declared
     # on the shared metadata.
@@ -229,12 +229,12 @@ def run_bot(settings: Settings) -> int:
 
 
 def start_scheduler(settings: Settings, services):
-    """Start the digest scheduler in a background thread (see services/scheduling.py); it has `.shutdown(wait)`.
+    """Start the digest scheduler in a background thread (services/scheduling/scheduler.py); it has `.shutdown(wait)`.
 
     Only one process may run it: `python bot.py` when RUN_SCHEDULER is true, or the Procfile's clock process.
     """
     from digest_cli import sync_configured_channels
-    from services.scheduling import DigestSchedule, DigestScheduler
+    from services.scheduling.scheduler import DigestSchedule, DigestScheduler
 
     if services.digest is None:
         return None
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         print(err, file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    from services.state import StateStoreUnavailable
+    from services.storage.store import StateStoreUnavailable
 
     try:
         if args.command in (None, "serve"):

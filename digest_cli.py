@@ -14,7 +14,7 @@ from typing import TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.digest import database_reason
+from services.digest.service import database_reason
 from services.errors import AwsError
 
 logger = logging.getLogger("deletion_jobs.digest")

@@ -207,7 +207,7 @@ def create_app():
     from bot import build_app, build_services
     from config import SettingsError, load_settings
     from config.logging import configure_logging
-    from services.state import StateStoreUnavailable
+    from services.storage.store import StateStoreUnavailable
 
     try:
         settings = load_settings()

@@ -22,7 +22,7 @@ from blocks.mrkdwn import (
     plain_date,
     plain_text,
 )
-from services.digest_window import DigestWindow, failure_time
+from services.digest.window import DigestWindow, failure_time
 from services.models import DeletionJob, dataset_group_name
 
 MAX_BLOCKS = 50

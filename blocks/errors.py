@@ -5,7 +5,7 @@ from __future__ import annotations
 from blocks.job_list import ACTION_RESTART, button
 from blocks.mrkdwn import escape_truncated, fallback, mrkdwn
 from services import errors
-from services.command_parser import CommandError
+from services.listing.command_parser import CommandError
 from services.models import STATUSES, dataset_group_name
 
 VALID_STATUSES = ", ".join(f"`{status}`" for status in STATUSES)
@@ -143,10 +143,10 @@ _NOT_IN_CHANNEL_FIX = "Invite me with `/invite @deletion-jobs`, then try again."
 
 
 def _digest_text(err: Exception) -> str | None:
-    """Text for the digest's errors (services/digest_errors.py); None for any other error."""
+    """Text for the digest's errors (services/digest/errors.py); None for any other error."""
     # Imported here so the listing's error path does not load the digest's tables and Block Kit.
     from blocks.digest_answers import DIGEST_USAGE, channel_mention
-    from services import digest_errors
+    from services.digest import errors as digest_errors
 
     if isinstance(err, digest_errors.DigestUsageError):
         token = f" {_code(err.token)}" if err.token else ""

@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     def _valid_crontab(cls, value: str) -> str:
         from datetime import UTC
 
-        from services.crontab import CrontabError, crontab_trigger
+        from config.crontab import CrontabError, crontab_trigger
 
         try:
             # An explicit zone: without one APScheduler asks the machine's TZ, which may not be an IANA name.

@@ -6,7 +6,7 @@ from blocks.errors import render_help
 from blocks.job_list import render_job_page
 from handlers.failures import failure_answer
 from handlers.requests import Requester
-from services.command_parser import CommandError, DigestCommand, HelpCommand, parse_command
+from services.listing.command_parser import CommandError, DigestCommand, HelpCommand, parse_command
 
 COMMAND = "/deletion-jobs"
 

@@ -8,8 +8,8 @@ from typing import Any
 from services.access import AccessPolicy
 from services.audit import AuditLog
 from services.background import BackgroundRunner
-from services.delivery import ResponseDelivery
-from services.listing import JobListing
+from services.listing.listing import JobListing
+from services.slack.delivery import ResponseDelivery
 
 
 @dataclass

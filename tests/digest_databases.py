@@ -75,8 +75,8 @@ def database_url(request, tmp_path):
 @pytest.fixture
 def digest_engine(database_url):
     """An engine with the digest's tables (and every other table on the shared metadata)."""
-    import services.digest_store  # noqa: F401 - declares the digest tables on the metadata
-    from services.state import StateStore
+    import services.storage.digest_store  # noqa: F401 - declares the digest tables on the metadata
+    from services.storage.store import StateStore
 
     store = StateStore.from_url(database_url)
     store.create_schema()

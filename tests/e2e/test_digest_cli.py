@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from services.digest_store import SubscriptionStore, digest_ledger
+from services.storage.digest_store import SubscriptionStore, digest_ledger
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 from tests.digest_databases import DATABASE_KINDS, database_url_for
 from tests.digest_fakes import posted_arns
@@ -44,8 +44,8 @@ def digest_env(emulator, slack, database_url: str, **extra: str) -> dict:
 
 
 def create_schema(database_url: str) -> None:
-    import services.digest_store  # noqa: F401 - tables on the metadata
-    from services.state import StateStore
+    import services.storage.digest_store  # noqa: F401 - tables on the metadata
+    from services.storage.store import StateStore
 
     store = StateStore.from_url(database_url)
     store.create_schema()

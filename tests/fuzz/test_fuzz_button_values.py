@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from blocks.errors import EXPIRED_TEXT, render_error
 from devtools.personalize_emulator import PersonalizeEmulator
-from services.cursor import Cursor, ListQuery
 from services.errors import BotError, ListExpired
+from services.listing.cursor import Cursor, ListQuery
 
 
 @pytest.fixture(scope="module")

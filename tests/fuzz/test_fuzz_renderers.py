@@ -17,13 +17,14 @@ from blocks.digest import render_digest, render_no_failures
 from blocks.digest_answers import render_digest_now, render_subscribed, render_subscription_list, render_unsubscribed
 from blocks.errors import render_command_error, render_error, render_expired, render_help
 from blocks.job_list import ACTION_BACK, button, render_job_page
-from services import digest_errors, errors
-from services.command_parser import CommandError
-from services.cursor import Cursor, ListQuery
-from services.digest_store import ORIGIN_SETTINGS, ORIGIN_SLACK, Subscription
-from services.digest_window import window_for
+from services import errors
+from services.digest import errors as digest_errors
+from services.digest.window import window_for
+from services.listing.command_parser import CommandError
+from services.listing.cursor import Cursor, ListQuery
+from services.listing.paging import Page
 from services.models import STATUSES, DeletionJob, DeletionJobDetails
-from services.paging import Page
+from services.storage.digest_store import ORIGIN_SETTINGS, ORIGIN_SLACK, Subscription
 from tests.blockkit import assert_valid_message
 
 NOW = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)

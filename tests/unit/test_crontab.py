@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from services.crontab import CrontabError, to_apscheduler, weekday_field
+from config.crontab import CrontabError, to_apscheduler, weekday_field
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.cursor import BUTTON_VALUE_LIMIT, Cursor, CursorCodec, ListQuery, Position, _b64
 from services.errors import ListExpired
+from services.listing.cursor import BUTTON_VALUE_LIMIT, Cursor, CursorCodec, ListQuery, Position, _b64
 from services.models import STATUSES
-from services.state import CursorStore, StateStore
+from services.storage.store import CursorStore, StateStore
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 
 from blocks.errors import render_error
-from services.dataset_groups import DatasetGroupResolver
-from services.digest import DigestService
-from services.digest_errors import DigestGroupInvalid
+from services.aws.dataset_groups import DatasetGroupResolver
+from services.digest.errors import DigestGroupInvalid
+from services.digest.service import DigestService
 from services.errors import ForeignDatasetGroupArn
 from services.models import DatasetGroup
 from tests.blockkit import assert_within_limits

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blocks.digest import MAX_BLOCKS, REASON_LIMIT, pack_digest, render_digest, render_no_failures
-from services.digest_window import window_for
+from services.digest.window import window_for
 from services.models import DeletionJob
 from tests.blockkit import assert_within_limits, visible_texts
 from tests.digest_fakes import posted_arns

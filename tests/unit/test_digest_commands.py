@@ -8,26 +8,26 @@ import pytest
 
 from blocks.errors import render_error
 from handlers.commands import answer_command
-from handlers.digest_commands import DigestCommands, parse_subscribe_args
 from handlers.requests import Requester
 from services.access import AccessPolicy
 from services.audit import AuditLog
-from services.command_parser import DigestCommand
+from services.aws.dataset_groups import DatasetGroupResolver
 from services.container import Services
-from services.dataset_groups import DatasetGroupResolver
-from services.digest import DigestService
-from services.digest_errors import (
+from services.digest.commands import DigestCommands, parse_subscribe_args
+from services.digest.errors import (
     BotNotInChannel,
     DigestUsageError,
     InvalidDigestTime,
     NotSubscribed,
     UnknownTimeZone,
 )
-from services.digest_store import DigestLedger, SubscriptionStore
+from services.digest.service import DigestService
 from services.errors import AccessRefused, DatasetGroupNotFound, ForeignDatasetGroupArn, MalformedArn
+from services.listing.command_parser import DigestCommand
 from services.models import DatasetGroup, DeletionJob
-from services.scheduling import DigestSchedule
-from services.state import StateStore
+from services.scheduling.scheduler import DigestSchedule
+from services.storage.digest_store import DigestLedger, SubscriptionStore
+from services.storage.store import StateStore
 from tests.blockkit import assert_within_limits
 from tests.digest_fakes import Clock, FakeGateway, FakePacer, FakeSlack, posted_arns
 
@@ -43,7 +43,7 @@ class GroupsGateway(FakeGateway):
 
 @pytest.fixture
 def env(tmp_path):
-    import services.digest_store  # noqa: F401 - tables on the metadata
+    import services.storage.digest_store  # noqa: F401 - tables on the metadata
 
     state = StateStore.from_url(f"sqlite:///{tmp_path / 'state.sqlite3'}")
     state.create_schema()

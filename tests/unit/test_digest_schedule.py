@@ -12,9 +12,8 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEv
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from services.digest_errors import DigestScheduleInvalid, InvalidDigestTime, UnknownTimeZone
-from services.digest_store import Subscription, SubscriptionStore
-from services.scheduling import (
+from services.digest.errors import DigestScheduleInvalid, InvalidDigestTime, UnknownTimeZone
+from services.scheduling.scheduler import (
     CATCH_UP_JOB_ID,
     CHANNEL_JOB_PREFIX,
     DEFAULT_JOB_ID,
@@ -28,7 +27,8 @@ from services.scheduling import (
     parse_time,
     parse_timezone,
 )
-from services.state import StateStore
+from services.storage.digest_store import Subscription, SubscriptionStore
+from services.storage.store import StateStore
 from tests.digest_fakes import Clock
 
 
@@ -165,7 +165,7 @@ class RecordingDigest:
 
 @pytest.fixture
 def store(tmp_path):
-    import services.digest_store  # noqa: F401 - tables on the metadata
+    import services.storage.digest_store  # noqa: F401 - tables on the metadata
 
     state = StateStore.from_url(f"sqlite:///{tmp_path / 'state.sqlite3'}")
     state.create_schema()
@@ -259,7 +259,7 @@ def test_missed_and_failed_jobs_are_logged_at_error(make_scheduler, caplog):
         raise RuntimeError("database went away")
     except RuntimeError as err:
         error = err
-    with caplog.at_level(logging.ERROR, logger="services.scheduling"):
+    with caplog.at_level(logging.ERROR, logger="services.scheduling.scheduler"):
         scheduler._on_event(JobExecutionEvent(EVENT_JOB_MISSED, DEFAULT_JOB_ID, "default", when))
         scheduler._on_event(JobExecutionEvent(EVENT_JOB_ERROR, DEFAULT_JOB_ID, "default", when, exception=error,
                                               traceback=""))

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from services.access import AccessPolicy
-from services.digest import ChannelPacer, DigestService
-from services.digest_errors import NotSubscribed
-from services.digest_store import DigestLedger, SubscriptionStore, digest_ledger
+from services.digest.errors import NotSubscribed
+from services.digest.service import ChannelPacer, DigestService
 from services.models import DeletionJob
-from services.state import StateStore
+from services.storage.digest_store import DigestLedger, SubscriptionStore, digest_ledger
+from services.storage.store import StateStore
 from tests.blockkit import assert_within_limits
 from tests.digest_fakes import Clock, FakeGateway, FakePacer, FakeSlack, posted_arns
 
@@ -35,7 +35,7 @@ def arns(jobs) -> list[str]:
 
 @pytest.fixture
 def env(tmp_path):
-    import services.digest_store  # noqa: F401 - tables on the metadata
+    import services.storage.digest_store  # noqa: F401 - tables on the metadata
 
     state = StateStore.from_url(f"sqlite:///{tmp_path / 'state.sqlite3'}")
     state.create_schema()
@@ -230,7 +230,7 @@ def test_the_pacer_spaces_posts_in_one_channel_only():
 def test_the_database_failing_mid_digest_stops_the_run_and_loses_nothing(env, caplog):
     from sqlalchemy.exc import OperationalError
 
-    from services.digest import DATABASE_ERROR
+    from services.digest.service import DATABASE_ERROR
 
     for channel in ("C1", "C2"):
         env.subscriptions.subscribe(channel, dataset_group_arn=None)
@@ -272,7 +272,7 @@ def test_the_database_failing_mid_digest_stops_the_run_and_loses_nothing(env, ca
 def test_a_database_down_before_any_channel_fails_the_run_without_raising(env, caplog):
     from sqlalchemy.exc import OperationalError
 
-    from services.digest import DATABASE_ERROR
+    from services.digest.service import DATABASE_ERROR
 
     def down():
         raise OperationalError("SELECT ...", {}, Exception("connection refused"))

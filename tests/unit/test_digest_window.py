@@ -12,11 +12,11 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from services.digest import DigestService
-from services.digest_store import DigestLedger, SubscriptionStore
-from services.digest_window import WINDOW_OVERLAP, read_cutoff, window_for
-from services.personalize import CLIENT_CONFIG, PersonalizeGateway
-from services.state import StateStore
+from services.aws.personalize import CLIENT_CONFIG, PersonalizeGateway
+from services.digest.service import DigestService
+from services.digest.window import WINDOW_OVERLAP, read_cutoff, window_for
+from services.storage.digest_store import DigestLedger, SubscriptionStore
+from services.storage.store import StateStore
 from tests.digest_fakes import Clock, FakePacer, FakeSlack, posted_arns
 from tests.personalize_stubs import expect_list
 
@@ -84,7 +84,7 @@ def test_read_cutoff_is_the_earliest_window_minus_the_longest_job():
 def env(tmp_path):
     client = boto3.client("personalize", region_name="us-east-1", config=CLIENT_CONFIG)
     state = StateStore.from_url(f"sqlite:///{tmp_path / 'state.sqlite3'}")
-    import services.digest_store  # noqa: F401 - tables on the metadata
+    import services.storage.digest_store  # noqa: F401 - tables on the metadata
 
     state.create_schema()
     clock = Clock(NOW)

@@ -6,10 +6,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from services.cursor import Cursor, ListQuery, Position
+from services.aws.personalize import CLIENT_CONFIG, PersonalizeGateway
 from services.errors import AwsThrottled, ListExpired
-from services.paging import DeletionJobPager
-from services.personalize import CLIENT_CONFIG, PersonalizeGateway
+from services.listing.cursor import Cursor, ListQuery, Position
+from services.listing.paging import DeletionJobPager
 from tests.personalize_stubs import expect_list
 
 GROUP = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"

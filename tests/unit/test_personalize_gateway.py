@@ -9,8 +9,8 @@ import pytest
 from botocore.stub import Stubber
 
 from services import errors
-from services.dataset_groups import DatasetGroupResolver
-from services.personalize import CLIENT_CONFIG, PersonalizeGateway
+from services.aws.dataset_groups import DatasetGroupResolver
+from services.aws.personalize import CLIENT_CONFIG, PersonalizeGateway
 from tests.unit.raw_http import RawAnswerServer
 
 
@@ -133,7 +133,7 @@ def test_a_200_without_what_the_bot_needs_is_an_error_logged_once_with_the_reque
         gateway.list_jobs_page()
     assert caught.value.request_id == "rid-200"
     assert isinstance(caught.value, errors.AwsServiceError), "answered with the usual AWS-error text"
-    logged = [r for r in caplog.records if r.name == "services.personalize" and "rid-200" in r.getMessage()]
+    logged = [r for r in caplog.records if r.name == "services.aws.personalize" and "rid-200" in r.getMessage()]
     assert len(logged) == 1 and logged[0].levelname == "ERROR" and not logged[0].exc_info
     assert "list_data_deletion_jobs" in logged[0].getMessage()
 
@@ -194,6 +194,6 @@ def test_any_unusable_200_body_over_http_is_a_malformed_answer(caplog, body):
         with pytest.raises(errors.AwsMalformedResponse) as caught:
             PersonalizeGateway(client).list_jobs_page()
     assert caught.value.request_id == "rid-http"
-    logged = [r for r in caplog.records if r.name == "services.personalize" and "rid-http" in r.getMessage()]
+    logged = [r for r in caplog.records if r.name == "services.aws.personalize" and "rid-http" in r.getMessage()]
     assert len(logged) == 1 and not logged[0].exc_info
     assert server.requests == 1, "a 200 is not retried"

@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from devtools.slack_stub import SlackStub
-from services.slack_retry import CappedRateLimitRetryHandler, rate_limit_wait_cap
+from services.slack.retry import CappedRateLimitRetryHandler, rate_limit_wait_cap
 from tests.conftest import BOT_TOKEN
 
 

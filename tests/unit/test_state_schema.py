@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import create_engine, event, inspect
 
-from services.state import StateStore, metadata
+from services.storage.store import StateStore, metadata
 
 
 def test_a_table_created_by_another_process_mid_way_is_not_an_error(tmp_path):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from services.command_parser import ListCommand
-from services.cursor import Cursor, CursorCodec, ListQuery
 from services.errors import AwsResourceNotFound, JobNotFound, ListExpired
+from services.listing.command_parser import ListCommand
+from services.listing.cursor import Cursor, CursorCodec, ListQuery
+from services.listing.paging import DeletionJobPager, Page
 from services.models import DeletionJobDetails
-from services.paging import DeletionJobPager, Page
 
 logger = logging.getLogger(__name__)
 

@@ -45,7 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from services.state import as_utc, metadata, utcnow
+from services.storage.store import as_utc, metadata, utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -35,10 +35,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.triggers.cron import CronTrigger
 
-from services.crontab import crontab_trigger
-from services.digest_errors import DigestScheduleInvalid, InvalidDigestTime, UnknownTimeZone
-from services.digest_store import Subscription
-from services.state import utcnow
+from config.crontab import crontab_trigger
+from services.digest.errors import DigestScheduleInvalid, InvalidDigestTime, UnknownTimeZone
+from services.storage.digest_store import Subscription
+from services.storage.store import utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import difflib
 import threading
 import time
 
-from services.command_parser import is_arn
 from services.errors import DatasetGroupNotFound, ForeignDatasetGroupArn, MalformedArn
+from services.listing.command_parser import is_arn
 from services.models import DatasetGroup, dataset_group_name
 
 

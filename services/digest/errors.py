@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from config.settings import SettingsError
-from services.command_parser import CommandError
 from services.errors import BotError
+from services.listing.command_parser import CommandError
 
 
 class DigestUsageError(CommandError):

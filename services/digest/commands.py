@@ -19,10 +19,10 @@ from blocks.digest_answers import (
     render_unsubscribed,
 )
 from handlers.requests import Requester
-from services.command_parser import ARN_PATTERN, MAX_ARN_LENGTH, NAME_PATTERN, DigestCommand, is_arn
-from services.digest_errors import BotNotInChannel, DigestFailed, DigestUsageError, InvalidDigestTime
+from services.digest.errors import BotNotInChannel, DigestFailed, DigestUsageError, InvalidDigestTime
 from services.errors import MalformedArn
-from services.scheduling import DigestSchedule, parse_time, parse_timezone
+from services.listing.command_parser import ARN_PATTERN, MAX_ARN_LENGTH, NAME_PATTERN, DigestCommand, is_arn
+from services.scheduling.scheduler import DigestSchedule, parse_time, parse_timezone
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from services.cursor import Cursor, Position
 from services.errors import AwsTimeout
+from services.listing.cursor import Cursor, Position
 from services.models import DeletionJob
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.models import DeletionJob
-from services.state import as_utc
+from services.storage.store import as_utc
 
 # A window re-reads a few minutes before the last digest: a failure stamped just before that digest may show up
 # in ListDataDeletionJobs only after it. The ledger keeps the overlap from repeating anything already posted.
