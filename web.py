@@ -204,7 +204,7 @@ def create_app():
     """
     import sys
 
-    from bot import build_app, build_services
+    from app_factory import build_app, build_services
     from config import SettingsError, load_settings
     from config.logging import configure_logging
     from services.storage.store import StateStoreUnavailable

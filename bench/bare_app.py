@@ -6,7 +6,7 @@ from __future__ import annotations
 def create_app():
     from slack_bolt import App
 
-    from bot import build_web_client
+    from app_factory import build_web_client
     from config import load_settings
     from web import create_asgi_app, create_wsgi_app
 

@@ -123,12 +123,12 @@ def walk(bot: RunningBot, text: str, *, max_pages: int = 500) -> tuple[list[str]
 
 
 def start_bot(settings, *, slack, emulator) -> RunningBot:
-    """Build the bot exactly as bot.py does and serve it on a free loopback port."""
-    import bot
+    """Build the bot exactly as every entry point does (app_factory) and serve it on a free loopback port."""
+    from app_factory import build_app, build_services
     from web import create_wsgi_app, make_http_server
 
-    services = bot.build_services(settings)
-    app = bot.build_app(settings, services)
+    services = build_services(settings)
+    app = build_app(settings, services)
     server = make_http_server(create_wsgi_app(app, settings.slack_signing_secret.get_secret_value()), "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True, name="bot-http").start()
     return RunningBot(settings, services, app, server, slack, emulator,

@@ -96,13 +96,13 @@ def test_http_manifest_sends_commands_and_clicks_to_the_path_the_app_serves(make
         assert url.startswith("https://") and url.endswith(EVENTS_PATH)
 
     # The path is Bolt's (an unsigned POST is refused with 401); any other path is not served.
-    import bot
+    from app_factory import build_app, build_services
     from web import create_wsgi_app
 
     settings = make_settings()
-    services = bot.build_services(settings)
+    services = build_services(settings)
     try:
-        application = create_wsgi_app(bot.build_app(settings, services), SIGNING_SECRET)
+        application = create_wsgi_app(build_app(settings, services), SIGNING_SECRET)
         assert wsgi_post(application, EVENTS_PATH).startswith("401")
         assert wsgi_post(application, "/slack/commands").startswith("404")
     finally:

@@ -140,7 +140,7 @@ def test_no_token_signing_secret_or_request_body_in_any_log_line(emulator, run_b
     bot.press(page, "Next page")
     bot.ask("failedd")
     # The Web API client as well: at DEBUG slack_sdk logs every request it sends.
-    import bot as bot_module
+    import app_factory as bot_module
 
     bot_module.build_web_client(bot.settings).auth_test()
 

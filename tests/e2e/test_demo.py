@@ -304,7 +304,7 @@ class PostingDigest:
 def test_digest_commands_show_what_reached_the_channel(run_bot, emulator):
     emulator.seed_realistic(jobs=20)
     bot = run_bot()
-    import bot as bot_module
+    import app_factory as bot_module
 
     bot.services.digest_commands = PostingDigest(bot_module.build_web_client(bot.settings))
     stream = io.StringIO()

@@ -20,7 +20,7 @@ from services.listing.cursor import Cursor, ListQuery
 def listing(tmp_path_factory):
     import os
 
-    from bot import build_services
+    from app_factory import build_services
     from config import Settings
 
     with PersonalizeEmulator() as emulator:

@@ -1,6 +1,6 @@
-"""bot.py picks Socket Mode when SLACK_APP_TOKEN is set and HTTP otherwise."""
+"""The bot (runtime.serve.run_bot) picks Socket Mode when SLACK_APP_TOKEN is set and HTTP otherwise."""
 
-import bot
+from runtime import serve as bot
 
 
 def test_socket_mode_when_an_app_token_is_set(make_settings, monkeypatch):

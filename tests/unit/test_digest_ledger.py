@@ -304,7 +304,7 @@ def test_a_long_retry_after_fails_the_post_instead_of_outliving_the_claim(
     """The reviewer's case through the bot's own Slack client: Slack answers 429 with Retry-After: 960 (longer
     than the 15-minute claim). Waiting it out would let another run take the claim and post, and then this post
     would land too. The client must not wait: the post fails, the claim is released, the next run posts once."""
-    from bot import build_web_client
+    from app_factory import build_web_client
     from devtools.slack_stub import SlackStub
 
     jobs = [_job(0)]

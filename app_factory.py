@@ -1,0 +1,163 @@
+"""The app and service factory: every entry point (bot.py, web.py, devtools/, bench/) builds the bot here.
+
+`build_services(settings)` makes the clients (after any fork) and every service; `build_app(settings, services)`
+makes the Bolt app with every listener registered. Nothing here reads the environment: settings come in.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
+
+import handlers
+from config import Settings
+from services.access import AccessPolicy
+from services.audit import AuditLog
+from services.aws.dataset_groups import DatasetGroupResolver
+from services.aws.personalize import PersonalizeGateway
+from services.background import BackgroundRunner
+from services.container import Services
+from services.digest.commands import DigestCommands
+from services.digest.service import DigestService
+from services.listing.cursor import CursorCodec
+from services.listing.listing import JobListing
+from services.listing.paging import DeletionJobPager
+from services.scheduling.scheduler import DigestSchedule
+from services.slack.delivery import ResponseDelivery
+from services.slack.retry import CappedRateLimitRetryHandler, rate_limit_wait_cap
+from services.storage.digest_store import DigestLedger, SubscriptionStore
+from services.storage.store import CursorStore, StateStore
+
+logger = logging.getLogger("deletion_jobs.factory")
+
+# One chat.postMessage can take three 10 s timeouts, a capped Retry-After wait and back-off: about 2 minutes.
+MIN_SAFE_CLAIM_TTL_MINUTES = 3
+
+# Bolt's own pool only runs ack() and hands work on, so it never waits on AWS.
+BOLT_LISTENER_THREADS = 16
+
+
+def build_web_client(settings: Settings, *, with_token: bool = True):
+
+
+    kwargs = {"base_url": settings.slack_api_url} if settings.slack_api_url else {}
+    return WebClient(
+        token=settings.slack_bot_token.get_secret_value() if with_token else None,
+        timeout=10,
+        # No ConnectionErrorRetryHandler: a post whose connection dropped may have reached Slack, and sending it
+        # again would post a digest twice. The ledger releases it instead and the next run offers it again.
+        retry_handlers=[
+            # Waiting out a long Retry-After would outlive the digest's ledger claims (services/slack/retry.py).
+            CappedRateLimitRetryHandler(max_retry_count=2, max_wait_seconds=rate_limit_wait_cap(
+                timedelta(minutes=settings.digest_claim_ttl_minutes))),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+        **kwargs,
+    )
+
+
+def build_state(settings: Settings):
+
+    store = StateStore.from_url(settings.database_url)
+    store.create_schema()
+    return store
+
+
+def build_services(settings: Settings, *, state=None, gateway=None):
+    """Every service the Slack handlers use, built from settings (clients are made here, after any fork)."""
+    if settings.digest_claim_ttl_minutes < MIN_SAFE_CLAIM_TTL_MINUTES:
+        logger.warning(
+            "DIGEST_CLAIM_TTL_MINUTES=%s is shorter than one digest post can take (%s minutes with Slack's timeouts"
+            " and retries): a slow post could then be repeated by another run", settings.digest_claim_ttl_minutes,
+            MIN_SAFE_CLAIM_TTL_MINUTES,
+        )
+    state = state or build_state(settings)
+    gateway = gateway or PersonalizeGateway.from_settings(settings)
+    access = AccessPolicy.from_settings(settings)
+    # One resolver, one cached ListDatasetGroups answer, for the listing and the digest alike.
+    resolver = DatasetGroupResolver(gateway, visible=access.group_allowed)
+    digest, digest_commands = build_digest(settings, state, gateway, resolver, access)
+    return Services(
+        listing=build_listing(settings, state, gateway, resolver, access),
+        access=access,
+        audit=AuditLog(gateway),
+        background=BackgroundRunner(settings.worker_threads),
+        delivery=ResponseDelivery(),
+        digest_commands=digest_commands,
+        digest=digest,
+    )
+
+
+def build_listing(settings: Settings, state, gateway, resolver, access) -> JobListing:
+    ttl = timedelta(hours=settings.cursor_ttl_hours)
+    codec = CursorCodec(settings.cursor_secret, CursorStore(state.engine, ttl=ttl), ttl_seconds=ttl.total_seconds())
+    pager = DeletionJobPager(
+        gateway,
+        page_size=settings.page_size,
+        max_calls=settings.max_api_calls_per_page,
+        visible=access.job_visible if access.restricts_groups else None,
+    )
+    return JobListing(pager, resolver, codec, gateway, access)
+
+
+def build_digest(settings: Settings, state, gateway, resolver, access) -> tuple[DigestService, DigestCommands]:
+    digest_schedule = DigestSchedule.from_settings(settings)
+    digest_slack = build_web_client(settings)
+    digest = DigestService.from_settings(
+        settings,
+        gateway=gateway,
+        subscriptions=SubscriptionStore(state.engine),
+        ledger=DigestLedger(state.engine, claim_ttl=timedelta(minutes=settings.digest_claim_ttl_minutes)),
+        slack_client=digest_slack,
+        resolver=resolver,
+        access=access,
+    )
+    digest_commands = DigestCommands(
+        digest.subscriptions, digest, resolver, access, digest_slack, digest_schedule,
+        configured_channels=settings.digest_channels,
+    )
+    return digest, digest_commands
+
+
+def build_app(settings: Settings, services):
+    """The Bolt app with every listener registered."""
+
+
+    # Bolt reads SLACK_BOT_TOKEN from the environment itself and then warns that our client wins; it does, by
+    # design (the client carries SLACK_API_URL and the retry handlers), so that start-up warning is noise.
+    logging.getLogger("slack_bolt.App").addFilter(_DROP_CLIENT_PRIORITISED_WARNING)
+    app = App(
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        # The token comes from `authorize` per request; this client only carries SLACK_API_URL and retries.
+        client=build_web_client(settings, with_token=False),
+        # Without this, Bolt calls auth.test before the first ack() of every process (and on every request
+        # while Slack's API is unreachable): a slow or unreachable Slack API would miss the 3-second ack.
+        authorize=_configured_token(settings.slack_bot_token.get_secret_value()),
+        listener_executor=ThreadPoolExecutor(max_workers=BOLT_LISTENER_THREADS, thread_name_prefix="bolt"),
+    )
+    handlers.register(app, services)
+    return app
+
+
+def _configured_token(token: str):
+    """Bolt `authorize` for a single-workspace app: the configured bot token, with no network call."""
+
+    def authorize(enterprise_id, team_id, user_id):
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=token)
+
+    return authorize
+
+
+class _DropClientPrioritisedWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+# One instance, so building several apps (tests, the demo) adds the filter once: addFilter skips a repeat.
+_DROP_CLIENT_PRIORITISED_WARNING = _DropClientPrioritisedWarning()

@@ -1,0 +1,1 @@
+"""The bot's processes: serving Slack, the scheduler, one digest run."""

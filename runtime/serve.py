@@ -1,0 +1,107 @@
+"""The bot's long-running processes: the Slack app (HTTP or Socket Mode) with or without the scheduler, and the
+scheduler alone (the Procfile's clock). `bot.py` parses the command line and calls these.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from app_factory import build_app, build_services
+from config import Settings, SettingsError
+
+logger = logging.getLogger("deletion_jobs.bot")
+
+
+def serve_http(app, settings: Settings) -> None:
+    """HTTP on $PORT through the same WSGI app gunicorn serves (web_server.BufferingHTTPServer: idle and slow
+    connections time out, and a few threads run complete requests)."""
+    from web import create_wsgi_app, make_http_server
+
+    wsgi_app = create_wsgi_app(app, settings.slack_signing_secret.get_secret_value())
+    server = make_http_server(wsgi_app, "0.0.0.0", settings.port)
+    logger.info("listening for Slack on http://0.0.0.0:%d/slack/events", settings.port)
+    _stop_on_sigterm(server.shutdown)
+    server.serve_forever()
+
+
+def serve_socket_mode(app, settings: Settings) -> None:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk.errors import SlackApiError
+
+    handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+    stopped = threading.Event()
+    _stop_on_sigterm(stopped.set)
+    logger.info("connecting to Slack in Socket Mode")
+    try:
+        handler.connect()
+    except SlackApiError as err:
+        code = err.response.get("error") if isinstance(err.response.data, dict) else err.response.status_code
+        raise SettingsError(
+            f"Slack refused SLACK_APP_TOKEN ({code}): generate an app-level token with the connections:write scope"
+            " on the app's Basic Information page, or unset SLACK_APP_TOKEN to serve over HTTP"
+        ) from None
+    try:
+        # Ctrl-C raises KeyboardInterrupt here; SIGTERM sets the event. Either way the answers already
+        # acknowledged are finished by run_bot's BackgroundRunner shutdown.
+        while not stopped.wait(1.0):
+            pass
+    finally:
+        handler.close()
+
+
+def _stop_on_sigterm(stop) -> None:
+    def handler(_signum, _frame):
+        logger.info("SIGTERM received, shutting down")
+        threading.Thread(target=stop, daemon=True).start()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
+def run_bot(settings: Settings) -> int:
+    services = build_services(settings)
+    app = build_app(settings, services)
+    scheduler = start_scheduler(settings, services) if settings.run_scheduler else None
+    try:
+        if settings.slack_app_token:
+            serve_socket_mode(app, settings)
+        else:
+            serve_http(app, settings)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        services.background.shutdown(wait=True)
+    return 0
+
+
+def start_scheduler(settings: Settings, services):
+    """Start the digest scheduler in a background thread (services/scheduling/scheduler.py); it has `.shutdown(wait)`.
+
+    Only one process may run it: `python bot.py` when RUN_SCHEDULER is true, or the Procfile's clock process.
+    """
+    from runtime.digest_once import sync_configured_channels
+    from services.scheduling.scheduler import DigestSchedule, DigestScheduler
+
+    if services.digest is None:
+        return None
+    sync_configured_channels(services.digest)
+    scheduler = DigestScheduler(services.digest, services.digest.subscriptions, DigestSchedule.from_settings(settings))
+    scheduler.start()
+    return scheduler
+
+
+def run_scheduler_process(settings: Settings) -> int:
+    """`python bot.py scheduler`: the digest scheduler until SIGTERM or Ctrl-C."""
+    from runtime.digest_once import wait_for_stop_signal
+
+    services = build_services(settings)
+    scheduler = start_scheduler(settings, services)
+    try:
+        wait_for_stop_signal()
+    finally:
+        # Lets a digest that is posting finish, so its claims are marked rather than left to expire.
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
+    return 0
