@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     max_api_calls_per_page: int = Field(default=5, ge=1, le=50)
     cursor_ttl_hours: float = Field(default=24.0, gt=0)
 
+    # Export (`/deletion-jobs export`, `python bot.py export`)
+    # DescribeDataDeletionJob calls in flight at once, per process, whoever asked: Personalize throttles reads.
+    export_describe_concurrency: int = Field(default=4, ge=1, le=32)
+    # Larger exports are refused before any Describe call (one call per job).
+    export_max_jobs: int = Field(default=10_000, ge=1, le=100_000)
+
     # State
     database_url: str = "sqlite:///deletion_jobs_bot.sqlite3"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from datetime import date
 
 from services.errors import BotError, MalformedArn
 from services.models import STATUSES
@@ -34,7 +35,17 @@ class DigestCommand:
     args: tuple[str, ...] = ()
 
 
-Command = HelpCommand | ListCommand | DigestCommand
+@dataclass(frozen=True)
+class ExportCommand:
+    """`/deletion-jobs export …`: a listing's filter plus creation dates (UTC days; `until` exclusive)."""
+
+    group: str | None = None
+    status: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+
+Command = HelpCommand | ListCommand | DigestCommand | ExportCommand
 
 
 class CommandError(BotError):
@@ -65,9 +76,15 @@ def parse_command(text: str | None) -> Command:
         return HelpCommand()
     if head == "digest":
         return _parse_digest(tokens[1:])
+    if head == "export":
+        return parse_export(tokens[1:])
     if len(tokens) > 2:
         raise CommandError("too many words: give at most a dataset group and a status", " ".join(tokens[2:]))
+    return ListCommand(*group_and_status(tokens))
 
+
+def group_and_status(tokens: list[str]) -> tuple[str | None, str | None]:
+    """A dataset group (name or ARN) and a status, in either order, each optional."""
     group: str | None = None
     status: str | None = None
     for token in tokens:
@@ -79,13 +96,18 @@ def parse_command(text: str | None) -> Command:
             continue
         if group is not None:
             raise CommandError("give only one dataset group", token)
-        if is_arn(token):
-            if len(token) > MAX_ARN_LENGTH or not ARN_PATTERN.match(token):
-                raise MalformedArn(token)
-        elif not NAME_PATTERN.match(token):
-            raise CommandError("not a status or a dataset group name", token)
-        group = token
-    return ListCommand(group=group, status=status)
+        group = check_group(token)
+    return group, status
+
+
+def check_group(token: str) -> str:
+    """A dataset group name or ARN as typed; MalformedArn or CommandError when it can be neither."""
+    if is_arn(token):
+        if len(token) > MAX_ARN_LENGTH or not ARN_PATTERN.match(token):
+            raise MalformedArn(token)
+    elif not NAME_PATTERN.match(token):
+        raise CommandError("not a status or a dataset group name", token)
+    return token
 
 
 def _parse_digest(args: list[str]) -> DigestCommand:
@@ -95,3 +117,44 @@ def _parse_digest(args: list[str]) -> DigestCommand:
     if action not in DIGEST_ACTIONS:
         raise CommandError("unknown digest action (use subscribe, unsubscribe, list or now)", args[0])
     return DigestCommand(action=action, args=tuple(args[1:]))
+
+
+EXPORT_DATE_WORDS = ("since", "until")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_date(token: str, word: str) -> date:
+    """`YYYY-MM-DD` → a date; CommandError naming `word` (since/until) otherwise."""
+    try:
+        if _DATE.match(token):
+            return date.fromisoformat(token)
+    except ValueError:
+        pass
+    raise CommandError(f"`{word}` needs a date as YYYY-MM-DD (UTC), e.g. {word} 2026-11-01", token)
+
+
+def parse_export(args: list[str]) -> ExportCommand:
+    """`[dataset-group] [status] [since YYYY-MM-DD] [until YYYY-MM-DD]`, in any order."""
+    dates: dict[str, date] = {}
+    rest: list[str] = []
+    words = iter(args)
+    for token in words:
+        word = token.lower()
+        if word not in EXPORT_DATE_WORDS:
+            rest.append(token)
+            continue
+        if word in dates:
+            raise CommandError(f"give `{word}` only once", token)
+        value = next(words, None)
+        if value is None:
+            raise CommandError(f"`{word}` needs a date as YYYY-MM-DD (UTC), e.g. {word} 2026-11-01", token)
+        dates[word] = parse_date(value, word)
+    if len(rest) > 2:
+        raise CommandError("too many words: an export takes a dataset group, a status, since and until", rest[2])
+    return export_command(*group_and_status(rest), since=dates.get("since"), until=dates.get("until"))
+
+
+def export_command(group: str | None, status: str | None, since: date | None, until: date | None) -> ExportCommand:
+    if since and until and since >= until:
+        raise CommandError("`since` must be before `until` (until is exclusive)", f"since {since} until {until}")
+    return ExportCommand(group=group, status=status, since=since, until=until)

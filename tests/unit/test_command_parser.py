@@ -1,3 +1,5 @@
+from datetime import date
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -6,6 +8,7 @@ from services.errors import MalformedArn
 from services.listing.command_parser import (
     CommandError,
     DigestCommand,
+    ExportCommand,
     HelpCommand,
     ListCommand,
     parse_command,
@@ -77,3 +80,50 @@ def test_any_text_parses_or_gives_a_usage_answer(text):
         assert err.arn
     else:
         assert isinstance(result, ListCommand | HelpCommand | DigestCommand)
+
+
+# ---- export (issue 12) -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("export", ExportCommand()),
+        ("EXPORT failed", ExportCommand(status="FAILED")),
+        ("export media-feed", ExportCommand(group="media-feed")),
+        ("export completed media-feed since 2026-11-01",
+         ExportCommand(group="media-feed", status="COMPLETED", since=date(2026, 11, 1))),
+        ("export until 2026-12-01 since 2026-11-01 " + ARN,
+         ExportCommand(group=ARN, since=date(2026, 11, 1), until=date(2026, 12, 1))),
+        ("export Since 2026-02-28 UNTIL 2026-03-01", ExportCommand(since=date(2026, 2, 28), until=date(2026, 3, 1))),
+    ],
+)
+def test_parses_exports(text, expected):
+    assert parse_command(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "token", "problem"),
+    [
+        ("export since", "since", "needs a date"),
+        ("export since yesterday", "yesterday", "needs a date"),
+        ("export since 2026-13-01", "2026-13-01", "needs a date"),
+        ("export since 2026-02-30", "2026-02-30", "needs a date"),
+        ("export until 20261101", "20261101", "needs a date"),
+        ("export since 2026-11-01 since 2026-11-02", "since", "only once"),
+        ("export since 2026-11-02 until 2026-11-02", "since 2026-11-02 until 2026-11-02", "before"),
+        ("export since 2026-11-03 until 2026-11-02", "since 2026-11-03 until 2026-11-02", "before"),
+        ("export a b c", "c", "too many words"),
+        ("export failed pending", "pending", "only one status"),
+        ("export fa!led", "fa!led", "not a status"),
+    ],
+)
+def test_export_errors_name_the_offending_words(text, token, problem):
+    with pytest.raises(CommandError) as caught:
+        parse_command(text)
+    assert caught.value.token == token
+    assert problem in caught.value.problem
+
+
+def test_export_with_a_malformed_arn_is_refused_as_one():
+    with pytest.raises(MalformedArn):
+        parse_command("export arn:aws:personalize:us-east-1:1:dataset-group/x")
