@@ -108,6 +108,9 @@ class PersonalizeEmulator(LocalHTTPServer):
         self._tokens: dict[str, tuple[tuple, int]] = {}
         self._token_by_position: dict[tuple[tuple, int], str] = {}
         self._faults: list[dict[str, Any]] = []
+        # Operations whose calls wait until `unblock()` (see `block`).
+        self._blocked: set[str] = set()
+        self._unblocked = threading.Event()
 
     # ---- data API -------------------------------------------------------------
 
@@ -255,6 +258,24 @@ class PersonalizeEmulator(LocalHTTPServer):
         with self._lock:
             self._faults.append({"op": operation, "body": raw, "times": times})
 
+    def block(self, operation: str) -> None:
+        """Hold every call of `operation` ("*" for any), recorded but unanswered, until `unblock()` (or stop):
+        a test can then act while the bot is certainly inside that call."""
+        with self._lock:
+            self._blocked.add(operation)
+            self._unblocked.clear()
+
+    def unblock(self) -> None:
+        with self._lock:
+            self._blocked.clear()
+            self._unblocked.set()
+
+    def _wait_if_blocked(self, operation: str) -> None:
+        with self._lock:
+            blocked = bool({operation, "*"} & self._blocked)
+        while blocked and not self._unblocked.wait(0.05) and self.running:
+            pass
+
     def call_count(self, operation: str | None = None) -> int:
         with self._lock:
             return sum(1 for op, _ in self.calls if operation is None or op == operation)
@@ -275,6 +296,7 @@ class PersonalizeEmulator(LocalHTTPServer):
         recorded = params if isinstance(params, dict) else {"_raw": raw.decode(errors="replace")}
         with self._lock:
             self.calls.append((operation, recorded))
+        self._wait_if_blocked(operation)
         self.pause(self.latency)
         try:
             if not authorized:

@@ -499,3 +499,22 @@ def test_paging_returns_every_job_once_in_order(emulator, personalize, offsets, 
     jobs, _ = list_all(personalize, datasetGroupArn=group, maxResults=page_size)
 
     assert [j["dataDeletionJobArn"] for j in jobs] == [j["dataDeletionJobArn"] for j in emulator.jobs(group)]
+
+
+def test_a_blocked_operation_is_recorded_and_answered_only_once_unblocked(emulator, personalize, group):
+    job = emulator.add_job(group, status="COMPLETED", created=datetime(2026, 11, 1, tzinfo=UTC), num_deleted=3)
+    emulator.block("DescribeDataDeletionJob")
+    answers = []
+    caller = threading.Thread(target=lambda: answers.append(personalize.describe_data_deletion_job(
+        dataDeletionJobArn=job)))
+    caller.start()
+    deadline = time.monotonic() + 30
+    while emulator.call_count("DescribeDataDeletionJob") == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    # Other operations go on while one is held.
+    assert personalize.list_data_deletion_jobs(datasetGroupArn=group)["dataDeletionJobs"]
+    assert answers == [] and caller.is_alive()
+    emulator.unblock()
+    caller.join(30)
+    assert answers[0]["dataDeletionJob"]["numDeleted"] == 3
