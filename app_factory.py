@@ -25,6 +25,8 @@ from services.background import BackgroundRunner
 from services.container import Services
 from services.digest.commands import DigestCommands
 from services.digest.service import DigestService
+from services.export.service import ExportService
+from services.export.upload import DirectMessageUploader
 from services.listing.cursor import CursorCodec
 from services.listing.listing import JobListing
 from services.listing.paging import DeletionJobPager
@@ -32,6 +34,7 @@ from services.scheduling.scheduler import DigestSchedule
 from services.slack.delivery import ResponseDelivery
 from services.slack.retry import CappedRateLimitRetryHandler, rate_limit_wait_cap
 from services.storage.digest_store import DigestLedger, SubscriptionStore
+from services.storage.export_leases import ExportLeases
 from services.storage.store import CursorStore, StateStore
 
 logger = logging.getLogger("deletion_jobs.factory")
@@ -91,7 +94,23 @@ def build_services(settings: Settings, *, state=None, gateway=None):
         delivery=ResponseDelivery(),
         digest_commands=digest_commands,
         digest=digest,
+        export=build_export(settings, gateway, resolver, access, leases=ExportLeases(state.engine)),
+        export_uploader=DirectMessageUploader(build_web_client(settings)),
     )
+
+
+def build_export_command_line(settings: Settings) -> tuple[ExportService, AuditLog]:
+    """`python bot.py export`: the export service and an audit log, with no database and no Slack client."""
+    gateway = PersonalizeGateway.from_settings(settings)
+    return build_export(settings, gateway), AuditLog(gateway)
+
+
+def build_export(settings: Settings, gateway=None, resolver=None, access=None, *, leases=None) -> ExportService:
+    """The export service; `python bot.py export` builds it alone (no database, no Slack), Slack with leases."""
+    gateway = gateway or PersonalizeGateway.from_settings(settings)
+    access = access or AccessPolicy.from_settings(settings)
+    resolver = resolver or DatasetGroupResolver(gateway, visible=access.group_allowed)
+    return ExportService.from_settings(settings, gateway=gateway, resolver=resolver, access=access, leases=leases)
 
 
 def build_listing(settings: Settings, state, gateway, resolver, access) -> JobListing:

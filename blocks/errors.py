@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from blocks.job_list import ACTION_RESTART, button
-from blocks.mrkdwn import escape_truncated, fallback, mrkdwn
+from blocks.mrkdwn import escape_truncated, fallback, mrkdwn, plain_date
 from services import errors
 from services.listing.command_parser import CommandError
 from services.models import STATUSES, dataset_group_name
@@ -20,7 +20,10 @@ USAGE = (
     "• `/deletion-jobs media-feed failed`: failed jobs of the `media-feed` dataset group\n"
     "• `/deletion-jobs arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed completed`\n"
     "• `/deletion-jobs digest subscribe [dataset-group] [at HH:MM] [time-zone]`: a daily digest of failures"
-    " in this channel; also `digest unsubscribe`, `digest list`, `digest now`"
+    " in this channel; also `digest unsubscribe`, `digest list`, `digest now`\n"
+    "• `/deletion-jobs export [dataset-group] [status] [since YYYY-MM-DD] [until YYYY-MM-DD]`: a CSV file of"
+    " deletion jobs for auditors, sent to your direct messages (dates in UTC, until exclusive; default: the last"
+    " 30 days)"
 )
 
 EXPIRED_TEXT = "This list has expired — run the command again."
@@ -82,6 +85,9 @@ def _render_error(err: Exception, *, restart_value: str | None) -> dict:
     digest_text = _digest_text(err)
     if digest_text is not None:
         return message(digest_text)
+    export_text = _export_text(err)
+    if export_text is not None:
+        return message(export_text)
     if isinstance(err, CommandError):
         return render_command_error(err)
     if isinstance(err, errors.DatasetGroupNotFound):
@@ -178,4 +184,35 @@ def _digest_text(err: Exception) -> str | None:
                     " Please try again later; the operators have the details in the log.")
         return (f":warning: Slack did not take the digest ({_code(err.code, SHORT_LIMIT)}). Nothing was marked"
                 " as reported: the next digest includes these failures.")
+    return None
+
+
+# ---- export (issue 12) -----------------------------------------------------------------------------------
+
+_NARROW = ("Narrow it with a dataset group, a status or dates, e.g."
+           " `/deletion-jobs export media-feed failed since 2026-11-01 until 2026-11-15`.")
+_RESCOPE = {"missing_scope", "not_allowed_token_type", "no_permission", "invalid_auth", "token_revoked"}
+
+
+def _export_text(err: Exception) -> str | None:
+    """Text for the export's errors (services/export/errors.py); None for any other error."""
+    from services.export import errors as export_errors
+
+    if isinstance(err, export_errors.ExportTooLarge):
+        return (f":warning: That export would hold {err.count:,} deletion jobs; an export holds at most"
+                f" {err.limit:,} (`EXPORT_MAX_JOBS`). {_NARROW}")
+    if isinstance(err, export_errors.ExportAlreadyRunning):
+        since = f" (started {plain_date(err.started_at)})" if err.started_at else ""
+        return (f":hourglass: Your previous export is still being prepared{since}. Wait for its file in our"
+                " direct messages, then ask again.")
+    if isinstance(err, export_errors.ExportIncomplete):
+        return (f"{_aws_text(err.cause)}\nI had read the details of {err.described:,} of {err.total:,} jobs, so"
+                " no file was made: an export with gaps would not be evidence. Please try again later. " + _NARROW)
+    if isinstance(err, export_errors.ExportUploadFailed):
+        where = "open our direct messages" if err.step == "dm" else "upload the file to our direct messages"
+        text = f":warning: The export is made, but I could not {where}: Slack said {_code(err.code, SHORT_LIMIT)}."
+        if err.code in _RESCOPE:
+            return text + (" An admin must reinstall the app with the `files:write` and `im:write` scopes"
+                           " (see the README).")
+        return text + " Please try again in a moment."
     return None

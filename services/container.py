@@ -23,3 +23,6 @@ class Services:
     digest_commands: Any = None
     # The digest itself (services.digest.DigestService), for the scheduler and `bot.py digest`.
     digest: Any = None
+    # CSV exports (services.export.service.ExportService) and their upload to the requester's DM.
+    export: Any = None
+    export_uploader: Any = None

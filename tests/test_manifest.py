@@ -23,15 +23,21 @@ SCOPES_BY_METHOD = {
     "chat.update": {"chat:write"},
     "chat.delete": {"chat:write"},
     "conversations.info": {"channels:read", "groups:read"},
+    # A DM with one person (an export's file goes there, never to a channel).
+    "conversations.open": {"im:write"},
+    "files.getUploadURLExternal": {"files:write"},
+    "files.completeUploadExternal": {"files:write"},
     "auth.test": set(),
 }
+# slack_sdk helpers that make several Web API calls (slack_sdk/web/client.py files_upload_v2).
+SDK_HELPERS = {"files.upload_v2": {"files.getUploadURLExternal", "files.completeUploadExternal"}}
 # Issue 3's digest posts to channels and checks the bot's membership when a channel subscribes.
 # Listed here so the manifest is right before that code lands; once it does, the scan below finds them too.
 DIGEST_METHODS = {"chat.postMessage", "conversations.info"}
 
 # `client.chat_postMessage(` → chat.postMessage; `api_call("chat.postMessage"` → the same.
 _SDK_CALL = re.compile(r"\.(admin|apps|auth|bots|chat|conversations|files|pins|reactions|reminders|search|team|"
-                       r"usergroups|users|views)_([A-Za-z]+)\(")
+                       r"usergroups|users|views)_([A-Za-z][A-Za-z0-9_]*)\(")
 _API_CALL = re.compile(r"api_call\(\s*[\"']([a-z]+\.[A-Za-z.]+)[\"']")
 
 
@@ -49,6 +55,9 @@ def web_api_methods_in_code() -> set[str]:
         source = path.read_text(encoding="utf-8")
         methods |= {f"{family}.{name}" for family, name in _SDK_CALL.findall(source)}
         methods |= set(_API_CALL.findall(source))
+    for helper, calls in SDK_HELPERS.items():
+        if helper in methods:
+            methods = (methods - {helper}) | calls
     return methods
 
 
@@ -84,6 +93,15 @@ def test_the_code_scan_finds_web_api_calls():
     assert _SDK_CALL.findall("client.chat_postMessage(channel=c)") == [("chat", "postMessage")]
     assert _SDK_CALL.findall("self._client.conversations_info(channel=c)") == [("conversations", "info")]
     assert _API_CALL.findall('client.api_call("chat.update", json=x)') == ["chat.update"]
+    assert _SDK_CALL.findall("self._client.files_upload_v2(channel=c)") == [("files", "upload_v2")]
+
+
+def test_the_export_needs_exactly_a_dm_and_file_uploads():
+    # The export's file goes to the requester's DM: conversations.open (im:write), then files_upload_v2
+    # (files:write). No channels:write, no chat:write.public: it never goes to a channel.
+    methods = web_api_methods_in_code()
+    assert {"conversations.open", "files.getUploadURLExternal", "files.completeUploadExternal"} <= methods
+    assert {"im:write", "files:write"} <= scopes_needed()
 
 
 def test_http_manifest_sends_commands_and_clicks_to_the_path_the_app_serves(make_settings):

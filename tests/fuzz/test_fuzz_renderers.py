@@ -16,16 +16,25 @@ from blocks.details import render_job_details
 from blocks.digest import render_digest, render_no_failures
 from blocks.digest_answers import render_digest_now, render_subscribed, render_subscription_list, render_unsubscribed
 from blocks.errors import render_command_error, render_error, render_expired, render_help
+from blocks.export import (
+    export_comment,
+    export_summary_text,
+    render_export_done,
+    render_export_preparing,
+    render_export_progress,
+)
 from blocks.job_list import ACTION_BACK, button, render_job_page
 from services import errors
 from services.digest import errors as digest_errors
 from services.digest.window import window_for
+from services.export import errors as export_errors
+from services.export.models import ExportFile, ExportFilter, ExportProgress
 from services.listing.command_parser import CommandError
 from services.listing.cursor import Cursor, ListQuery
 from services.listing.paging import Page
 from services.models import STATUSES, DeletionJob, DeletionJobDetails
 from services.storage.digest_store import ORIGIN_SETTINGS, ORIGIN_SLACK, Subscription
-from tests.blockkit import assert_valid_message
+from tests.blockkit import assert_valid_message, assert_whole_mrkdwn
 
 NOW = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
 WINDOW = window_for(NOW - timedelta(hours=24), now=NOW, lookback=timedelta(hours=24))
@@ -80,6 +89,12 @@ def error_cases(text: st.SearchStrategy[str]) -> st.SearchStrategy[Exception]:
         st.builds(digest_errors.NotSubscribed, channel),
         st.builds(digest_errors.DigestFailed, channel,
                   st.one_of(st.sampled_from(["not_in_channel", "is_archived", "AwsThrottled"]), text)),
+        st.builds(export_errors.ExportTooLarge, st.integers(0, 10**12), st.integers(0, 10**12)),
+        st.builds(export_errors.ExportAlreadyRunning, moment),
+        st.builds(export_errors.ExportIncomplete, st.integers(0, 10**9), st.integers(0, 10**9),
+                  st.builds(errors.AwsThrottled, text, request_id=st.one_of(st.none(), text))),
+        st.builds(export_errors.ExportUploadFailed, st.sampled_from(["dm", "upload"]),
+                  st.one_of(st.sampled_from(["missing_scope", "ratelimited"]), text)),
         st.builds(RuntimeError, text),
     )
 
@@ -141,3 +156,33 @@ def test_any_subscription_list_renders_valid(listed, schedule):
 def test_any_digest_now_answer_renders_valid(channel_id, reported, messages, since, posted_empty):
     assert_valid_message(render_digest_now(channel_id, reported=reported, messages=messages, since=since,
                                            posted_empty=posted_empty))
+
+
+days = st.dates(min_value=datetime(1971, 1, 1).date(), max_value=datetime(2100, 1, 1).date())
+export_filters = st.builds(ExportFilter, dataset_group_arn=st.one_of(st.none(), group_arn),
+                           status=st.one_of(st.none(), st.sampled_from(STATUSES), hostile), since=days,
+                           until=st.one_of(st.none(), days))
+
+
+@given(export_filter=export_filters, described=st.integers(0, 10**6), total=st.integers(0, 10**6))
+def test_any_export_progress_renders_valid(export_filter, described, total):
+    assert_valid_message(render_export_preparing(export_filter))
+    assert_valid_message(render_export_progress(ExportProgress(described, total)))
+
+
+@given(export_filter=export_filters, filename=hostile, data=st.binary(max_size=64),
+       by_status=st.lists(st.tuples(st.one_of(st.sampled_from(STATUSES), hostile), st.integers(0, 10**6)),
+                          max_size=6).map(tuple),
+       by=st.one_of(st.sampled_from(["U123ABC", "W9"]), hostile), via=hostile)
+def test_any_export_summary_renders_valid(export_filter, filename, data, by_status, by, via):
+    export = ExportFile(filter=export_filter, filename=filename, data=data, sha256="ab" * 32, by_status=by_status,
+                        generated_at=NOW, generated_by=by, generated_via=via, scanned=0, list_calls=0,
+                        describe_calls=0)
+    done = render_export_done(export)
+    assert_valid_message(done)
+    comment = export_comment(export)
+    assert 1 <= len(comment) <= 3000
+    assert_whole_mrkdwn(comment)
+    # Tamper evidence: whatever else is cut, the hash shows.
+    assert "ab" * 32 in comment and "ab" * 32 in done["blocks"][-1]["text"]["text"]
+    assert "ab" * 32 in export_summary_text(export)
