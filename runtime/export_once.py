@@ -62,7 +62,8 @@ def run_export_once(service, audit, *, dataset_group: str | None = None, status:
             print(f"bot.py export: {plain_text(err)}", file=stderr)
             return EXIT_USAGE
         except Exception as err:  # noqa: BLE001 - every failure is a message and exit code 1; the unexpected logged
-            record.note(outcome="error", error=type(err).__name__)
+            # As in Slack (handlers/failures.py): a BotError is an answer, anything else an error with its traceback.
+            record.note(outcome="user_error" if isinstance(err, BotError) else "error", error=type(err).__name__)
             if not isinstance(err, BotError | OSError):
                 logger.exception("export failed unexpectedly")
             print(f"bot.py export FAILED: {plain_text(err)}", file=stderr)
