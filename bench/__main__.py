@@ -250,6 +250,36 @@ def digest_cost(emulator, slack, database) -> list[tuple[str, str, str]]:
              str(calls), f"one subscription scope; {posted} failures posted")]
 
 
+def export_cost(emulator, slack, database, jobs: int = 2000, latency: float = 0.15) -> list[tuple[str, str, str]]:
+    """`/deletion-jobs export` of `jobs` jobs under gunicorn, every AWS call taking `latency` seconds."""
+    group = emulator.add_dataset_group("bench-export")
+    emulator.seed_bulk(group, jobs, failed_every=10)
+    port = free_port()
+    server = Server(procfile_web_command(), env_for(emulator, slack, database, port), port)
+    try:
+        uploads_before = len(slack.uploads())
+        emulator.reset_calls()
+        emulator.latency = latency
+        start = time.perf_counter()
+        status, _ = send_command(server.events_url, slack, "export bench-export", "export-0")
+        upload = slack.wait_for_uploads(uploads_before + 1, timeout=900)[-1]
+        seconds = time.perf_counter() - start
+    finally:
+        emulator.latency = 0
+        server.stop()
+    assert status == 200 and upload.data.count(b"\r\n") == jobs + 1, "the export did not hold every job"
+    describe, listed = emulator.call_count("DescribeDataDeletionJob"), emulator.call_count("ListDataDeletionJobs")
+    groups = emulator.call_count("ListDatasetGroups")
+    floor = latency * (math.ceil(jobs / 100) + groups + jobs / 4)
+    return [
+        (f"Export of {jobs:,} jobs, every AWS call taking {latency * 1000:.0f} ms: command to file in the DM",
+         f"{seconds:.1f} s", f"EXPORT_DESCRIBE_CONCURRENCY=4; floor (calls × latency, Describe 4 at a time)"
+         f" {floor:.1f} s; {len(upload.data):,} bytes"),
+        (f"Export of {jobs:,} jobs: AWS calls", str(describe + listed + groups),
+         f"{describe:,} DescribeDataDeletionJob, {listed} ListDataDeletionJobs, {groups} ListDatasetGroups"),
+    ]
+
+
 def steady_state(emulator, slack, database, total: int) -> list[tuple[str, str, str]]:
     port = free_port()
     server = Server(procfile_web_command(), env_for(emulator, slack, database, port), port)
@@ -319,7 +349,8 @@ def machine() -> str:
            f"Python {platform.python_version()}"
 
 
-STEPS = ("ack_latency", "slow_aws", "slow_clients", "paging_cost", "digest_cost", "steady_state", "rendering")
+STEPS = ("ack_latency", "slow_aws", "slow_clients", "paging_cost", "digest_cost", "export_cost", "steady_state",
+         "rendering")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -341,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
             "slow_clients": lambda: slow_clients(emulator, slack, database, 20 if args.quick else 100),
             "paging_cost": lambda: paging_cost(emulator, slack, database),
             "digest_cost": lambda: digest_cost(emulator, slack, f"sqlite:///{tmp}/digest.sqlite3"),
+            "export_cost": lambda: export_cost(emulator, slack, f"sqlite:///{tmp}/export.sqlite3",
+                                               jobs=400 if args.quick else 2000),
             "steady_state": lambda: steady_state(emulator, slack, database, 100 if args.quick else 1000),
             "rendering": rendering,
         }
