@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from services.export.csv_export import COLUMNS
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 SINCE = datetime(2026, 10, 1, tzinfo=UTC)
@@ -77,9 +76,9 @@ def cli_env(emulator, slack, database: Path, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SLACK_", "DIGEST_", "ALLOWED_", "AWS_", "DATABASE_URL", "EXPORT_"))
            and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+    # No SLACK_* at all: the command line is for people without Slack.
     env.update({
-        "AWS_ENDPOINT_URL_PERSONALIZE": emulator.url, "SLACK_API_URL": slack.api_url,
-        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "DATABASE_URL": f"sqlite:///{database}",
+        "AWS_ENDPOINT_URL_PERSONALIZE": emulator.url, "DATABASE_URL": f"sqlite:///{database}",
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
         "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true",
         "RUN_SCHEDULER": "false", "LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
