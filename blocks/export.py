@@ -19,7 +19,12 @@ _USER_ID = re.compile(r"^[UW][A-Z0-9]{1,20}$")
 def filter_text(export_filter: ExportFilter) -> str:
     """Plain text: `dataset group media-feed · status FAILED · created 2026-10-31 to 2026-11-30 (UTC; …)`."""
     group = export_filter.dataset_group_arn
-    where = f"dataset group {dataset_group_name(group)} ({group})" if group else "every dataset group"
+    if group:
+        where = f"dataset group {dataset_group_name(group)} ({group})"
+    elif export_filter.allowed_groups_only:
+        where = "every dataset group that ALLOWED_DATASET_GROUPS lets this bot show"
+    else:
+        where = "every dataset group"
     status = f"status {export_filter.status}" if export_filter.status else "any status"
     if export_filter.until:
         when = f"created {export_filter.since} to {export_filter.until} (UTC; until exclusive)"

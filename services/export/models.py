@@ -14,7 +14,8 @@ def start_of_day(day: date) -> datetime:
 
 @dataclass(frozen=True)
 class ExportFilter:
-    """Jobs of one dataset group (None: every allowed one) and status (None: any), created in [since, until) UTC.
+    """Jobs of one dataset group (None: every one the allowlist shows) and status (None: any), created in
+    [since, until) UTC.
 
     `until` None means up to the moment of the export.
     """
@@ -23,6 +24,8 @@ class ExportFilter:
     status: str | None
     since: date
     until: date | None = None
+    # No dataset group asked for, and ALLOWED_DATASET_GROUPS limits which the file holds.
+    allowed_groups_only: bool = False
 
     @property
     def since_moment(self) -> datetime:

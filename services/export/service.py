@@ -97,7 +97,8 @@ class ExportService:
             arn = self._resolver.resolve(command.group).arn
             self._access.check_group(arn, user_id=user_id)
         since = command.since or (command.until or self._clock().date()) - timedelta(days=DEFAULT_DAYS)
-        return ExportFilter(dataset_group_arn=arn, status=command.status, since=since, until=command.until)
+        return ExportFilter(dataset_group_arn=arn, status=command.status, since=since, until=command.until,
+                            allowed_groups_only=arn is None and self._access.restricts_groups)
 
     @contextmanager
     def reserved(self, user_id: str | None) -> Iterator[object | None]:

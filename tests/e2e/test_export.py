@@ -222,8 +222,9 @@ def test_only_allowed_dataset_groups_appear_in_the_file(emulator, slack, run_bot
     account = Account(emulator)
     bot = run_bot(allowed_dataset_groups="retail-recs")
     final_answer(slack, bot.command(f"export {WINDOW}"))
-    rows = rows_of(slack.wait_for_uploads(1)[0].data)
-    assert [row[COL["job_arn"]] for row in rows] == Account.expected(emulator, account.retail)
+    [upload] = slack.wait_for_uploads(1)
+    assert [row[COL["job_arn"]] for row in rows_of(upload.data)] == Account.expected(emulator, account.retail)
+    assert "every dataset group that ALLOWED_DATASET_GROUPS lets this bot show" in upload.initial_comment
     refused = final_answer(slack, bot.command(f"export media-feed {WINDOW}"))
     assert "not allowed to see the dataset group media-feed" in refused["text"]
     assert len(slack.uploads()) == 1

@@ -161,7 +161,7 @@ def test_any_digest_now_answer_renders_valid(channel_id, reported, messages, sin
 days = st.dates(min_value=datetime(1971, 1, 1).date(), max_value=datetime(2100, 1, 1).date())
 export_filters = st.builds(ExportFilter, dataset_group_arn=st.one_of(st.none(), group_arn),
                            status=st.one_of(st.none(), st.sampled_from(STATUSES), hostile), since=days,
-                           until=st.one_of(st.none(), days))
+                           until=st.one_of(st.none(), days), allowed_groups_only=st.booleans())
 
 
 @given(export_filter=export_filters, described=st.integers(0, 10**6), total=st.integers(0, 10**6))

@@ -159,6 +159,13 @@ def test_default_since_is_30_days_back_from_today_or_from_until():
         MEDIA, "FAILED", since=date(2026, 10, 31))
 
 
+def test_an_unfiltered_export_under_an_allowlist_says_so_in_its_filter():
+    svc = service(FakeGateway([]), access=AccessPolicy(dataset_groups=("media-feed",)))
+    assert svc.filter_for(ExportCommand()).allowed_groups_only is True
+    assert svc.filter_for(ExportCommand(group="media-feed")).allowed_groups_only is False
+    assert service(FakeGateway([])).filter_for(ExportCommand()).allowed_groups_only is False
+
+
 def test_a_group_outside_the_allowlist_is_refused_before_any_aws_call():
     gateway = FakeGateway(hourly(3))
     svc = service(gateway, access=AccessPolicy(dataset_groups=("media-feed",)))
