@@ -7,7 +7,6 @@ Exit codes: 0 written; 1 the export failed (AWS, too many jobs, the file could n
 
 from __future__ import annotations
 
-import getpass
 import html
 import logging
 import os
@@ -106,7 +105,11 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 
 def operator_name() -> str:
+    """Who ran the command, for the summary and the audit line: the account of the process (not $USER, which
+    anyone can set, and only config/ reads the environment)."""
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError):
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import logging
 import os
 import subprocess
@@ -100,8 +101,9 @@ def tracebacks(caplog) -> list[str]:
 
 
 def test_export_uploads_the_csv_to_the_requesters_dm_and_the_command_line_writes_the_same_bytes(
-        emulator, slack, run_bot, tmp_path):
+        emulator, slack, run_bot, tmp_path, caplog):
     account = Account(emulator)
+    caplog.set_level(logging.INFO, logger="deletion_jobs.audit")
     bot = run_bot()
     ack = bot.command(f"export media-feed {WINDOW}", user_id="U123", channel_id="C123")
     answer = final_answer(slack, ack)
@@ -131,6 +133,10 @@ def test_export_uploads_the_csv_to_the_requesters_dm_and_the_command_line_writes
     assert "<@U123>" in upload.initial_comment and "COMPLETED 12" in upload.initial_comment
     assert "media-feed" in upload.initial_comment and "2026-10-01 to 2026-11-01" in upload.initial_comment
     assert digest in answer["blocks"][-1]["text"]["text"] and answer["replace_original"] is True
+    [audit] = [json.loads(r.getMessage()) for r in caplog.records if r.name == "deletion_jobs.audit"]
+    assert (audit["user"], audit["sha256"], audit["results"], audit["outcome"]) == ("U123", digest, 25, "ok")
+    assert audit["describe_calls"] == 25 and audit["aws_calls"] == 25 + audit["list_calls"] + 1  # + ListDatasetGroups
+    assert audit["dm_channel"] == "DU123" and audit["file_id"] == upload.file_id
 
     out = tmp_path / "export.csv"
     result = run_cli(cli_env(emulator, slack, tmp_path / "cli.sqlite3"), tmp_path, "--dataset-group", "media-feed",
