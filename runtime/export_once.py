@@ -2,7 +2,8 @@
 Slack and for scripts. Same jobs, same bytes as `/deletion-jobs export`.
 
 Exit codes: 0 written; 1 the export failed (AWS, too many jobs, the file could not be written); 2 the arguments
-(a date, status or dataset group that cannot be used). Nothing is left at `--out` unless the export succeeded.
+(a date, status or dataset group that cannot be used); 130 interrupted (Ctrl-C). Nothing is left at `--out`
+unless the export succeeded.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ logger = logging.getLogger("deletion_jobs.export")
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 _ARGUMENT_ERRORS = (CommandError, MalformedArn, DatasetGroupNotFound, ForeignDatasetGroupArn, AccessRefused)
 _EMOJI = re.compile(r"^:[a-z_]+: ")
 
@@ -56,6 +58,10 @@ def run_export_once(service, audit, *, dataset_group: str | None = None, status:
             record.note(command="ExportCommand", filter=export_filter.as_audit())
             export = service.export(export_filter, generated_by=who, generated_via="the command line")
             write_atomically(Path(out_path), export.data)
+        except KeyboardInterrupt:
+            record.note(outcome="interrupted")
+            print("bot.py export: interrupted; nothing was written", file=stderr)
+            return EXIT_INTERRUPTED
         except _ARGUMENT_ERRORS as err:
             record.note(outcome="user_error", error=type(err).__name__)
             print(f"bot.py export: {plain_text(err)}", file=stderr)
