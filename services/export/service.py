@@ -86,10 +86,6 @@ class ExportService:
         return cls(gateway, resolver, access, concurrency=settings.export_describe_concurrency,
                    max_jobs=settings.export_max_jobs, leases=leases)
 
-    @property
-    def max_jobs(self) -> int:
-        return self._max_jobs
-
     def filter_for(self, command: ExportCommand, *, user_id: str | None = None) -> ExportFilter:
         """The command's filter: its dataset group resolved and allowed; `since` defaults to 30 days back."""
         arn = None
@@ -217,8 +213,9 @@ class ExportService:
         last = [self._monotonic()]
 
         def renew() -> None:
-            if self._monotonic() - last[0] >= LEASE_RENEW_SECONDS:
-                last[0] = self._monotonic()
+            now = self._monotonic()
+            if now - last[0] >= LEASE_RENEW_SECONDS:
+                last[0] = now
                 self._leases.renew(lease)
 
         return renew

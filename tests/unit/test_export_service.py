@@ -116,6 +116,7 @@ class FakeLeases:
     def __init__(self):
         self.held: dict[str, str] = {}
         self.released: list[str] = []
+        self.renewed: list[str] = []
 
     def claim(self, user_id):
         if user_id in self.held:
@@ -131,7 +132,7 @@ class FakeLeases:
         self.released.append(lease.user_id)
 
     def renew(self, lease):
-        pass
+        self.renewed.append(lease.user_id)
 
 
 def service(gateway, *, access=None, leases=None, **kwargs) -> ExportService:
@@ -323,3 +324,20 @@ def test_the_slot_is_freed_when_the_export_fails():
     with pytest.raises(RuntimeError), svc.reserved("U1"):
         raise RuntimeError("boom")
     assert leases.held == {}
+
+
+@pytest.mark.parametrize(("step", "renews"), [(0, False), (61, True)])
+def test_a_running_export_renews_its_lease_once_a_minute_has_passed(step, renews):
+    leases = FakeLeases()
+    now = [0.0]
+
+    def monotonic() -> float:  # `step` seconds pass between two looks at the clock
+        now[0] += step
+        return now[0]
+
+    svc = service(FakeGateway(hourly(30)), leases=leases, monotonic=monotonic)
+    with svc.reserved("U1") as lease:
+        export_of(svc, ExportFilter(None, None, since=date(2026, 11, 1)), lease=lease)
+    # After the list page, and after Describe calls: with a minute gone between each look at the clock, every look
+    # renews; with no time gone, none does.
+    assert (len(leases.renewed) >= 2) is renews and set(leases.renewed) <= {"U1"}
