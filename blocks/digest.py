@@ -22,8 +22,7 @@ from blocks.mrkdwn import (
     plain_date,
     plain_text,
 )
-from services.digest.window import DigestWindow, failure_time
-from services.models import DeletionJob, dataset_group_name
+from services.models import DeletionJob, DigestWindow, dataset_group_name, failure_time
 
 MAX_BLOCKS = 50
 # Slack documents no total size for a message, but refuses very long ones (msg_too_long); stay far below.

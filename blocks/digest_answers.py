@@ -15,8 +15,7 @@ from blocks.mrkdwn import (
     mrkdwn,
     truncate_mrkdwn,
 )
-from services.models import dataset_group_name
-from services.storage.digest_store import ORIGIN_SETTINGS, Subscription
+from services.models import ORIGIN_SETTINGS, Subscription, dataset_group_name
 
 DIGEST_USAGE = (
     "*Digest of failed deletion jobs in this channel:*\n"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from blocks.digest_answers import DIGEST_USAGE, channel_mention
 from blocks.job_list import ACTION_RESTART, button
 from blocks.mrkdwn import escape_truncated, fallback, mrkdwn
 from services import errors
-from services.listing.command_parser import CommandError
 from services.models import STATUSES, dataset_group_name
 
 VALID_STATUSES = ", ".join(f"`{status}`" for status in STATUSES)
@@ -51,7 +51,7 @@ def render_help() -> dict:
     return message(USAGE)
 
 
-def render_command_error(err: CommandError) -> dict:
+def render_command_error(err: errors.CommandError) -> dict:
     token = f" {_code(err.token)}" if err.token else ""
     text = (f":warning: I did not understand{token}: {escape_truncated(err.problem, TOKEN_LIMIT)}.\n"
             f"Valid statuses: {VALID_STATUSES}.")
@@ -82,7 +82,7 @@ def _render_error(err: Exception, *, restart_value: str | None) -> dict:
     digest_text = _digest_text(err)
     if digest_text is not None:
         return message(digest_text)
-    if isinstance(err, CommandError):
+    if isinstance(err, errors.CommandError):
         return render_command_error(err)
     if isinstance(err, errors.DatasetGroupNotFound):
         text = f":mag: I can't find a dataset group named {_code(err.name)}"
@@ -143,31 +143,27 @@ _NOT_IN_CHANNEL_FIX = "Invite me with `/invite @deletion-jobs`, then try again."
 
 
 def _digest_text(err: Exception) -> str | None:
-    """Text for the digest's errors (services/digest/errors.py); None for any other error."""
-    # Imported here so the listing's error path does not load the digest's tables and Block Kit.
-    from blocks.digest_answers import DIGEST_USAGE, channel_mention
-    from services.digest import errors as digest_errors
-
-    if isinstance(err, digest_errors.DigestUsageError):
+    """Text for the digest's errors; None for any other error."""
+    if isinstance(err, errors.DigestUsageError):
         token = f" {_code(err.token)}" if err.token else ""
         return f":warning: I did not understand{token}: {escape_truncated(err.problem, TOKEN_LIMIT)}.\n{DIGEST_USAGE}"
-    if isinstance(err, digest_errors.InvalidDigestTime):
+    if isinstance(err, errors.InvalidDigestTime):
         return (f":clock9: {_code(err.token, SHORT_LIMIT)} is not a time I understand. Use 24-hour `HH:MM`,"
                 " e.g. `at 09:30` or `at 17:45 Europe/Berlin`.")
-    if isinstance(err, digest_errors.UnknownTimeZone):
+    if isinstance(err, errors.UnknownTimeZone):
         text = f":globe_with_meridians: I don't know the time zone {_code(err.token, SHORT_LIMIT)}."
         if err.suggestions:
             text += f" Did you mean {_suggestions(err.suggestions)}?"
         return text + " Use an IANA name such as `Europe/Berlin`, `America/New_York` or `UTC`."
-    if isinstance(err, digest_errors.BotNotInChannel):
+    if isinstance(err, errors.BotNotInChannel):
         where = channel_mention(err.channel_id)
         if err.code == "is_archived":
             return f":no_entry: {where} is archived, so I cannot post a digest there."
         return f":no_entry: I am not a member of {where}, so I cannot post a digest there. {_NOT_IN_CHANNEL_FIX}"
-    if isinstance(err, digest_errors.NotSubscribed):
+    if isinstance(err, errors.NotSubscribed):
         return (f"{channel_mention(err.channel_id)} has no digest subscription yet."
                 " Subscribe it with `/deletion-jobs digest subscribe`.")
-    if isinstance(err, digest_errors.DigestFailed):
+    if isinstance(err, errors.DigestFailed):
         where = channel_mention(err.channel_id)
         if err.code in ("not_in_channel", "channel_not_found"):
             return f":no_entry: I could not post the digest: I am not a member of {where}. {_NOT_IN_CHANNEL_FIX}"

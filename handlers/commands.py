@@ -6,7 +6,8 @@ from blocks.errors import render_help
 from blocks.job_list import render_job_page
 from handlers.failures import failure_answer
 from handlers.requests import Requester
-from services.listing.command_parser import CommandError, DigestCommand, HelpCommand, parse_command
+from services.errors import CommandError
+from services.listing.command_parser import DigestCommand, HelpCommand, parse_command
 
 COMMAND = "/deletion-jobs"
 

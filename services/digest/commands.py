@@ -19,8 +19,7 @@ from blocks.digest_answers import (
     render_unsubscribed,
 )
 from handlers.requests import Requester
-from services.digest.errors import BotNotInChannel, DigestFailed, DigestUsageError, InvalidDigestTime
-from services.errors import MalformedArn
+from services.errors import BotNotInChannel, DigestFailed, DigestUsageError, InvalidDigestTime, MalformedArn
 from services.listing.command_parser import ARN_PATTERN, MAX_ARN_LENGTH, NAME_PATTERN, DigestCommand, is_arn
 from services.scheduling.scheduler import DigestSchedule, parse_time, parse_timezone
 

@@ -28,11 +28,17 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
 from blocks.digest import render_digest, render_no_failures
-from services.digest.errors import DigestGroupInvalid, NotSubscribed
-from services.digest.window import DigestWindow, created_before, failure_time, read_cutoff, window_for
-from services.errors import AwsError, DatasetGroupNotFound, ForeignDatasetGroupArn, MalformedArn
-from services.models import DeletionJob
-from services.storage.digest_store import DigestLedger, Subscription, SubscriptionStore
+from services.digest.window import created_before, read_cutoff, window_for
+from services.errors import (
+    AwsError,
+    DatasetGroupNotFound,
+    DigestGroupInvalid,
+    ForeignDatasetGroupArn,
+    MalformedArn,
+    NotSubscribed,
+)
+from services.models import DeletionJob, DigestWindow, Subscription, failure_time
+from services.storage.digest_store import DigestLedger, SubscriptionStore
 from services.storage.store import utcnow
 
 logger = logging.getLogger(__name__)

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from services.errors import AwsResourceNotFound, JobNotFound, ListExpired
 from services.listing.command_parser import ListCommand
-from services.listing.cursor import Cursor, CursorCodec, ListQuery
-from services.listing.paging import DeletionJobPager, Page
-from services.models import DeletionJobDetails
+from services.listing.cursor import CursorCodec
+from services.listing.paging import DeletionJobPager
+from services.models import Cursor, DeletionJobDetails, ListQuery, Page
 
 logger = logging.getLogger(__name__)
 

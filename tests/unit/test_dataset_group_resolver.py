@@ -8,9 +8,8 @@ import pytest
 
 from blocks.errors import render_error
 from services.aws.dataset_groups import DatasetGroupResolver
-from services.digest.errors import DigestGroupInvalid
 from services.digest.service import DigestService
-from services.errors import ForeignDatasetGroupArn
+from services.errors import DigestGroupInvalid, ForeignDatasetGroupArn
 from services.models import DatasetGroup
 from tests.blockkit import assert_within_limits
 

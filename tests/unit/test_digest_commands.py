@@ -14,15 +14,18 @@ from services.audit import AuditLog
 from services.aws.dataset_groups import DatasetGroupResolver
 from services.container import Services
 from services.digest.commands import DigestCommands, parse_subscribe_args
-from services.digest.errors import (
+from services.digest.service import DigestService
+from services.errors import (
+    AccessRefused,
     BotNotInChannel,
+    DatasetGroupNotFound,
     DigestUsageError,
+    ForeignDatasetGroupArn,
     InvalidDigestTime,
+    MalformedArn,
     NotSubscribed,
     UnknownTimeZone,
 )
-from services.digest.service import DigestService
-from services.errors import AccessRefused, DatasetGroupNotFound, ForeignDatasetGroupArn, MalformedArn
 from services.listing.command_parser import DigestCommand
 from services.models import DatasetGroup, DeletionJob
 from services.scheduling.scheduler import DigestSchedule

@@ -12,11 +12,15 @@ from blocks.errors import message as error_message
 from blocks.errors import render_error, render_help
 from blocks.job_list import list_title, render_job_page
 from blocks.mrkdwn import date_token, escape, escape_truncated, truncate_mrkdwn
-from services.digest.errors import BotNotInChannel
-from services.errors import AccessRefused, AwsAccessDenied, DatasetGroupNotFound, ListExpired, MalformedArn
-from services.listing.cursor import Cursor, ListQuery
-from services.listing.paging import Page
-from services.models import STATUSES, DeletionJob, DeletionJobDetails
+from services.errors import (
+    AccessRefused,
+    AwsAccessDenied,
+    BotNotInChannel,
+    DatasetGroupNotFound,
+    ListExpired,
+    MalformedArn,
+)
+from services.models import STATUSES, Cursor, DeletionJob, DeletionJobDetails, ListQuery, Page
 from tests.blockkit import assert_valid_message, assert_whole_mrkdwn, assert_within_limits, visible_texts
 
 GROUP = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
