@@ -99,7 +99,7 @@ def render_subscription_list(subscriptions: Sequence[Subscription], describe: Ca
                 f" · {escape_truncated(describe(s), _SCHEDULE_LIMIT)}"
                 f" · last digest {last}" + (f" · {source}" if source else ""))
         lines.append(truncate_mrkdwn(line, _LIST_SECTION_LIMIT))
-    title = f"*{len(subscriptions)} digest subscription{'s' if len(subscriptions) != 1 else ''}*"
+    title = f"*{_subscription_count(len(subscriptions))}*"
     blocks = [{"type": "section", "text": mrkdwn(title)}]
     chunk = ""
     shown = 0
@@ -115,7 +115,11 @@ def render_subscription_list(subscriptions: Sequence[Subscription], describe: Ca
         blocks.append({"type": "section", "text": mrkdwn(chunk)})
     if shown < len(lines):
         blocks.append({"type": "context", "elements": [mrkdwn(f"…and {len(lines) - shown} more", CONTEXT_TEXT_LIMIT)]})
-    return {"text": fallback(f"{len(subscriptions)} digest subscriptions"), "blocks": blocks}
+    return {"text": fallback(_subscription_count(len(subscriptions))), "blocks": blocks}
+
+
+def _subscription_count(count: int) -> str:
+    return f"{count} digest subscription{'' if count == 1 else 's'}"
 
 
 def render_digest_now(channel_id: str, *, reported: int, messages: int, since: datetime | None,

@@ -84,6 +84,9 @@ def _render_error(err: Exception, *, restart_value: str | None) -> dict:
         return message(digest_text)
     if isinstance(err, errors.CommandError):
         return render_command_error(err)
+    if isinstance(err, errors.DatasetGroupArnNotFound):
+        return message(f":mag: The dataset group {_code(err.name, ARN_LIMIT)} does not exist in region"
+                       f" {_code(err.region, SHORT_LIMIT)} (account {_code(err.account, SHORT_LIMIT)}).")
     if isinstance(err, errors.DatasetGroupNotFound):
         text = f":mag: I can't find a dataset group named {_code(err.name)}"
         if err.suggestions:
@@ -160,6 +163,9 @@ def _digest_text(err: Exception) -> str | None:
         if err.code == "is_archived":
             return f":no_entry: {where} is archived, so I cannot post a digest there."
         return f":no_entry: I am not a member of {where}, so I cannot post a digest there. {_NOT_IN_CHANNEL_FIX}"
+    if isinstance(err, errors.DigestInDirectMessage):
+        return (":no_entry: A digest goes to a channel, not to a direct message. Run `/deletion-jobs digest"
+                " subscribe` in the channel that should get it.")
     if isinstance(err, errors.NotSubscribed):
         return (f"{channel_mention(err.channel_id)} has no digest subscription yet."
                 " Subscribe it with `/deletion-jobs digest subscribe`.")

@@ -36,6 +36,16 @@ class DatasetGroupNotFound(BotError):
         self.suggestions = suggestions
 
 
+class DatasetGroupArnNotFound(DatasetGroupNotFound):
+    """A well-formed dataset group ARN of the bot's partition, region and account that names no dataset group."""
+
+    def __init__(self, arn: str, *, name: str, region: str, account: str):
+        super().__init__(name)
+        self.arn = arn
+        self.region = region
+        self.account = account
+
+
 class JobNotFound(BotError):
     """A deletion job AWS no longer knows (Details on a job that was removed)."""
 
@@ -150,6 +160,14 @@ class BotNotInChannel(BotError):
         super().__init__(f"{channel_id}: {code}")
         self.channel_id = channel_id
         self.code = code
+
+
+class DigestInDirectMessage(BotError):
+    """`digest subscribe` in a direct message (one person's or a group's): a digest goes to a channel."""
+
+    def __init__(self, channel_id: str):
+        super().__init__(channel_id)
+        self.channel_id = channel_id
 
 
 class NotSubscribed(BotError):

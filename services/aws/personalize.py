@@ -213,6 +213,19 @@ class PersonalizeGateway:
             if not token:
                 return groups
 
+    def describe_dataset_group(self, arn: str) -> DatasetGroup | None:
+        """The dataset group at `arn`, or None when AWS says there is none (a typo, or a deleted group)."""
+        try:
+            answer = self._call("describe_dataset_group", {"datasetGroupArn": arn},
+                                expected={"ResourceNotFoundException"})
+        except errors.AwsResourceNotFound:
+            return None
+        group = answer.get("datasetGroup")
+        problem = "is missing" if group is None else missing_fields(group, _GROUP_FIELDS)
+        if problem:
+            raise self._malformed("describe_dataset_group", answer, f"`datasetGroup` {problem}")
+        return DatasetGroup(name=group["name"], arn=group["datasetGroupArn"])
+
     def describe_job(self, job_arn: str) -> DeletionJobDetails:
         answer = self._call("describe_data_deletion_job", {"dataDeletionJobArn": job_arn})
         job = answer.get("dataDeletionJob")
@@ -246,7 +259,8 @@ class PersonalizeGateway:
         )
         return errors.AwsMalformedResponse(problem, request_id=request_id, code="MalformedResponse")
 
-    def _call(self, method: str, params: dict) -> dict:
+    def _call(self, method: str, params: dict, *, expected: frozenset[str] | set[str] = frozenset()) -> dict:
+        """One API call, its failures mapped to domain errors; `expected` error codes are an answer, logged at INFO."""
         scope = self.current_scope()
         if scope is not None:
             if scope.calls and scope.time_left() <= 0:
@@ -256,7 +270,7 @@ class PersonalizeGateway:
         try:
             answer = getattr(self._client, method)(**params)
         except ClientError as err:
-            raise self._map_client_error(method, err) from err
+            raise self._map_client_error(method, err, expected) from err
         except DeadlineExceeded as err:
             logger.warning("personalize %s: gave up, the request's deadline has passed", method)
             raise errors.AwsTimeout(f"{method}: deadline") from err
@@ -286,7 +300,7 @@ class PersonalizeGateway:
         return answer
 
     @staticmethod
-    def _map_client_error(method: str, err: ClientError) -> errors.AwsError:
+    def _map_client_error(method: str, err: ClientError, expected=frozenset()) -> errors.AwsError:
         error = err.response.get("Error", {})
         code = error.get("Code", "Unknown")
         message = error.get("Message", "")
@@ -297,7 +311,8 @@ class PersonalizeGateway:
             logger.info("personalize %s: nextToken refused (request id %s)", method, request_id)
             return errors.ListExpired(message)
         error_type = _CODE_TO_ERROR.get(code, errors.AwsServiceError)
-        logger.error(
-            "personalize %s failed: %s (HTTP %s, request id %s): %s", method, code, status, request_id, message
+        logger.log(
+            logging.INFO if code in expected else logging.ERROR,
+            "personalize %s failed: %s (HTTP %s, request id %s): %s", method, code, status, request_id, message,
         )
         return error_type(message, request_id=request_id, code=code)

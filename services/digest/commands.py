@@ -19,12 +19,21 @@ from blocks.digest_answers import (
     render_unsubscribed,
 )
 from handlers.requests import Requester
-from services.errors import BotNotInChannel, DigestFailed, DigestUsageError, InvalidDigestTime, MalformedArn
+from services.errors import (
+    BotNotInChannel,
+    DigestFailed,
+    DigestInDirectMessage,
+    DigestUsageError,
+    InvalidDigestTime,
+    MalformedArn,
+)
 from services.listing.command_parser import ARN_PATTERN, MAX_ARN_LENGTH, NAME_PATTERN, DigestCommand, is_arn
 from services.scheduling.scheduler import DigestSchedule, parse_time, parse_timezone
 
 logger = logging.getLogger(__name__)
 
+# Slack's direct message channel ids start with D (group DMs are told apart by conversations.info).
+DIRECT_MESSAGE_PREFIX = "D"
 _LOOKS_LIKE_TIME = re.compile(r"^\d{1,2}([:.h]\d{0,2})?\s*(am|pm)?$", re.IGNORECASE)
 
 
@@ -91,6 +100,8 @@ class DigestCommands:
         raise DigestUsageError("unknown digest action (use subscribe, unsubscribe, list or now)", parsed.action)
 
     def subscribe(self, args: Sequence[str], channel: str, user_id: str | None) -> dict:
+        if channel.startswith(DIRECT_MESSAGE_PREFIX):
+            raise DigestInDirectMessage(channel)
         group, at_time, zone = parse_subscribe_args(args)
         arn = None
         if group is not None:
@@ -130,8 +141,10 @@ class DigestCommands:
             return ("I could not reach Slack to check that I am a member of this channel. If I am not, invite me"
                     " with `/invite @deletion-jobs`.")
         details = info.get("channel") or {}
+        if details.get("is_im") or details.get("is_mpim"):
+            raise DigestInDirectMessage(channel)
         if details.get("is_archived"):
             raise BotNotInChannel(channel, "is_archived")
-        if not details.get("is_im") and details.get("is_member") is False:
+        if details.get("is_member") is False:
             raise BotNotInChannel(channel, "not_in_channel")
         return None

@@ -72,6 +72,7 @@ def error_cases(text: st.SearchStrategy[str]) -> st.SearchStrategy[Exception]:
     return st.one_of(
         st.builds(errors.ListExpired, text),
         st.builds(errors.DatasetGroupNotFound, text, names),
+        st.builds(errors.DatasetGroupArnNotFound, text, name=text, region=text, account=text),
         st.builds(errors.JobNotFound, text),
         st.builds(errors.MalformedArn, text),
         st.builds(errors.AccessRefused, text),
@@ -83,6 +84,7 @@ def error_cases(text: st.SearchStrategy[str]) -> st.SearchStrategy[Exception]:
         st.builds(errors.UnknownTimeZone, text, names),
         st.builds(errors.BotNotInChannel, channel, st.one_of(st.just("is_archived"), text)),
         st.builds(errors.NotSubscribed, channel),
+        st.builds(errors.DigestInDirectMessage, channel),
         st.builds(errors.DigestFailed, channel,
                   st.one_of(st.sampled_from(["not_in_channel", "is_archived", "AwsThrottled"]), text)),
         st.builds(RuntimeError, text),
