@@ -29,7 +29,7 @@ def status_badge(status: str) -> str:
     return f"{emoji} *{escape_truncated(one_line(STATUS_LABEL.get(status, status or 'Unknown')), STATUS_LIMIT)}*"
 
 
-def job_summary_text(job: DeletionJob, *, reason_limit: int = LIST_REASON_LIMIT) -> str:
+def job_summary_text(job: DeletionJob) -> str:
     """Status, name, group, times and (for FAILED) the reason, all AWS text escaped; ≤ 3000 characters."""
     lines = [
         f"{status_badge(job.status)} · *{escape_truncated(one_line(job.name), NAME_LIMIT)}*"
@@ -38,7 +38,7 @@ def job_summary_text(job: DeletionJob, *, reason_limit: int = LIST_REASON_LIMIT)
     ]
     if job.status == "FAILED" or job.failure_reason:
         reason = one_line(job.failure_reason or "no reason given")
-        lines.append(f"> {escape_truncated(reason, reason_limit)}")
+        lines.append(f"> {escape_truncated(reason, LIST_REASON_LIMIT)}")
     return "\n".join(lines)
 
 

@@ -127,9 +127,6 @@ class Cursor:
     def start(cls, query: ListQuery) -> Cursor:
         return cls(query=query)
 
-    def restart(self) -> Cursor:
-        return Cursor.start(self.query)
-
     def advance(self, *, api_token: str | None, after: Position | None, shown_now: int) -> Cursor:
         return replace(self, api_token=api_token, after=after, page=self.page + 1, shown=self.shown + shown_now)
 

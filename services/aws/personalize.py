@@ -99,20 +99,15 @@ class DeadlineExceeded(Exception):
 
 @dataclass
 class CallScope:
-    """What one Slack request costs in AWS: logical calls, HTTP attempts, time."""
+    """What one Slack request costs in AWS (logical calls, HTTP attempts, request ids), and when it must stop."""
 
     deadline: float
-    started: float
     calls: int = 0
     attempts: int = 0
     request_ids: list[str] = field(default_factory=list)
 
     def time_left(self) -> float:
         return self.deadline - time.monotonic()
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
 
 
 class PersonalizeGateway:
@@ -153,8 +148,7 @@ class PersonalizeGateway:
     @contextmanager
     def scope(self, deadline_seconds: float | None = None) -> Iterator[CallScope]:
         """Count the calls made inside, and stop starting attempts once the deadline has passed."""
-        now = time.monotonic()
-        scope = CallScope(deadline=now + (deadline_seconds or self._deadline_seconds), started=now)
+        scope = CallScope(deadline=time.monotonic() + (deadline_seconds or self._deadline_seconds))
         previous = getattr(self._local, "scope", None)
         self._local.scope = scope
         try:

@@ -95,9 +95,8 @@ class DigestCommands:
             visible = [sub for sub in self._subscriptions.list()
                        if sub.dataset_group_arn is None or self._access.group_allowed(sub.dataset_group_arn)]
             return render_subscription_list(visible, self._schedule.describe)
-        if parsed.action == "now":
-            return self.now(channel)
-        raise DigestUsageError("unknown digest action (use subscribe, unsubscribe, list or now)", parsed.action)
+        # "now": the command parser lets no other action through.
+        return self.now(channel)
 
     def subscribe(self, args: Sequence[str], channel: str, user_id: str | None) -> dict:
         if channel.startswith(DIRECT_MESSAGE_PREFIX):

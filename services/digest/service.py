@@ -99,7 +99,6 @@ class ChannelOutcome:
 @dataclass
 class DigestRun:
     started: datetime
-    dry_run: bool
     outcomes: list[ChannelOutcome] = field(default_factory=list)
     list_calls: int = 0
     # Set when the run stopped before reaching its channels (the database did not answer).
@@ -237,7 +236,7 @@ class DigestService:
         """One digest for these channels' subscriptions (all when None). Never raises for AWS or Slack failures:
         they are in the outcomes, and `DigestRun.ok` is False. Nor for database failures: the run stops there."""
         now = self._clock()
-        run = DigestRun(started=now, dry_run=dry_run)
+        run = DigestRun(started=now)
         try:
             self._run(run, channel_ids, dry_run=dry_run)
         except SQLAlchemyError as err:
