@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from blocks.digest_answers import DIGEST_USAGE, channel_mention
 from blocks.job_list import ACTION_RESTART, button
-from blocks.mrkdwn import escape_truncated, fallback, mrkdwn
+from blocks.mrkdwn import escape_truncated, section_message
 from services import errors
 from services.models import STATUSES, dataset_group_name
 
@@ -32,12 +32,6 @@ SHORT_LIMIT = 100
 _MAX_SUGGESTIONS = 5
 
 
-def message(text: str, *, extra_blocks: list[dict] | None = None) -> dict:
-    """One section of escaped mrkdwn (and any buttons), and the same text as the fallback, each within limits."""
-    blocks = [{"type": "section", "text": mrkdwn(text)}] + (extra_blocks or [])
-    return {"text": fallback(text), "blocks": blocks}
-
-
 def _code(text: object, limit: int = TOKEN_LIMIT) -> str:
     """`text` as inline code, escaped and cut to `limit`."""
     return f"`{escape_truncated(text, limit)}`"
@@ -48,21 +42,21 @@ def _suggestions(names) -> str:
 
 
 def render_help() -> dict:
-    return message(USAGE)
+    return section_message(USAGE)
 
 
 def render_command_error(err: errors.CommandError) -> dict:
     token = f" {_code(err.token)}" if err.token else ""
     text = (f":warning: I did not understand{token}: {escape_truncated(err.problem, TOKEN_LIMIT)}.\n"
             f"Valid statuses: {VALID_STATUSES}.")
-    return message(text + "\nType `/deletion-jobs help` for examples.")
+    return section_message(text + "\nType `/deletion-jobs help` for examples.")
 
 
 def render_expired(restart_value: str | None) -> dict:
     extra = []
     if restart_value:
         extra = [{"type": "actions", "elements": [button("Run it again", ACTION_RESTART, restart_value)]}]
-    return message(f":hourglass: {EXPIRED_TEXT}", extra_blocks=extra)
+    return section_message(f":hourglass: {EXPIRED_TEXT}", extra_blocks=extra)
 
 
 def render_error(err: Exception, *, restart_value: str | None = None, buttons: list[dict] | None = None) -> dict:
@@ -81,11 +75,11 @@ def _render_error(err: Exception, *, restart_value: str | None) -> dict:
         return render_expired(restart_value)
     digest_text = _digest_text(err)
     if digest_text is not None:
-        return message(digest_text)
+        return section_message(digest_text)
     if isinstance(err, errors.CommandError):
         return render_command_error(err)
     if isinstance(err, errors.DatasetGroupArnNotFound):
-        return message(f":mag: The dataset group {_code(err.name, ARN_LIMIT)} does not exist in region"
+        return section_message(f":mag: The dataset group {_code(err.name, ARN_LIMIT)} does not exist in region"
                        f" {_code(err.region, SHORT_LIMIT)} (account {_code(err.account, SHORT_LIMIT)}).")
     if isinstance(err, errors.DatasetGroupNotFound):
         text = f":mag: I can't find a dataset group named {_code(err.name)}"
@@ -94,24 +88,24 @@ def _render_error(err: Exception, *, restart_value: str | None) -> dict:
         else:
             text += " in this account and region."
         text += f"\nIf you meant a status, use one of {VALID_STATUSES}."
-        return message(text)
+        return section_message(text)
     if isinstance(err, errors.JobNotFound):
-        return message(f":mag: AWS no longer knows the deletion job {_code(err.arn, ARN_LIMIT)}.")
+        return section_message(f":mag: AWS no longer knows the deletion job {_code(err.arn, ARN_LIMIT)}.")
     if isinstance(err, errors.MalformedArn):
-        return message(
+        return section_message(
             f":warning: {_code(err.arn, ARN_LIMIT)} is not a dataset group ARN. It should look like"
             " `arn:aws:personalize:&lt;region&gt;:&lt;account&gt;:dataset-group/&lt;name&gt;`."
         )
     if isinstance(err, errors.ForeignDatasetGroupArn):
-        return message(
+        return section_message(
             f":no_entry: That ARN is in {err.part} `{escape_truncated(err.given, 100)}`; this bot reads {err.part}"
             f" `{escape_truncated(err.expected, 100)}`, so it cannot see"
             f" `{escape_truncated(dataset_group_name(err.arn), 100)}`. Give the name or ARN of a dataset group there."
         )
     if isinstance(err, errors.AccessRefused):
-        return message(f":no_entry: Sorry, you are not allowed to {escape_truncated(err.what, TOKEN_LIMIT)}."
+        return section_message(f":no_entry: Sorry, you are not allowed to {escape_truncated(err.what, TOKEN_LIMIT)}."
                        " Ask the bot's admin for access.")
-    return message(_aws_text(err))
+    return section_message(_aws_text(err))
 
 
 def _aws_text(err: Exception) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from blocks.mrkdwn import CONTEXT_TEXT_LIMIT, date_token, escape_truncated, mrkdwn, one_line
-from services.models import DeletionJob
+from services.models import DeletionJob, dataset_group_name
 
 STATUS_EMOJI = {
     "PENDING": ":hourglass_flowing_sand:",
@@ -40,6 +40,13 @@ def job_summary_text(job: DeletionJob) -> str:
         reason = one_line(job.failure_reason or "no reason given")
         lines.append(f"> {escape_truncated(reason, LIST_REASON_LIMIT)}")
     return "\n".join(lines)
+
+
+def scope_text(dataset_group_arn: str | None) -> str:
+    """What a digest or subscription covers: `all dataset groups`, or `dataset group `media-feed``."""
+    if not dataset_group_arn:
+        return "all dataset groups"
+    return f"dataset group `{escape_truncated(dataset_group_name(dataset_group_arn), NAME_LIMIT)}`"
 
 
 def job_arn_context(job: DeletionJob) -> dict:

@@ -92,3 +92,9 @@ def field(label: str, value: str) -> dict:
 def fallback(text: str) -> str:
     """A message's top-level `text` (mrkdwn too; notifications and screen readers use it)."""
     return truncate_mrkdwn(text, FALLBACK_TEXT_LIMIT) or " "
+
+
+def section_message(text: str, *, extra_blocks: list[dict] | None = None) -> dict:
+    """A message of one section of escaped mrkdwn (and any blocks after it), with the same text as its fallback."""
+    blocks = [{"type": "section", "text": mrkdwn(text)}] + (extra_blocks or [])
+    return {"text": fallback(text), "blocks": blocks}

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services.digest.service import database_reason
 from services.errors import AwsError
+from services.storage.store import CHECK_DATABASE_URL
 
 logger = logging.getLogger("deletion_jobs.digest")
 
@@ -33,8 +34,8 @@ def sync_configured_channels(digest) -> bool:
                      type(err).__name__)
         return False
     except SQLAlchemyError as err:
-        logger.error("could not store DIGEST_CHANNELS: the database does not answer (%s). Check DATABASE_URL and"
-                     " that the database is running.", database_reason(err))
+        logger.error("could not store DIGEST_CHANNELS: the database does not answer (%s). To fix: %s.",
+                     database_reason(err), CHECK_DATABASE_URL)
         return False
     return True
 
@@ -51,8 +52,8 @@ def run_digest_once(digest, *, channel: str | None = None, dry_run: bool = False
         try:
             known = digest.subscriptions.get(channel) is not None or channel in digest.configured_channels
         except SQLAlchemyError as problem:
-            logger.error("could not read the digest subscriptions: the database does not answer (%s). Check"
-                         " DATABASE_URL and that the database is running.", database_reason(problem))
+            logger.error("could not read the digest subscriptions: the database does not answer (%s). To fix: %s.",
+                         database_reason(problem), CHECK_DATABASE_URL)
             return EXIT_POST_FAILED
         if not known:
             print(f"{channel} has no digest subscription: add it to DIGEST_CHANNELS, or run"

@@ -30,6 +30,8 @@ def serve_socket_mode(app, settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
     from slack_sdk.errors import SlackApiError
 
+    from services.slack.error_code import slack_error_code
+
     handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
     stopped = threading.Event()
     _stop_on_sigterm(stopped.set)
@@ -37,10 +39,9 @@ def serve_socket_mode(app, settings: Settings) -> None:
     try:
         handler.connect()
     except SlackApiError as err:
-        code = err.response.get("error") if isinstance(err.response.data, dict) else err.response.status_code
         raise SettingsError(
-            f"Slack refused SLACK_APP_TOKEN ({code}): generate an app-level token with the connections:write scope"
-            " on the app's Basic Information page, or unset SLACK_APP_TOKEN to serve over HTTP"
+            f"Slack refused SLACK_APP_TOKEN ({slack_error_code(err)}): generate an app-level token with the"
+            " connections:write scope on the app's Basic Information page, or unset SLACK_APP_TOKEN to serve over HTTP"
         ) from None
     try:
         # Ctrl-C raises KeyboardInterrupt here; SIGTERM sets the event. Either way the answers already
@@ -63,7 +64,7 @@ def _stop_on_sigterm(stop) -> None:
 def run_bot(settings: Settings) -> int:
     services = build_services(settings)
     app = build_app(settings, services)
-    scheduler = start_scheduler(settings, services) if settings.run_scheduler else None
+    scheduler = start_scheduler(services) if settings.run_scheduler else None
     try:
         if settings.slack_app_token:
             serve_socket_mode(app, settings)
@@ -76,18 +77,16 @@ def run_bot(settings: Settings) -> int:
     return 0
 
 
-def start_scheduler(settings: Settings, services):
+def start_scheduler(services):
     """Start the digest scheduler in a background thread (services/scheduling/scheduler.py); it has `.shutdown(wait)`.
 
     Only one process may run it: `python bot.py` when RUN_SCHEDULER is true, or the Procfile's clock process.
     """
     from runtime.digest_once import sync_configured_channels
-    from services.scheduling.scheduler import DigestSchedule, DigestScheduler
+    from services.scheduling.scheduler import DigestScheduler
 
-    if services.digest is None:
-        return None
     sync_configured_channels(services.digest)
-    scheduler = DigestScheduler(services.digest, services.digest.subscriptions, DigestSchedule.from_settings(settings))
+    scheduler = DigestScheduler(services.digest, services.digest.subscriptions, services.digest_schedule)
     scheduler.start()
     return scheduler
 
@@ -97,7 +96,7 @@ def run_scheduler_process(settings: Settings) -> int:
     from runtime.digest_once import wait_for_stop_signal
 
     services = build_services(settings)
-    scheduler = start_scheduler(settings, services)
+    scheduler = start_scheduler(services)
     try:
         wait_for_stop_signal()
     finally:

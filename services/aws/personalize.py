@@ -39,6 +39,8 @@ CLIENT_CONFIG = Config(
     connect_timeout=CONNECT_TIMEOUT,
     read_timeout=READ_TIMEOUT,
 )
+# The most ListDataDeletionJobs and ListDatasetGroups return in one call (`maxResults` 1–100).
+MAX_RESULTS = 100
 # The longest one HTTP attempt can take; an attempt that could end after the deadline is not started.
 _ATTEMPT_BOUND = CONNECT_TIMEOUT + READ_TIMEOUT
 
@@ -182,7 +184,7 @@ class PersonalizeGateway:
     # -- calls --------------------------------------------------------------------------------------
 
     def list_jobs_page(
-        self, *, dataset_group_arn: str | None = None, next_token: str | None = None, max_results: int = 100
+        self, *, dataset_group_arn: str | None = None, next_token: str | None = None, max_results: int = MAX_RESULTS
     ) -> JobsPage:
         params: dict = {"maxResults": max_results}
         if dataset_group_arn:
@@ -197,7 +199,7 @@ class PersonalizeGateway:
         groups: list[DatasetGroup] = []
         token = None
         while True:
-            params: dict = {"maxResults": 100}
+            params: dict = {"maxResults": MAX_RESULTS}
             if token:
                 params["nextToken"] = token
             answer = self._call("list_dataset_groups", params)

@@ -29,6 +29,7 @@ from services.errors import (
 )
 from services.listing.command_parser import ARN_PATTERN, MAX_ARN_LENGTH, NAME_PATTERN, DigestCommand, is_arn
 from services.scheduling.scheduler import DigestSchedule, parse_time, parse_timezone
+from services.slack.error_code import slack_error_code
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +128,7 @@ class DigestCommands:
         try:
             info = self._slack.conversations_info(channel=channel)
         except SlackApiError as err:
-            data = err.response.data if isinstance(err.response.data, dict) else {}
-            code = data.get("error") or f"HTTP {err.response.status_code}"
+            code = slack_error_code(err)
             if code == "channel_not_found":
                 # A private channel the bot is not in looks exactly like this.
                 raise BotNotInChannel(channel, code) from None

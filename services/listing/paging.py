@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from services.aws.personalize import MAX_RESULTS
 from services.errors import AwsTimeout
 from services.models import Cursor, DeletionJob, Page, Position
 
 logger = logging.getLogger(__name__)
-
-API_PAGE_SIZE = 100
 
 
 def resume_point(jobs: list[DeletionJob], after: Position | None) -> int:
@@ -46,7 +45,7 @@ class DeletionJobPager:
         *,
         page_size: int = 10,
         max_calls: int = 5,
-        api_page_size: int = API_PAGE_SIZE,
+        api_page_size: int = MAX_RESULTS,
         visible: Callable[[DeletionJob], bool] | None = None,
     ):
         self._gateway = gateway
