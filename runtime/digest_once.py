@@ -1,4 +1,4 @@
-"""The digest's processes: one digest now (`python bot.py digest`) and the clock (`python bot.py scheduler`).
+"""One digest now (`python bot.py digest`), and the DIGEST_CHANNELS sync every digest process starts with.
 
 `bot.py` builds the services and hands them here; nothing in this module reads the environment.
 """
@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import sys
-import threading
 from typing import TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -92,17 +90,3 @@ def dry_run_report(run) -> dict:
             for o in run.outcomes
         ],
     }
-
-
-def wait_for_stop_signal() -> None:
-    """Block the main thread until SIGTERM (Heroku, systemd, docker stop) or SIGINT (Ctrl-C)."""
-    stop = threading.Event()
-
-    def handler(signum, _frame):
-        logger.info("%s received, stopping the digest scheduler", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    while not stop.wait(3600):
-        pass
