@@ -13,7 +13,7 @@ CONTEXT_TEXT_LIMIT = 3000
 # Slack takes up to 40,000 characters of top-level `text`; notifications show far less, and 3000 is plenty.
 FALLBACK_TEXT_LIMIT = 3000
 BUTTON_TEXT_LIMIT = 75
-BUTTON_VALUE_LIMIT = 2000
+# A button's value (2000) is filled only by the cursor codec, which owns that limit (services/listing/cursor.py).
 
 ELLIPSIS = "…"
 _ENTITY = re.compile(r"&(?:amp|lt|gt);")
