@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 
 from blocks.mrkdwn import escape, escape_truncated, fallback, mrkdwn
-from services.export.models import ExportFile, ExportFilter, ExportProgress
-from services.models import dataset_group_name
+from services.models import ExportFile, ExportFilter, ExportProgress, dataset_group_name
 
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{1,20}$")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from blocks.export import export_comment, render_export_done, render_export_preparing, render_export_progress
 from handlers.failures import failure_answer
 from handlers.requests import Requester
-from services.export.models import ExportProgress
-from services.listing.command_parser import CommandError, ExportCommand
+from services.listing.command_parser import ExportCommand
+from services.models import ExportProgress
 from services.slack.delivery import POSTS_PER_RESPONSE_URL
 
 # Shorter exports finish before a progress update would help.
@@ -52,8 +52,6 @@ def answer_export(services, requester: Requester, command: ExportCommand, respon
     """Run one export for `requester` and answer every step through `respond`; never raises."""
     answer = ExportAnswer(services.delivery, respond)
     try:
-        if services.export is None or services.export_uploader is None:
-            raise CommandError("exports are not set up on this bot", "export")
         export_filter = services.export.filter_for(command, user_id=requester.user_id)
         audit.note(filter=export_filter.as_audit())
         with services.export.reserved(requester.user_id) as lease:

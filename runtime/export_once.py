@@ -19,8 +19,15 @@ from typing import TextIO
 
 from blocks.errors import render_error
 from blocks.export import export_summary_text
-from services.errors import AccessRefused, BotError, DatasetGroupNotFound, ForeignDatasetGroupArn, MalformedArn
-from services.listing.command_parser import CommandError, check_group, export_command, normalise_status, parse_date
+from services.errors import (
+    AccessRefused,
+    BotError,
+    CommandError,
+    DatasetGroupNotFound,
+    ForeignDatasetGroupArn,
+    MalformedArn,
+)
+from services.listing.command_parser import check_group, export_command, normalise_status, parse_date
 
 logger = logging.getLogger("deletion_jobs.export")
 

@@ -18,12 +18,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from services.errors import AwsError
+from services.errors import AwsError, ExportAlreadyRunning, ExportIncomplete, ExportTooLarge
 from services.export.csv_export import sha256_hex, write_csv
-from services.export.errors import ExportAlreadyRunning, ExportIncomplete, ExportTooLarge
-from services.export.models import ExportFile, ExportFilter, ExportProgress
 from services.listing.command_parser import ExportCommand
-from services.models import DeletionJob, DeletionJobDetails
+from services.models import DeletionJob, DeletionJobDetails, ExportFile, ExportFilter, ExportProgress
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from services.export.errors import ExportUploadFailed
+from services.errors import ExportUploadFailed
 
 logger = logging.getLogger(__name__)
 

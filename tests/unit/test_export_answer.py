@@ -8,7 +8,7 @@ from slack_bolt.context.respond import Respond
 
 from devtools.slack_stub import SlackStub
 from handlers.exports import PROGRESS_MIN_JOBS, ExportAnswer
-from services.export.models import ExportProgress
+from services.models import ExportProgress
 from services.slack.delivery import POSTS_PER_RESPONSE_URL, ResponseDelivery
 
 PREPARING = {"text": "preparing", "blocks": []}

@@ -14,9 +14,8 @@ import pytest
 
 from runtime.export_once import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, run_export_once
 from services.audit import AuditLog
-from services.errors import AwsThrottled
-from services.export.errors import ExportIncomplete, ExportTooLarge
-from services.export.models import ExportFile, ExportFilter
+from services.errors import AwsThrottled, ExportIncomplete, ExportTooLarge
+from services.models import ExportFile, ExportFilter
 
 
 class ScopedGateway:

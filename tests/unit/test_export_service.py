@@ -12,13 +12,18 @@ from types import SimpleNamespace
 import pytest
 
 from services.access import AccessPolicy
-from services.errors import AccessRefused, AwsAccessDenied, AwsThrottled
+from services.errors import (
+    AccessRefused,
+    AwsAccessDenied,
+    AwsThrottled,
+    ExportAlreadyRunning,
+    ExportIncomplete,
+    ExportTooLarge,
+)
 from services.export.csv_export import COLUMNS
-from services.export.errors import ExportAlreadyRunning, ExportIncomplete, ExportTooLarge
-from services.export.models import ExportFilter
 from services.export.service import ExportService
 from services.listing.command_parser import ExportCommand
-from services.models import DatasetGroup, DeletionJob, DeletionJobDetails, JobsPage
+from services.models import DatasetGroup, DeletionJob, DeletionJobDetails, ExportFilter, JobsPage
 
 NOW = datetime(2026, 11, 30, 10, 15, 0, tzinfo=UTC)
 MEDIA = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
