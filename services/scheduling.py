@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from services.crontab import crontab_trigger
@@ -88,7 +89,7 @@ def parse_timezone(token: str) -> str:
     raise UnknownTimeZone(token, tuple(by_folded[c] for c in close))
 
 
-def last_fire_time(trigger: CronTrigger, *, now: datetime, within: timedelta) -> datetime | None:
+def last_fire_time(trigger: BaseTrigger, *, now: datetime, within: timedelta) -> datetime | None:
     """The latest time in (now - within, now] at which `trigger` fires, if any."""
     fire = trigger.get_next_fire_time(None, now - within)
     last = None
@@ -118,15 +119,16 @@ class DigestSchedule:
     def from_settings(cls, settings) -> DigestSchedule:
         return cls(settings.digest_schedule, settings.digest_timezone)
 
-    def default_trigger(self) -> CronTrigger:
-        # DIGEST_SCHEDULE is a standard crontab (0 or 7 is Sunday); crontab_trigger translates it for APScheduler.
+    def default_trigger(self) -> BaseTrigger:
+        # DIGEST_SCHEDULE is a standard crontab (0 or 7 is Sunday; both day fields restricted means either day);
+        # crontab_trigger translates it for APScheduler.
         return crontab_trigger(self.cron, ZoneInfo(self.timezone), trigger_class=WallClockCronTrigger)
 
     def own_trigger(self, at_time: str, timezone: str | None) -> CronTrigger:
         hour, minute = (int(part) for part in at_time.split(":"))
         return WallClockCronTrigger(hour=hour, minute=minute, timezone=ZoneInfo(timezone or self.timezone))
 
-    def trigger_for(self, subscription: Subscription) -> CronTrigger:
+    def trigger_for(self, subscription: Subscription) -> BaseTrigger:
         if subscription.at_time:
             return self.own_trigger(subscription.at_time, subscription.timezone)
         return self.default_trigger()

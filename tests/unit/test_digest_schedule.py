@@ -77,6 +77,21 @@ def test_a_time_skipped_when_dst_starts_still_runs_once_that_day():
     assert utc(times) == ["03-28 01:30", "03-29 01:30", "03-30 00:30"]
 
 
+def test_either_day_schedule_fires_once_a_day_across_the_autumn_dst_change():
+    # 1 November 2026 is a Sunday and the day New York's 01:00-02:00 happens twice; the 2nd is a Monday.
+    trigger = DigestSchedule("30 1 1,2 * 0", "America/New_York").default_trigger()
+    times = fire_times(trigger, datetime(2026, 10, 24, tzinfo=UTC), 5)
+    assert utc(times) == ["10-25 05:30", "11-01 05:30", "11-02 06:30", "11-08 06:30", "11-15 06:30"]
+    assert {t.astimezone(ZoneInfo("America/New_York")).strftime("%H:%M") for t in times} == {"01:30"}
+
+
+def test_either_day_schedule_runs_once_on_the_spring_dst_change():
+    # 29 March 2026: a Sunday, and 02:30 does not exist in Berlin. The 1st is a Wednesday.
+    trigger = DigestSchedule("30 2 1 * 0", "Europe/Berlin").default_trigger()
+    times = fire_times(trigger, datetime(2026, 3, 21, tzinfo=UTC), 4)
+    assert utc(times) == ["03-22 01:30", "03-29 01:30", "04-01 00:30", "04-05 00:30"]
+
+
 def test_a_subscription_time_uses_its_own_zone_or_the_bot_zone():
     schedule = DigestSchedule("0 9 * * *", "Europe/Berlin")
     trigger = schedule.own_trigger("08:30", "America/New_York")
@@ -271,3 +286,16 @@ def test_missed_and_failed_jobs_are_logged_at_error(make_scheduler, caplog):
 def test_the_trigger_class_is_ours_everywhere():
     assert isinstance(SCHEDULE.default_trigger(), WallClockCronTrigger)
     assert isinstance(SCHEDULE.own_trigger("09:00", "UTC"), WallClockCronTrigger)
+
+
+def test_the_scheduler_runs_an_either_day_schedule_and_catches_it_up(store):
+    schedule = DigestSchedule("0 9 1,15 * 1", "UTC")
+    scheduler = DigestScheduler(RecordingDigest(), store, schedule, clock=Clock(NOW),
+                                scheduler_factory=BackgroundScheduler)
+    scheduler.add_jobs()
+    job = scheduler.scheduler.get_job(DEFAULT_JOB_ID)
+    assert str(job.trigger.timezone) == "UTC"
+    # NOW is Monday 2 November 2026, 09:40: it fired 40 minutes ago by its weekday; next on Monday the 9th.
+    assert last_fire_time(job.trigger, now=NOW, within=timedelta(hours=1)) == NOW - timedelta(minutes=40)
+    assert schedule.next_run(subscription(created=NOW - timedelta(days=3), last=None), NOW) == datetime(
+        2026, 11, 9, 9, tzinfo=UTC)
