@@ -231,12 +231,11 @@ def start_scheduler(settings: Settings, services):
 
     Only one process may run it: `python bot.py` when RUN_SCHEDULER is true, or the Procfile's clock process.
     """
-    from digest_cli import sync_configured_channels
     from services.scheduling import DigestSchedule, DigestScheduler
 
     if services.digest is None:
         return None
-    sync_configured_channels(services.digest)
+    # The scheduler stores DIGEST_CHANNELS as subscriptions itself, and retries that until it works.
     scheduler = DigestScheduler(services.digest, services.digest.subscriptions, DigestSchedule.from_settings(settings))
     scheduler.start()
     return scheduler

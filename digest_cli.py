@@ -15,7 +15,6 @@ from typing import TextIO
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.digest import database_reason
-from services.errors import AwsError
 
 logger = logging.getLogger("deletion_jobs.digest")
 
@@ -24,27 +23,12 @@ EXIT_POST_FAILED = 1
 EXIT_USAGE = 2
 
 
-def sync_configured_channels(digest) -> bool:
-    """DIGEST_CHANNELS → stored subscriptions. False (logged) when AWS or the database did not answer."""
-    try:
-        digest.sync_configured_channels()
-    except AwsError as err:
-        logger.error("could not resolve DIGEST_DATASET_GROUP through AWS (%s); DIGEST_CHANNELS were not synced",
-                     type(err).__name__)
-        return False
-    except SQLAlchemyError as err:
-        logger.error("could not store DIGEST_CHANNELS: the database does not answer (%s). Check DATABASE_URL and"
-                     " that the database is running.", database_reason(err))
-        return False
-    return True
-
-
 def run_digest_once(digest, *, channel: str | None = None, dry_run: bool = False,
                     out: TextIO | None = None, err: TextIO | None = None) -> int:
     """One digest for every subscription (or one channel's). 0 when every post went through, 1 otherwise."""
     out = out or sys.stdout
     err = err or sys.stderr
-    if not dry_run and not sync_configured_channels(digest):
+    if not dry_run and not digest.apply_configured_channels():
         return EXIT_POST_FAILED
     channels = None
     if channel is not None:

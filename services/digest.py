@@ -204,11 +204,26 @@ class DigestService:
         return self._configured_group_arn
 
     def sync_configured_channels(self) -> None:
-        """Store DIGEST_CHANNELS as subscriptions (scoped to DIGEST_DATASET_GROUP); done once at start-up."""
+        """Store DIGEST_CHANNELS as subscriptions (scoped to DIGEST_DATASET_GROUP); raises what stopped it."""
         for line in self._subscriptions.sync_configured(
             self._configured_channels, dataset_group_arn=self.configured_group_arn()
         ):
             logger.info("digest subscriptions: %s", line)
+
+    def apply_configured_channels(self, *, then: str = "") -> bool:
+        """sync_configured_channels, or False and one ERROR line (ending in `then`, what happens next) when AWS or
+        the database did not answer. DigestGroupInvalid, a setting to fix, is raised."""
+        try:
+            self.sync_configured_channels()
+        except AwsError as err:
+            logger.error("could not resolve DIGEST_DATASET_GROUP %r through AWS (%s); DIGEST_CHANNELS were not"
+                         " synced%s", self._configured_group, type(err).__name__, then)
+            return False
+        except SQLAlchemyError as err:
+            logger.error("could not store DIGEST_CHANNELS: the database does not answer (%s). Check DATABASE_URL and"
+                         " that the database is running%s", database_reason(err), then)
+            return False
+        return True
 
     def _configured_subscriptions(self, stored: dict[str, Subscription]) -> list[Subscription]:
         """DIGEST_CHANNELS not stored yet, as they would be stored: a dry run writes nothing."""

@@ -12,8 +12,12 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEv
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from services.digest_errors import DigestScheduleInvalid, InvalidDigestTime, UnknownTimeZone
-from services.digest_store import Subscription, SubscriptionStore
+from services.dataset_groups import DatasetGroupResolver
+from services.digest import DigestService
+from services.digest_errors import DigestGroupInvalid, DigestScheduleInvalid, InvalidDigestTime, UnknownTimeZone
+from services.digest_store import ORIGIN_SETTINGS, DigestLedger, Subscription, SubscriptionStore
+from services.errors import AwsUnreachable
+from services.models import DatasetGroup
 from services.scheduling import (
     CATCH_UP_JOB_ID,
     CHANNEL_JOB_PREFIX,
@@ -29,7 +33,7 @@ from services.scheduling import (
     parse_timezone,
 )
 from services.state import StateStore
-from tests.digest_fakes import Clock
+from tests.digest_fakes import Clock, FakeGateway, FakeSlack
 
 
 def fire_times(trigger, start: datetime, count: int) -> list[datetime]:
@@ -177,6 +181,9 @@ class RecordingDigest:
     def run(self, channel_ids=None, *, dry_run=False):
         self.runs.append(list(channel_ids) if channel_ids is not None else None)
 
+    def apply_configured_channels(self, *, then=""):
+        return True
+
 
 @pytest.fixture
 def store(tmp_path):
@@ -299,3 +306,92 @@ def test_the_scheduler_runs_an_either_day_schedule_and_catches_it_up(store):
     assert last_fire_time(job.trigger, now=NOW, within=timedelta(hours=1)) == NOW - timedelta(minutes=40)
     assert schedule.next_run(subscription(created=NOW - timedelta(days=3), last=None), NOW) == datetime(
         2026, 11, 9, 9, tzinfo=UTC)
+
+
+# ---- DIGEST_CHANNELS while AWS is down -------------------------------------------------------------------
+
+MEDIA = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
+
+
+class FlakyGroupsGateway(FakeGateway):
+    """ListDatasetGroups that fails with AwsUnreachable `failures` times, then answers."""
+
+    def __init__(self, failures: int, groups=(("media-feed", MEDIA),)):
+        super().__init__()
+        self.failures = failures
+        self.groups = [DatasetGroup(name, arn) for name, arn in groups]
+        self.group_calls = 0
+
+    def list_dataset_groups(self):
+        self.group_calls += 1
+        if self.group_calls <= self.failures:
+            raise AwsUnreachable("could not connect to the endpoint")
+        return self.groups
+
+
+def configured_digest(store, gateway, channels=("CNEW",)) -> DigestService:
+    ledger = DigestLedger(store._engine, claim_ttl=timedelta(minutes=15))
+    return DigestService(gateway, store, ledger, FakeSlack(), lookback=timedelta(hours=24),
+                         max_job_age=timedelta(hours=48), configured_channels=channels,
+                         configured_group="media-feed", resolver=DatasetGroupResolver(gateway), clock=Clock(NOW))
+
+
+def stored(store) -> dict[str, str | None]:
+    return {s.channel_id: s.dataset_group_arn for s in store.list()}
+
+
+def test_digest_channels_are_stored_by_the_sync_after_aws_comes_back_and_the_setting_change_applied(store, caplog):
+    # COLD came from an earlier DIGEST_CHANNELS; the setting now lists CNEW only. AWS is down at start-up.
+    store.subscribe("COLD", dataset_group_arn=None, origin=ORIGIN_SETTINGS)
+    gateway = FlakyGroupsGateway(failures=2)
+    scheduler = DigestScheduler(configured_digest(store, gateway), store, SCHEDULE, clock=Clock(NOW),
+                                scheduler_factory=BackgroundScheduler)
+
+    with caplog.at_level(logging.INFO):
+        scheduler.add_jobs()
+        assert stored(store) == {"COLD": None}
+        scheduler.sync()  # a minute later: AWS still down
+        assert stored(store) == {"COLD": None}
+        scheduler.sync()  # AWS is back
+
+    assert stored(store) == {"CNEW": MEDIA}, "CNEW subscribed to the named group, COLD removed"
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 2 and all(r.exc_info is None for r in errors), "one line per failure, no traceback"
+    assert all("DIGEST_DATASET_GROUP" in r.getMessage() and "AwsUnreachable" in r.getMessage()
+               and "tries again" in r.getMessage() for r in errors)
+    scheduler.sync()
+    assert gateway.group_calls == 3, "once synced, no more attempts"
+
+
+def test_a_group_that_turns_out_not_to_exist_is_logged_by_the_sync_and_stops_start_up(store, caplog):
+    gateway = FlakyGroupsGateway(failures=1, groups=(("retail", MEDIA.replace("media-feed", "retail")),))
+    scheduler = DigestScheduler(configured_digest(store, gateway), store, SCHEDULE, clock=Clock(NOW),
+                                scheduler_factory=BackgroundScheduler)
+    scheduler.add_jobs()  # AWS down: logged, start-up goes on
+    caplog.clear()
+    with caplog.at_level(logging.ERROR):
+        scheduler.sync()  # AWS answers: there is no media-feed
+    [line] = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "DIGEST_DATASET_GROUP 'media-feed' is not a dataset group" in line and "tries again" in line
+    assert stored(store) == {}
+
+    with pytest.raises(DigestGroupInvalid):
+        DigestScheduler(configured_digest(store, FlakyGroupsGateway(failures=0, groups=())), store, SCHEDULE,
+                        clock=Clock(NOW), scheduler_factory=BackgroundScheduler).add_jobs()
+
+
+def test_a_running_scheduler_retries_digest_channels_by_itself(store, caplog):
+    gateway = FlakyGroupsGateway(failures=1)
+    scheduler = DigestScheduler(configured_digest(store, gateway), store, SCHEDULE, clock=Clock(NOW),
+                                scheduler_factory=BackgroundScheduler, sync_seconds=1)
+    try:
+        with caplog.at_level(logging.ERROR):
+            scheduler.start()
+            assert stored(store) == {}
+            deadline = time.monotonic() + 60
+            while not stored(store) and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        scheduler.shutdown(wait=True)
+    assert stored(store) == {"CNEW": MEDIA}
+    assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1, "one failure, one line"
