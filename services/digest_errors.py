@@ -53,6 +53,16 @@ class DigestFailed(BotError):
         self.fix = fix
 
 
+class DigestDatabaseUnavailable(BotError):
+    """The state store did not answer a `/deletion-jobs digest …` command; `action` is what was asked, `posted` how
+    many failures `digest now` had posted (and recorded) before it stopped answering."""
+
+    def __init__(self, action: str, posted: int = 0):
+        super().__init__(action)
+        self.action = action
+        self.posted = posted
+
+
 class DigestScheduleInvalid(SettingsError):
     """DIGEST_SCHEDULE is not a crontab APScheduler understands; `str()` is a message for the operator."""
 
