@@ -10,6 +10,8 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,9 +25,38 @@ EXIT_POST_FAILED = 1
 EXIT_USAGE = 2
 
 
+@contextmanager
+def stop_digest_on_signals(digest) -> Iterator[None]:
+    """While the block runs, SIGTERM (or Ctrl-C) asks the digest to stop at its next safe point instead of killing
+    it: the post in flight is finished and recorded, the rest released. A second Ctrl-C interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, _frame):
+        logger.warning("%s received: finishing the post in flight, releasing the rest, then stopping",
+                       signal.Signals(signum).name)
+        digest.request_stop()
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
 def run_digest_once(digest, *, channel: str | None = None, dry_run: bool = False,
                     out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """One digest for every subscription (or one channel's). 0 when every post went through, 1 otherwise."""
+    """One digest for every subscription (or one channel's). 0 when every post went through, 1 otherwise
+    (including a run stopped by SIGTERM: what it did not post is released for the next run)."""
+    with stop_digest_on_signals(digest):
+        return _run_digest_once(digest, channel=channel, dry_run=dry_run, out=out, err=err)
+
+
+def _run_digest_once(digest, *, channel: str | None, dry_run: bool, out: TextIO | None, err: TextIO | None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     if not dry_run and not digest.apply_configured_channels():

@@ -6,13 +6,14 @@ posts), never how long something took.
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import threading
 import time
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 
 from services.digest_store import digest_ledger
@@ -124,6 +125,57 @@ def test_a_retry_after_longer_than_the_cap_is_not_waited_for(emulator, slack, jo
     assert [c.status for c in slack.calls("chat.postMessage")] == [429], "not retried: no wait"
     assert ledger_rows(ledger_url)[0] == set()
     assert_next_run_posts_everything_once(env, tmp_path, slack, jobs)
+
+
+# ---- signals --------------------------------------------------------------------------------------------------
+
+
+def claimed_unposted(database_url: str) -> int:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(digest_ledger).where(
+                digest_ledger.c.posted_at.is_(None), digest_ledger.c.claim_token.is_not(None))).scalar()
+    finally:
+        engine.dispose()
+
+
+def test_sigterm_while_a_post_is_in_flight_finishes_it_and_the_rerun_posts_each_failure_once(
+        emulator, slack, ledger_url, tmp_path):
+    """`python bot.py digest` gets SIGTERM (a deploy, `docker stop`) while Slack answers a post 2 s late.
+
+    The post in flight is finished and recorded, the rest released, the process exits 1 with a log line and no
+    traceback; a rerun at once (no claim TTL to wait for) posts the rest: across both runs, each failure once.
+    """
+    jobs = Account(emulator, failures_in_window=150)  # seven messages
+    slack.set_channel(CHANNEL)
+    slack.queue_response("chat.postMessage")
+    slack.queue_response("chat.postMessage", delay=2.0)  # the second post: in flight when SIGTERM comes
+    env = digest_env(emulator, slack, ledger_url)
+
+    process = subprocess.Popen(bot("digest"), cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        slack.wait_for_calls("chat.postMessage", 2, timeout=60)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    assert process.returncode == 1, stderr
+    assert "Traceback" not in stderr and error_lines(stderr) == [], stderr
+    assert "SIGTERM received" in stderr and "stopped on request" in stderr, stderr
+    first, second = (shown_in(call.params) for call in slack.calls("chat.postMessage"))  # no third post
+    posted, pending = ledger_rows(ledger_url)
+    assert posted == first | second, "the post in flight was finished and recorded"
+    assert pending == jobs.expected - posted and claimed_unposted(ledger_url) == 0, "the rest released"
+
+    rerun = run_digest(env, tmp_path)
+
+    assert rerun.returncode == 0, rerun.stderr
+    assert sorted(shown(slack)) == sorted(jobs.expected), "across both runs, each failure exactly once"
 
 
 # ---- the database -------------------------------------------------------------------------------------------
