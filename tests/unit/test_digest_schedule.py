@@ -395,3 +395,23 @@ def test_a_running_scheduler_retries_digest_channels_by_itself(store, caplog):
         scheduler.shutdown(wait=True)
     assert stored(store) == {"CNEW": MEDIA}
     assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1, "one failure, one line"
+
+
+def test_the_scheduler_jobs_log_a_database_outage_in_one_line_without_a_traceback(make_scheduler, store, caplog,
+                                                                                   monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    scheduler, digest = make_scheduler()
+    scheduler.add_jobs()
+
+    def down():
+        raise OperationalError("SELECT ...", {}, Exception("connection timeout expired"))
+
+    monkeypatch.setattr(store, "list", down)
+    with caplog.at_level(logging.ERROR):
+        scheduler.sync()
+        scheduler.run_default()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 2 and all(r.exc_info is None for r in errors)
+    assert all("database does not answer (connection timeout expired)" in r.getMessage() for r in errors)
+    assert digest.runs == []
