@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import SQLAlchemyError
 
 from blocks.digest_answers import (
     render_digest_now,
@@ -19,8 +20,10 @@ from blocks.digest_answers import (
     render_unsubscribed,
 )
 from handlers.requests import Requester
+from services.digest.service import DATABASE_ERROR, database_reason
 from services.errors import (
     BotNotInChannel,
+    DigestDatabaseUnavailable,
     DigestFailed,
     DigestInDirectMessage,
     DigestUsageError,
@@ -79,6 +82,16 @@ class DigestCommands:
         self._configured = frozenset(configured_channels)
 
     def handle(self, parsed: DigestCommand, requester: Requester) -> dict:
+        """The answer to `/deletion-jobs digest …`; a database that does not answer is DigestDatabaseUnavailable,
+        logged here in one line (an outage the operator must see, not a bug with a traceback)."""
+        try:
+            return self._handle(parsed, requester)
+        except SQLAlchemyError as err:
+            logger.error("/deletion-jobs digest %s in %s: the database does not answer (%s). Check DATABASE_URL and"
+                         " that the database is running.", parsed.action, requester.channel_id, database_reason(err))
+            raise DigestDatabaseUnavailable(parsed.action) from None
+
+    def _handle(self, parsed: DigestCommand, requester: Requester) -> dict:
         channel = requester.channel_id
         if not channel:
             raise DigestUsageError("run this in the channel that should get the digest")
@@ -117,6 +130,8 @@ class DigestCommands:
 
     def now(self, channel: str) -> dict:
         outcome = self._digest.run_channel(channel)
+        if outcome.error == DATABASE_ERROR:  # the run logged it already
+            raise DigestDatabaseUnavailable("now", posted=outcome.reported)
         if not outcome.ok:
             raise DigestFailed(channel, outcome.error or "unknown", outcome.fix)
         since = outcome.window.since if outcome.window else None

@@ -1,6 +1,6 @@
 """Digest state: channel subscriptions and the ledger of (channel, job ARN) failures already claimed or posted.
 
-Both tables live on the shared `services.state.metadata`, so `StateStore.create_schema()` creates them.
+Both tables live on the shared `services.storage.store.metadata`, so `StateStore.create_schema()` creates them.
 
 The ledger is what makes "each failure once" hold across threads, processes and crashes:
 

@@ -15,11 +15,9 @@ from devtools.slack_requests import sign, slash_command_body
 from tests.conftest import SIGNING_SECRET
 from web import MAX_BODY_BYTES, create_wsgi_app
 
-
-def unsigned() -> dict:
-    """A fresh timestamp and a wrong signature. Made when a test runs, not at import: a suite that takes more than
-    5 minutes to reach the test would otherwise see "timestamp too old" instead of "bad signature"."""
-    return {"HTTP_X_SLACK_REQUEST_TIMESTAMP": str(int(time.time())), "HTTP_X_SLACK_SIGNATURE": "v0=" + "0" * 64}
+# NOW is replaced by the time of the call: a timestamp taken at import goes stale on a slow run.
+NOW = "now"
+UNSIGNED = {"HTTP_X_SLACK_REQUEST_TIMESTAMP": NOW, "HTTP_X_SLACK_SIGNATURE": "v0=" + "0" * 64}
 
 
 class NoReading(io.RawIOBase):
@@ -67,6 +65,8 @@ def environ(body: bytes | None = None, *, stream=None, headers=None, length: str
         env["CONTENT_LENGTH"] = length if length is not None else str(len(body))
     env.update(headers or {})
     env.update(extra)
+    if env.get("HTTP_X_SLACK_REQUEST_TIMESTAMP") == NOW:
+        env["HTTP_X_SLACK_REQUEST_TIMESTAMP"] = str(int(time.time()))
     return env
 
 
@@ -88,7 +88,7 @@ def refusals(caplog) -> list[str]:
 def test_a_body_over_the_cap_is_refused_from_its_content_length_without_being_read(bolt, caplog):
     stream = NoReading()
     status, _ = call(create_wsgi_app(bolt, SIGNING_SECRET), environ(stream=stream, length=str(5 * 2**20),
-                                                                      headers=unsigned()))
+                                                                      headers=UNSIGNED))
     assert status == 413
     assert stream.reads == 0
     assert refusals(caplog) == [f"refused a request to /slack/events: 413, a body of {5 * 2**20} bytes is over"
@@ -101,7 +101,7 @@ def test_an_unsigned_5_mb_body_costs_no_memory(bolt, body):
     app = create_wsgi_app(bolt, SIGNING_SECRET)
     tracemalloc.start()
     try:
-        status, _ = call(app, environ(body, headers=unsigned()))
+        status, _ = call(app, environ(body, headers=UNSIGNED))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -115,7 +115,7 @@ def test_an_unsigned_body_under_the_cap_is_refused_before_anything_parses_it(bol
     app = create_wsgi_app(bolt, SIGNING_SECRET)
     tracemalloc.start()
     try:
-        status, _ = call(app, environ(body, headers=unsigned()))
+        status, _ = call(app, environ(body, headers=UNSIGNED))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -128,14 +128,14 @@ def test_an_unsigned_body_under_the_cap_is_refused_before_anything_parses_it(bol
 def test_a_body_of_unknown_length_is_read_only_up_to_the_cap(bolt):
     stream = io.BytesIO(b"x" * (3 * MAX_BODY_BYTES))
     status, _ = call(create_wsgi_app(bolt, SIGNING_SECRET),
-                     environ(stream=stream, headers=unsigned(), **{"wsgi.input_terminated": True}))
+                     environ(stream=stream, headers=UNSIGNED, **{"wsgi.input_terminated": True}))
     assert status == 413
     assert stream.tell() == MAX_BODY_BYTES + 1
 
 
 def test_a_body_of_unknown_length_on_a_server_that_cannot_end_it_is_411_unread(bolt):
     stream = NoReading()
-    assert call(create_wsgi_app(bolt, SIGNING_SECRET), environ(stream=stream, headers=unsigned()))[0] == 411
+    assert call(create_wsgi_app(bolt, SIGNING_SECRET), environ(stream=stream, headers=UNSIGNED))[0] == 411
     assert stream.reads == 0
 
 
@@ -150,8 +150,8 @@ def test_a_content_length_that_is_not_a_number_is_400(bolt, length):
     {"HTTP_X_SLACK_REQUEST_TIMESTAMP": "１７００００００００", "HTTP_X_SLACK_SIGNATURE": "v0=00"},
     {"HTTP_X_SLACK_REQUEST_TIMESTAMP": "1e10", "HTTP_X_SLACK_SIGNATURE": "v0=00"},
     {"HTTP_X_SLACK_REQUEST_TIMESTAMP": str(int(time.time()) + 3600), "HTTP_X_SLACK_SIGNATURE": "v0=00"},
-    {"HTTP_X_SLACK_REQUEST_TIMESTAMP": str(int(time.time())), "HTTP_X_SLACK_SIGNATURE": "v0=\xe9\xff"},
-    {"HTTP_X_SLACK_REQUEST_TIMESTAMP": str(int(time.time())), "HTTP_X_SLACK_SIGNATURE": "v0=" + "0" * 64},
+    {"HTTP_X_SLACK_REQUEST_TIMESTAMP": NOW, "HTTP_X_SLACK_SIGNATURE": "v0=\xe9\xff"},
+    {"HTTP_X_SLACK_REQUEST_TIMESTAMP": NOW, "HTTP_X_SLACK_SIGNATURE": "v0=" + "0" * 64},
 ], ids=["none", "not-a-number", "wide-digits", "float", "an-hour-ahead", "latin-1-signature", "wrong"])
 def test_every_form_of_bad_signature_is_401_with_one_line(bolt, parses, headers, caplog):
     body = b"payload=%7Bbad"
