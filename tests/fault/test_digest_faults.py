@@ -233,9 +233,10 @@ def test_the_database_failing_mid_digest_marks_nothing_unposted_and_the_next_run
 def test_a_frozen_database_fails_a_statement_and_frees_the_connection_then_works_again():
     """A frozen server (the proxy stops forwarding; the kernel still acknowledges): the statement fails with the
     client-side limit instead of waiting for ever, and the engine works again once the server does."""
-    from services.storage.store import StateStore
     from sqlalchemy import text
     from sqlalchemy.exc import OperationalError
+
+    from services.storage.store import StateStore
 
     with postgres_database() as direct_url, TcpProxy("127.0.0.1", make_url(direct_url).port) as proxy:
         store = StateStore.from_url(through(proxy, direct_url), timeout_seconds=1)
