@@ -31,8 +31,9 @@ from services.listing.paging import DeletionJobPager
 from services.scheduling.scheduler import DigestSchedule
 from services.slack.delivery import ResponseDelivery
 from services.slack.retry import CappedRateLimitRetryHandler, rate_limit_wait_cap
-from services.storage.digest_store import DigestLedger, SubscriptionStore
+from services.storage.ledger import DigestLedger
 from services.storage.store import CursorStore, StateStore
+from services.storage.subscriptions import SubscriptionStore
 
 logger = logging.getLogger("deletion_jobs.factory")
 

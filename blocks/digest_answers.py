@@ -16,7 +16,7 @@ from blocks.mrkdwn import (
     truncate_mrkdwn,
 )
 from services.models import dataset_group_name
-from services.storage.digest_store import ORIGIN_SETTINGS, Subscription
+from services.storage.subscriptions import ORIGIN_SETTINGS, Subscription
 
 DIGEST_USAGE = (
     "*Digest of failed deletion jobs in this channel:*\n"

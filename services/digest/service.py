@@ -32,8 +32,9 @@ from services.digest.errors import DigestGroupInvalid, NotSubscribed
 from services.digest.window import DigestWindow, created_before, failure_time, read_cutoff, window_for
 from services.errors import AwsError, DatasetGroupNotFound, ForeignDatasetGroupArn, MalformedArn
 from services.models import DeletionJob
-from services.storage.digest_store import DigestLedger, Subscription, SubscriptionStore
+from services.storage.ledger import DigestLedger
 from services.storage.store import utcnow
+from services.storage.subscriptions import Subscription, SubscriptionStore
 
 logger = logging.getLogger(__name__)
 

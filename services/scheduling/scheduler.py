@@ -37,8 +37,8 @@ from apscheduler.triggers.cron import CronTrigger
 
 from config.crontab import crontab_trigger
 from services.digest.errors import DigestScheduleInvalid, InvalidDigestTime, UnknownTimeZone
-from services.storage.digest_store import Subscription
 from services.storage.store import utcnow
+from services.storage.subscriptions import Subscription
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The state store: SQLAlchemy tables shared by paging (long cursors) and the digest (subscriptions, ledger)."""
+"""The state store: the engine for DATABASE_URL, the schema it creates (declared in `schema.py`), paging cursors."""
 
 from __future__ import annotations
 
@@ -6,34 +6,13 @@ import logging
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    delete,
-    event,
-    insert,
-    select,
-    text,
-)
+from sqlalchemy import create_engine, delete, event, insert, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.storage.schema import cursors, metadata
+
 logger = logging.getLogger(__name__)
-
-metadata = MetaData()
-
-cursors = Table(
-    "cursors",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("payload", Text, nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
-)
 
 
 class StateStoreUnavailable(Exception):
@@ -47,6 +26,17 @@ def utcnow() -> datetime:
 def as_utc(value: datetime) -> datetime:
     # SQLite hands back naive datetimes even for timezone-aware columns.
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def stored_utc(moment: datetime) -> datetime:
+    """A moment as written to the database: SQLite stores datetimes without their zone, so always UTC."""
+    return as_utc(moment).astimezone(UTC)
+
+
+def database_reason(err: SQLAlchemyError) -> str:
+    """The driver's first line (e.g. "connection refused"), without SQLAlchemy's SQL and parameters."""
+    reason = str(getattr(err, "orig", None) or err).strip()
+    return reason.splitlines()[0] if reason else type(err).__name__
 
 
 def create_state_engine(database_url: str) -> Engine:
@@ -111,7 +101,8 @@ class StateStore:
             raise StateStoreUnavailable(f"DATABASE_URL {redact_url(database_url)} is not usable: {err}") from err
 
     def create_schema(self) -> None:
-        """Create missing tables; raise StateStoreUnavailable when the database does not answer."""
+        """Create the missing tables of `schema.py` (all of them, whatever was imported before); raise
+        StateStoreUnavailable when the database does not answer."""
         try:
             with self.engine.begin() as connection:
                 connection.execute(text("SELECT 1"))

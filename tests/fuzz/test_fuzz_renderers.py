@@ -24,7 +24,7 @@ from services.listing.command_parser import CommandError
 from services.listing.cursor import Cursor, ListQuery
 from services.listing.paging import Page
 from services.models import STATUSES, DeletionJob, DeletionJobDetails
-from services.storage.digest_store import ORIGIN_SETTINGS, ORIGIN_SLACK, Subscription
+from services.storage.subscriptions import ORIGIN_SETTINGS, ORIGIN_SLACK, Subscription
 from tests.blockkit import assert_valid_message
 
 NOW = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)

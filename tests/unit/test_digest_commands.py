@@ -26,8 +26,9 @@ from services.errors import AccessRefused, DatasetGroupNotFound, ForeignDatasetG
 from services.listing.command_parser import DigestCommand
 from services.models import DatasetGroup, DeletionJob
 from services.scheduling.scheduler import DigestSchedule
-from services.storage.digest_store import DigestLedger, SubscriptionStore
+from services.storage.ledger import DigestLedger
 from services.storage.store import StateStore
+from services.storage.subscriptions import SubscriptionStore
 from tests.blockkit import assert_within_limits
 from tests.digest_fakes import Clock, FakeGateway, FakePacer, FakeSlack, posted_arns
 
@@ -43,8 +44,6 @@ class GroupsGateway(FakeGateway):
 
 @pytest.fixture
 def env(tmp_path):
-    import services.storage.digest_store  # noqa: F401 - tables on the metadata
-
     state = StateStore.from_url(f"sqlite:///{tmp_path / 'state.sqlite3'}")
     state.create_schema()
     clock = Clock(NOW)

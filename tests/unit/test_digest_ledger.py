@@ -9,7 +9,8 @@ import pytest
 
 from services.digest.service import CLAIM_LOST, DigestService
 from services.models import DeletionJob
-from services.storage.digest_store import ORIGIN_SETTINGS, ORIGIN_SLACK, DigestLedger, SubscriptionStore
+from services.storage.ledger import DigestLedger
+from services.storage.subscriptions import ORIGIN_SETTINGS, ORIGIN_SLACK, SubscriptionStore
 from tests.digest_databases import database_url, digest_engine  # noqa: F401 - fixtures
 from tests.digest_fakes import FakeGateway, FakePacer, FakeSlack, posted_arns
 

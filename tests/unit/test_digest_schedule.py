@@ -27,8 +27,8 @@ from services.scheduling.scheduler import (
     parse_time,
     parse_timezone,
 )
-from services.storage.digest_store import Subscription, SubscriptionStore
 from services.storage.store import StateStore
+from services.storage.subscriptions import Subscription, SubscriptionStore
 from tests.digest_fakes import Clock
 
 
@@ -165,8 +165,6 @@ class RecordingDigest:
 
 @pytest.fixture
 def store(tmp_path):
-    import services.storage.digest_store  # noqa: F401 - tables on the metadata
-
     state = StateStore.from_url(f"sqlite:///{tmp_path / 'state.sqlite3'}")
     state.create_schema()
     return SubscriptionStore(state.engine, clock=Clock(NOW - timedelta(days=1)))

@@ -12,8 +12,10 @@ from services.access import AccessPolicy
 from services.digest.errors import NotSubscribed
 from services.digest.service import ChannelPacer, DigestService
 from services.models import DeletionJob
-from services.storage.digest_store import DigestLedger, SubscriptionStore, digest_ledger
+from services.storage.ledger import DigestLedger
+from services.storage.schema import digest_ledger
 from services.storage.store import StateStore
+from services.storage.subscriptions import SubscriptionStore
 from tests.blockkit import assert_within_limits
 from tests.digest_fakes import Clock, FakeGateway, FakePacer, FakeSlack, posted_arns
 
@@ -35,8 +37,6 @@ def arns(jobs) -> list[str]:
 
 @pytest.fixture
 def env(tmp_path):
-    import services.storage.digest_store  # noqa: F401 - tables on the metadata
-
     state = StateStore.from_url(f"sqlite:///{tmp_path / 'state.sqlite3'}")
     state.create_schema()
     clock = Clock(NOW)

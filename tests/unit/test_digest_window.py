@@ -15,8 +15,9 @@ from botocore.stub import Stubber
 from services.aws.personalize import CLIENT_CONFIG, PersonalizeGateway
 from services.digest.service import DigestService
 from services.digest.window import WINDOW_OVERLAP, read_cutoff, window_for
-from services.storage.digest_store import DigestLedger, SubscriptionStore
+from services.storage.ledger import DigestLedger
 from services.storage.store import StateStore
+from services.storage.subscriptions import SubscriptionStore
 from tests.digest_fakes import Clock, FakePacer, FakeSlack, posted_arns
 from tests.personalize_stubs import expect_list
 
@@ -84,8 +85,6 @@ def test_read_cutoff_is_the_earliest_window_minus_the_longest_job():
 def env(tmp_path):
     client = boto3.client("personalize", region_name="us-east-1", config=CLIENT_CONFIG)
     state = StateStore.from_url(f"sqlite:///{tmp_path / 'state.sqlite3'}")
-    import services.storage.digest_store  # noqa: F401 - tables on the metadata
-
     state.create_schema()
     clock = Clock(NOW)
     slack = FakeSlack()
