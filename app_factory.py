@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
 import handlers
+from blocks.digest import render_digest, render_no_failures
 from config import Settings
 from services.access import AccessPolicy
 from services.audit import AuditLog
@@ -24,6 +25,7 @@ from services.aws.personalize import PersonalizeGateway
 from services.background import BackgroundRunner
 from services.container import Services
 from services.digest.commands import DigestCommands
+from services.digest.render import DigestRenderer
 from services.digest.service import DigestService
 from services.listing.cursor import CursorCodec
 from services.listing.listing import JobListing
@@ -116,6 +118,8 @@ def build_digest(settings: Settings, state, gateway, resolver, access) -> tuple[
         subscriptions=SubscriptionStore(state.engine),
         ledger=DigestLedger(state.engine, claim_ttl=timedelta(minutes=settings.digest_claim_ttl_minutes)),
         slack_client=digest_slack,
+        # services never import blocks/: the digest's Block Kit is handed in here.
+        renderer=DigestRenderer(render_digest, render_no_failures),
         resolver=resolver,
         access=access,
     )

@@ -30,7 +30,7 @@ from services.storage.ledger import DigestLedger
 from services.storage.store import StateStore
 from services.storage.subscriptions import SubscriptionStore
 from tests.blockkit import assert_within_limits
-from tests.digest_fakes import Clock, FakeGateway, FakePacer, FakeSlack, posted_arns
+from tests.digest_fakes import DIGEST_RENDERER, Clock, FakeGateway, FakePacer, FakeSlack, posted_arns
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 MEDIA = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
@@ -51,8 +51,8 @@ def env(tmp_path):
     slack = FakeSlack()
     subscriptions = SubscriptionStore(state.engine, clock=clock)
     digest = DigestService(gateway, subscriptions, DigestLedger(state.engine, claim_ttl=timedelta(minutes=15)), slack,
-                           lookback=timedelta(hours=24), max_job_age=timedelta(hours=48), pacer=FakePacer(),
-                           clock=clock)
+                           renderer=DIGEST_RENDERER, lookback=timedelta(hours=24), max_job_age=timedelta(hours=48),
+                           pacer=FakePacer(), clock=clock)
 
     def commands(access=None, configured=()):
         return DigestCommands(subscriptions, digest, DatasetGroupResolver(gateway), access or AccessPolicy(), slack,

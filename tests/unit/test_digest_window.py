@@ -18,7 +18,7 @@ from services.digest.window import WINDOW_OVERLAP, read_cutoff, window_for
 from services.storage.ledger import DigestLedger
 from services.storage.store import StateStore
 from services.storage.subscriptions import SubscriptionStore
-from tests.digest_fakes import Clock, FakePacer, FakeSlack, posted_arns
+from tests.digest_fakes import DIGEST_RENDERER, Clock, FakePacer, FakeSlack, posted_arns
 from tests.personalize_stubs import expect_list
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -91,8 +91,8 @@ def env(tmp_path):
     subscriptions = SubscriptionStore(state.engine, clock=clock)
     ledger = DigestLedger(state.engine, claim_ttl=timedelta(minutes=15), clock=clock)
     service = DigestService(
-        PersonalizeGateway(client), subscriptions, ledger, slack, lookback=LOOKBACK, max_job_age=MAX_JOB_AGE,
-        pacer=FakePacer(), clock=clock,
+        PersonalizeGateway(client), subscriptions, ledger, slack, renderer=DIGEST_RENDERER, lookback=LOOKBACK,
+        max_job_age=MAX_JOB_AGE, pacer=FakePacer(), clock=clock,
     )
     with Stubber(client) as stubber:
         yield type("Env", (), {"stubber": stubber, "service": service, "slack": slack, "clock": clock,
