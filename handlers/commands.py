@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from blocks.errors import render_help
 from blocks.job_list import render_job_page
+from handlers.digest import answer_digest
 from handlers.failures import failure_answer
 from handlers.requests import Requester
-from services.listing.command_parser import CommandError, DigestCommand, HelpCommand, parse_command
+from services.listing.command_parser import DigestCommand, HelpCommand, parse_command
 
 COMMAND = "/deletion-jobs"
 
@@ -29,9 +30,7 @@ def answer_command(services, requester: Requester, text: str | None, respond) ->
             if isinstance(parsed, HelpCommand):
                 message = render_help()
             elif isinstance(parsed, DigestCommand):
-                if services.digest_commands is None:
-                    raise CommandError("digests are not set up on this bot", "digest")
-                message = services.digest_commands.handle(parsed, requester)
+                message = answer_digest(services.digest_commands, parsed, requester)
             else:
                 query = services.listing.query_for(parsed, user_id=requester.user_id)
                 audit.note(filter={"dataset_group": query.dataset_group_arn, "status": query.status})

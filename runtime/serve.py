@@ -84,8 +84,6 @@ def start_scheduler(settings: Settings, services):
     from runtime.digest_once import sync_configured_channels
     from services.scheduling.scheduler import DigestSchedule, DigestScheduler
 
-    if services.digest is None:
-        return None
     sync_configured_channels(services.digest)
     scheduler = DigestScheduler(services.digest, services.digest.subscriptions, DigestSchedule.from_settings(settings))
     scheduler.start()

@@ -1,13 +1,14 @@
-"""Services: what the handlers need, built once in `bot.py` and handed to them through Bolt's context."""
+"""Services: what the handlers and processes need, built once by `app_factory.build_services`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from services.access import AccessPolicy
 from services.audit import AuditLog
 from services.background import BackgroundRunner
+from services.digest.commands import DigestCommands
+from services.digest.service import DigestService
 from services.listing.listing import JobListing
 from services.slack.delivery import ResponseDelivery
 
@@ -19,7 +20,7 @@ class Services:
     audit: AuditLog
     background: BackgroundRunner
     delivery: ResponseDelivery
-    # Digest subscriptions from Slack; None until the digest is wired.
-    digest_commands: Any = None
-    # The digest itself (services.digest.DigestService), for the scheduler and `bot.py digest`.
-    digest: Any = None
+    # `/deletion-jobs digest …`: subscriptions from Slack, and `digest now`.
+    digest_commands: DigestCommands
+    # The digest itself, for the scheduler and `bot.py digest`.
+    digest: DigestService

@@ -7,6 +7,15 @@ class BotError(Exception):
     """Base for errors that end in a message to a person rather than a traceback."""
 
 
+class CommandError(BotError):
+    """The text cannot be understood. `problem` names the offending part; `token` is it, verbatim."""
+
+    def __init__(self, problem: str, token: str | None = None):
+        super().__init__(problem)
+        self.problem = problem
+        self.token = token
+
+
 class ListExpired(BotError):
     """A paging cursor is expired, unknown or tampered with, or AWS refused its nextToken.
 

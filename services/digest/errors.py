@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from config.settings import SettingsError
-from services.errors import BotError
-from services.listing.command_parser import CommandError
+from services.errors import BotError, CommandError
 
 
 class DigestUsageError(CommandError):

@@ -13,6 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from services.digest.errors import DigestScheduleInvalid, InvalidDigestTime, UnknownTimeZone
+from services.listing.command_parser import parse_time, parse_timezone
 from services.scheduling.scheduler import (
     CATCH_UP_JOB_ID,
     CHANNEL_JOB_PREFIX,
@@ -24,8 +25,6 @@ from services.scheduling.scheduler import (
     WallClockCronTrigger,
     due_for_catch_up,
     last_fire_time,
-    parse_time,
-    parse_timezone,
 )
 from services.storage.store import StateStore
 from services.storage.subscriptions import Subscription, SubscriptionStore
