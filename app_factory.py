@@ -85,7 +85,9 @@ def build_services(settings: Settings, *, state=None, gateway=None):
     access = AccessPolicy.from_settings(settings)
     # One resolver, one cached ListDatasetGroups answer, for the listing and the digest alike.
     resolver = DatasetGroupResolver(gateway, visible=access.group_allowed)
-    digest, digest_commands = build_digest(settings, state, gateway, resolver, access)
+    # One schedule for the subscribe answers and the scheduler; it validates DIGEST_SCHEDULE once.
+    schedule = DigestSchedule.from_settings(settings)
+    digest, digest_commands = build_digest(settings, state, gateway, resolver, access, schedule)
     return Services(
         listing=build_listing(settings, state, gateway, resolver, access),
         access=access,
@@ -94,6 +96,7 @@ def build_services(settings: Settings, *, state=None, gateway=None):
         delivery=ResponseDelivery(),
         digest_commands=digest_commands,
         digest=digest,
+        digest_schedule=schedule,
     )
 
 
@@ -109,8 +112,8 @@ def build_listing(settings: Settings, state, gateway, resolver, access) -> JobLi
     return JobListing(pager, resolver, codec, gateway, access)
 
 
-def build_digest(settings: Settings, state, gateway, resolver, access) -> tuple[DigestService, DigestCommands]:
-    digest_schedule = DigestSchedule.from_settings(settings)
+def build_digest(settings: Settings, state, gateway, resolver, access,
+                 schedule: DigestSchedule) -> tuple[DigestService, DigestCommands]:
     digest_slack = build_web_client(settings)
     digest = DigestService.from_settings(
         settings,
@@ -124,7 +127,7 @@ def build_digest(settings: Settings, state, gateway, resolver, access) -> tuple[
         access=access,
     )
     digest_commands = DigestCommands(
-        digest.subscriptions, digest, resolver, access, digest_slack, digest_schedule,
+        digest.subscriptions, digest, resolver, access, digest_slack, schedule,
         configured_channels=settings.digest_channels,
     )
     return digest, digest_commands

@@ -19,7 +19,6 @@ def handle_deletion_jobs(ack, command, respond, context):
 
 
 def answer_command(services, requester: Requester, text: str | None, respond) -> None:
-    message = None
     with services.audit.record(
         "command", team=requester.team_id, user=requester.user_id, channel=requester.channel_id
     ) as audit:

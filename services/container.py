@@ -10,6 +10,7 @@ from services.background import BackgroundRunner
 from services.digest.commands import DigestCommands
 from services.digest.service import DigestService
 from services.listing.listing import JobListing
+from services.scheduling.scheduler import DigestSchedule
 from services.slack.delivery import ResponseDelivery
 
 
@@ -24,3 +25,5 @@ class Services:
     digest_commands: DigestCommands
     # The digest itself, for the scheduler and `bot.py digest`.
     digest: DigestService
+    # When digests run: the subscribe answers and the scheduler.
+    digest_schedule: DigestSchedule

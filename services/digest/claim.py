@@ -11,8 +11,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from services.digest.window import DigestWindow, failure_time
-from services.models import DeletionJob
+from services.models import DeletionJob, DigestWindow, failure_time
 from services.storage.ledger import Claim, DigestLedger
 
 logger = logging.getLogger(__name__)

@@ -12,12 +12,16 @@ from collections.abc import Sequence
 
 from slack_sdk.errors import SlackApiError
 
-from services.digest.errors import BotNotInChannel, DigestFailed, DigestUsageError
 from services.digest.results import DigestAnswer, DigestPosted, Subscribed, SubscriptionList, Unsubscribed
+from services.errors import BotNotInChannel, DigestFailed, DigestInDirectMessage, DigestUsageError
 from services.listing.command_parser import DigestCommand
 from services.scheduling.scheduler import DigestSchedule
+from services.slack.error_code import slack_error_code
 
 logger = logging.getLogger(__name__)
+
+# Slack's direct message channel ids start with D (group DMs are told apart by conversations.info).
+DIRECT_MESSAGE_PREFIX = "D"
 
 
 class DigestCommands:
@@ -45,6 +49,8 @@ class DigestCommands:
         return self.now(channel_id)
 
     def subscribe(self, parsed: DigestCommand, channel: str, user_id: str | None) -> Subscribed:
+        if channel.startswith(DIRECT_MESSAGE_PREFIX):
+            raise DigestInDirectMessage(channel)
         arn = None
         if parsed.group is not None:
             arn = self._resolver.resolve(parsed.group).arn
@@ -83,8 +89,7 @@ class DigestCommands:
         try:
             info = self._slack.conversations_info(channel=channel)
         except SlackApiError as err:
-            data = err.response.data if isinstance(err.response.data, dict) else {}
-            code = data.get("error") or f"HTTP {err.response.status_code}"
+            code = slack_error_code(err)
             if code == "channel_not_found":
                 # A private channel the bot is not in looks exactly like this.
                 raise BotNotInChannel(channel, code) from None
@@ -96,8 +101,10 @@ class DigestCommands:
             return ("I could not reach Slack to check that I am a member of this channel. If I am not, invite me"
                     " with `/invite @deletion-jobs`.")
         details = info.get("channel") or {}
+        if details.get("is_im") or details.get("is_mpim"):
+            raise DigestInDirectMessage(channel)
         if details.get("is_archived"):
             raise BotNotInChannel(channel, "is_archived")
-        if not details.get("is_im") and details.get("is_member") is False:
+        if details.get("is_member") is False:
             raise BotNotInChannel(channel, "not_in_channel")
         return None

@@ -6,9 +6,9 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from services.digest.errors import DigestGroupInvalid
-from services.errors import DatasetGroupNotFound, ForeignDatasetGroupArn, MalformedArn
-from services.storage.subscriptions import ORIGIN_SETTINGS, Subscription, SubscriptionStore
+from services.errors import DatasetGroupNotFound, DigestGroupInvalid, ForeignDatasetGroupArn, MalformedArn
+from services.models import ORIGIN_SETTINGS, Subscription
+from services.storage.subscriptions import SubscriptionStore
 
 logger = logging.getLogger(__name__)
 

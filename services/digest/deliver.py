@@ -29,11 +29,10 @@ from services.digest.outcome import (
 )
 from services.digest.post import DigestPoster
 from services.digest.render import DigestRenderer
-from services.digest.window import DigestWindow
-from services.models import DeletionJob
+from services.models import DeletionJob, DigestWindow, Subscription
 from services.storage.ledger import DigestLedger
 from services.storage.store import database_reason
-from services.storage.subscriptions import Subscription, SubscriptionStore
+from services.storage.subscriptions import SubscriptionStore
 
 logger = logging.getLogger(__name__)
 

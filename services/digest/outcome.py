@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.digest.window import DigestWindow
-from services.storage.subscriptions import Subscription
+from services.models import DigestWindow, Subscription
+from services.storage.store import CHECK_DATABASE_URL
 
 DATABASE_ERROR = "database_unavailable"
-DATABASE_FIX = ("check DATABASE_URL and that the database is running; failures not recorded as posted are offered"
-                " again by the next run once DIGEST_CLAIM_TTL_MINUTES has passed")
+DATABASE_FIX = (f"{CHECK_DATABASE_URL}; failures not recorded as posted are offered again by the next run once"
+                " DIGEST_CLAIM_TTL_MINUTES has passed")
 CLAIM_LOST = "claim_taken_over"
 
 

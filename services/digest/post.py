@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from slack_sdk.errors import SlackApiError
 
 from services.digest.outcome import Failure
+from services.slack.error_code import slack_error_code
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +100,7 @@ class DigestPoster:
 
 
 def _refused(channel: str, err: SlackApiError) -> Failure:
-    response = err.response
-    data = response.data if isinstance(response.data, dict) else {}
-    code = data.get("error") or f"http_{response.status_code}"
+    code = slack_error_code(err)
     fix = PERMANENT_SLACK_ERRORS.get(code)
     if fix:
         failure = Failure(code, fix.format(channel=channel))
@@ -109,5 +108,5 @@ def _refused(channel: str, err: SlackApiError) -> Failure:
                      " the next run offers these failures again.", channel, code, failure.fix)
         return failure
     logger.error("digest for channel %s failed: Slack answered %s (HTTP %s) after retries; nothing is"
-                 " marked reported and the next run tries again.", channel, code, response.status_code)
+                 " marked reported and the next run tries again.", channel, code, err.response.status_code)
     return Failure(code, "Slack did not take the post after retries; the next run tries again")

@@ -12,14 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.digest.window import DigestWindow, created_before, read_cutoff
+from services.aws.personalize import MAX_RESULTS
+from services.digest.window import created_before, read_cutoff
 from services.errors import AwsError
-from services.models import DeletionJob
-from services.storage.subscriptions import Subscription
+from services.models import DeletionJob, DigestWindow, Subscription
 
 logger = logging.getLogger(__name__)
 
-API_PAGE_SIZE = 100
 # A digest may read many pages; the gateway's per-request deadline is sized for a Slack click, not this.
 READ_DEADLINE_SECONDS = 600.0
 
@@ -81,7 +80,7 @@ class DigestReader:
         with self._gateway.scope(READ_DEADLINE_SECONDS) as scope:
             while True:
                 page = self._gateway.list_jobs_page(
-                    dataset_group_arn=dataset_group_arn, next_token=token, max_results=API_PAGE_SIZE
+                    dataset_group_arn=dataset_group_arn, next_token=token, max_results=MAX_RESULTS
                 )
                 for job in page.jobs:
                     # Jobs created while we page shift older ones onto the next page: keep the first sighting.

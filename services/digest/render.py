@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from services.digest.window import DigestWindow
-from services.models import DeletionJob
+from services.models import DeletionJob, DigestWindow
 
 # (jobs, *, window, dataset_group_arn) → [(message, the jobs it shows)], each message within Slack's limits.
 RenderDigest = Callable[..., list[tuple[dict, list[DeletionJob]]]]

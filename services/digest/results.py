@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.storage.subscriptions import Subscription
+from services.models import Subscription
 
 
 @dataclass(frozen=True)

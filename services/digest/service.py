@@ -24,7 +24,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services.digest.configured import ConfiguredChannels
 from services.digest.deliver import ChannelDelivery
-from services.digest.errors import NotSubscribed
 from services.digest.outcome import (
     DATABASE_ERROR,
     DATABASE_FAILURE,
@@ -37,12 +36,12 @@ from services.digest.outcome import (
 from services.digest.post import TOKEN_ERRORS, ChannelPacer, DigestPoster, token_failure
 from services.digest.read import DigestReader, Reads
 from services.digest.render import DigestRenderer
-from services.digest.window import DigestWindow, window_for
-from services.errors import AwsError
-from services.models import DeletionJob
+from services.digest.window import window_for
+from services.errors import AwsError, NotSubscribed
+from services.models import DeletionJob, DigestWindow, Subscription
 from services.storage.ledger import DigestLedger
 from services.storage.store import database_reason, utcnow
-from services.storage.subscriptions import Subscription, SubscriptionStore
+from services.storage.subscriptions import SubscriptionStore
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,7 @@ import re
 from dataclasses import dataclass
 from zoneinfo import available_timezones
 
-from services.digest.errors import DigestUsageError, InvalidDigestTime, UnknownTimeZone
-from services.errors import CommandError, MalformedArn
+from services.errors import CommandError, DigestUsageError, InvalidDigestTime, MalformedArn, UnknownTimeZone
 from services.models import STATUSES
 
 ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:personalize:[a-z0-9-]+:\d{12}:dataset-group/[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")

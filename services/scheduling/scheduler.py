@@ -34,9 +34,9 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_J
 from apscheduler.triggers.cron import CronTrigger
 
 from config.crontab import crontab_trigger
-from services.digest.errors import DigestScheduleInvalid
+from services.errors import DigestScheduleInvalid
+from services.models import Subscription
 from services.storage.store import utcnow
-from services.storage.subscriptions import Subscription
 
 logger = logging.getLogger(__name__)
 

@@ -29,8 +29,9 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from services.models import as_utc
 from services.storage.schema import digest_ledger
-from services.storage.store import as_utc, stored_utc, utcnow
+from services.storage.store import stored_utc, utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -10,22 +10,18 @@ from sqlalchemy import create_engine, delete, event, insert, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.errors import StateStoreUnavailable
+from services.models import as_utc
 from services.storage.schema import cursors, metadata
 
 logger = logging.getLogger(__name__)
 
-
-class StateStoreUnavailable(Exception):
-    """The database at DATABASE_URL cannot be reached or used; `str()` says which and why."""
+# What the operator should look at when the database does not answer.
+CHECK_DATABASE_URL = "check DATABASE_URL and that the database is running"
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes even for timezone-aware columns.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def stored_utc(moment: datetime) -> datetime:

@@ -6,47 +6,15 @@ The table is declared in `services.storage.schema`; this module owns its queries
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from services.models import ORIGIN_SETTINGS, ORIGIN_SLACK, Subscription
 from services.storage.schema import digest_subscriptions
-from services.storage.store import as_utc, stored_utc, utcnow
-
-ORIGIN_SLACK = "slack"
-ORIGIN_SETTINGS = "settings"
-
-
-@dataclass(frozen=True)
-class Subscription:
-    channel_id: str
-    dataset_group_arn: str | None
-    at_time: str | None
-    timezone: str | None
-    origin: str
-    created_by: str | None
-    created_at: datetime
-    last_digest_at: datetime | None
-
-    @property
-    def has_own_time(self) -> bool:
-        return self.at_time is not None
-
-    @classmethod
-    def from_row(cls, row) -> Subscription:
-        return cls(
-            channel_id=row.channel_id,
-            dataset_group_arn=row.dataset_group_arn,
-            at_time=row.at_time,
-            timezone=row.timezone,
-            origin=row.origin,
-            created_by=row.created_by,
-            created_at=as_utc(row.created_at),
-            last_digest_at=as_utc(row.last_digest_at) if row.last_digest_at else None,
-        )
+from services.storage.store import stored_utc, utcnow
 
 
 class SubscriptionStore:

@@ -9,9 +9,9 @@ import pytest
 
 from services.digest.outcome import CLAIM_LOST
 from services.digest.service import DigestService
-from services.models import DeletionJob
+from services.models import ORIGIN_SETTINGS, ORIGIN_SLACK, DeletionJob
 from services.storage.ledger import DigestLedger
-from services.storage.subscriptions import ORIGIN_SETTINGS, ORIGIN_SLACK, SubscriptionStore
+from services.storage.subscriptions import SubscriptionStore
 from tests.digest_databases import database_url, digest_engine  # noqa: F401 - fixtures
 from tests.digest_fakes import DIGEST_RENDERER, FakeGateway, FakePacer, FakeSlack, posted_arns
 
