@@ -67,7 +67,7 @@ def build_web_client(settings: Settings, *, with_token: bool = True):
 
 def build_state(settings: Settings):
 
-    store = StateStore.from_url(settings.database_url)
+    store = StateStore.from_url(settings.database_url, timeout_seconds=settings.database_timeout_seconds)
     store.create_schema()
     return store
 

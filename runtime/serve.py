@@ -77,10 +77,9 @@ def start_scheduler(services):
 
     Only one process may run it: `python bot.py` when RUN_SCHEDULER is true, or the Procfile's clock process.
     """
-    from runtime.digest_once import sync_configured_channels
     from services.scheduling.scheduler import DigestScheduler
 
-    sync_configured_channels(services.digest)
+    # The scheduler stores DIGEST_CHANNELS as subscriptions itself, and retries that until it works.
     scheduler = DigestScheduler(services.digest, services.digest.subscriptions, services.digest_schedule)
     scheduler.start()
     return scheduler

@@ -11,12 +11,21 @@ import logging
 from collections.abc import Sequence
 
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import SQLAlchemyError
 
+from services.digest.outcome import DATABASE_ERROR
 from services.digest.results import DigestAnswer, DigestPosted, Subscribed, SubscriptionList, Unsubscribed
-from services.errors import BotNotInChannel, DigestFailed, DigestInDirectMessage, DigestUsageError
+from services.errors import (
+    BotNotInChannel,
+    DigestDatabaseUnavailable,
+    DigestFailed,
+    DigestInDirectMessage,
+    DigestUsageError,
+)
 from services.listing.command_parser import DigestCommand
 from services.scheduling.scheduler import DigestSchedule
 from services.slack.error_code import slack_error_code
+from services.storage.store import database_reason
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +45,17 @@ class DigestCommands:
         self._configured = frozenset(configured_channels)
 
     def handle(self, parsed: DigestCommand, *, channel_id: str | None, user_id: str | None) -> DigestAnswer:
-        """What `parsed`, asked in `channel_id` by `user_id`, did."""
+        """What `parsed`, asked in `channel_id` by `user_id`, did. A database that does not answer is
+        DigestDatabaseUnavailable, logged here in one line (an outage the operator must see, not a bug with a
+        traceback)."""
+        try:
+            return self._handle(parsed, channel_id=channel_id, user_id=user_id)
+        except SQLAlchemyError as err:
+            logger.error("/deletion-jobs digest %s in %s: the database does not answer (%s). Check DATABASE_URL and"
+                         " that the database is running.", parsed.action, channel_id, database_reason(err))
+            raise DigestDatabaseUnavailable(parsed.action) from None
+
+    def _handle(self, parsed: DigestCommand, *, channel_id: str | None, user_id: str | None) -> DigestAnswer:
         if not channel_id:
             raise DigestUsageError("run this in the channel that should get the digest")
         if parsed.action == "subscribe":
@@ -78,6 +97,8 @@ class DigestCommands:
 
     def now(self, channel: str) -> DigestPosted:
         outcome = self._digest.run_channel(channel)
+        if outcome.error == DATABASE_ERROR:  # the run logged it already
+            raise DigestDatabaseUnavailable("now", posted=outcome.reported)
         if not outcome.ok:
             raise DigestFailed(channel, outcome.error or "unknown", outcome.fix)
         since = outcome.window.since if outcome.window else None

@@ -6,8 +6,11 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from services.errors import DatasetGroupNotFound, DigestGroupInvalid, ForeignDatasetGroupArn, MalformedArn
+from sqlalchemy.exc import SQLAlchemyError
+
+from services.errors import AwsError, DatasetGroupNotFound, DigestGroupInvalid, ForeignDatasetGroupArn, MalformedArn
 from services.models import ORIGIN_SETTINGS, Subscription
+from services.storage.store import database_reason
 from services.storage.subscriptions import SubscriptionStore
 
 logger = logging.getLogger(__name__)
@@ -48,9 +51,24 @@ class ConfiguredChannels:
             ) from None
 
     def sync(self) -> None:
-        """Store DIGEST_CHANNELS as subscriptions (scoped to DIGEST_DATASET_GROUP); done once at start-up."""
+        """Store DIGEST_CHANNELS as subscriptions (scoped to DIGEST_DATASET_GROUP); raises what stopped it."""
         for line in self._subscriptions.sync_configured(self.channels, dataset_group_arn=self.group_arn()):
             logger.info("digest subscriptions: %s", line)
+
+    def apply(self, *, then: str = "") -> bool:
+        """sync, or False and one ERROR line (ending in `then`, what happens next) when AWS or the database did not
+        answer. DigestGroupInvalid, a setting to fix, is raised."""
+        try:
+            self.sync()
+        except AwsError as err:
+            logger.error("could not resolve DIGEST_DATASET_GROUP %r through AWS (%s); DIGEST_CHANNELS were not"
+                         " synced%s", self._group, type(err).__name__, then)
+            return False
+        except SQLAlchemyError as err:
+            logger.error("could not store DIGEST_CHANNELS: the database does not answer (%s). Check DATABASE_URL and"
+                         " that the database is running%s", database_reason(err), then)
+            return False
+        return True
 
     def unstored(self, stored: dict[str, Subscription]) -> list[Subscription]:
         """DIGEST_CHANNELS not stored yet, as they would be stored: a dry run writes nothing."""

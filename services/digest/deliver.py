@@ -7,12 +7,13 @@ only puts them in order and builds the channel's outcome once, at the end.
 - A renewal that finds a message's failures taken over by another run skips that post and releases the rest.
 - When the database stops answering, the channel stops there (logged at ERROR, no traceback): what was not
   marked posted stays claimed until the claim TTL passes, and the next run offers it again.
+- When a stop is requested (SIGTERM), the post in flight is finished and marked, and the rest released at once.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,6 +23,7 @@ from services.digest.outcome import (
     CLAIM_LOST,
     DATABASE_FAILURE,
     DATABASE_FIX,
+    STOPPED_FAILURE,
     ChannelOutcome,
     Failure,
     Progress,
@@ -44,12 +46,14 @@ class ChannelDelivery:
     """Delivers one channel's digest at a time; holds no state between channels."""
 
     def __init__(self, subscriptions: SubscriptionStore, ledger: DigestLedger, poster: DigestPoster,
-                 renderer: DigestRenderer, *, post_empty: bool = False):
+                 renderer: DigestRenderer, *, post_empty: bool = False,
+                 stopping: Callable[[], bool] = lambda: False):
         self._subscriptions = subscriptions
         self._ledger = ledger
         self._poster = poster
         self._renderer = renderer
         self._post_empty = post_empty
+        self._stopping = stopping
 
     def deliver(self, subscription: Subscription, window: DigestWindow, failed: Sequence[DeletionJob],
                 *, dry_run: bool = False) -> ChannelOutcome:
@@ -116,6 +120,8 @@ class ChannelDelivery:
         for message, message_jobs in self._renderer.digest(claim.jobs, window=window,
                                                            dataset_group_arn=subscription.dataset_group_arn):
             self._poster.wait_turn(channel)
+            if self._stopping():
+                return self._stopped(claim, progress)
             # Re-take the claim now, after any pacing wait: the TTL then only has to outlast this one post.
             lost = claim.renew(message_jobs)
             if lost:
@@ -141,6 +147,14 @@ class ChannelDelivery:
         released = claim.release_unposted()
         logger.error("digest for %s: %d failure(s) not reported (%d released for the next run)%s",
                      claim.channel, unposted, released, progress.posted_so_far())
+
+    def _stopped(self, claim: ChannelClaim, progress: Progress) -> Failure:
+        """A stop was requested between two posts: release what is left, so the next run need not wait for the TTL."""
+        released = claim.release_unposted()
+        logger.warning("digest for %s stopped on request: %d failure(s) posted and recorded in %d message(s), %d"
+                       " released for the next run", claim.channel, progress.reported, progress.messages_posted,
+                       released)
+        return STOPPED_FAILURE
 
     def _claim_lost(self, claim: ChannelClaim, lost: list[str], progress: Progress) -> Failure:
         """Another run took over some of this message's failures: it posts them; this run stops for the channel."""

@@ -15,6 +15,8 @@ DATABASE_ERROR = "database_unavailable"
 DATABASE_FIX = (f"{CHECK_DATABASE_URL}; failures not recorded as posted are offered again by the next run once"
                 " DIGEST_CLAIM_TTL_MINUTES has passed")
 CLAIM_LOST = "claim_taken_over"
+STOPPED = "stopped"
+STOPPED_FIX = "the run was asked to stop (SIGTERM); the next run posts what this one did not"
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,15 @@ class Failure:
 
 
 DATABASE_FAILURE = Failure(DATABASE_ERROR, DATABASE_FIX)
+STOPPED_FAILURE = Failure(STOPPED, STOPPED_FIX)
+
+
+class StopRequested(Exception):  # noqa: N818 - a signal between the run's pieces, not an error
+    """Raised inside a run, before anything is claimed, when a stop was requested; `calls` were made before it."""
+
+    def __init__(self, calls: int = 0):
+        super().__init__(calls)
+        self.calls = calls
 
 
 @dataclass

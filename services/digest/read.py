@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.aws.personalize import MAX_RESULTS
+from services.digest.outcome import StopRequested
 from services.digest.window import created_before, read_cutoff
 from services.errors import AwsError
 from services.models import DeletionJob, DigestWindow, Subscription
@@ -50,12 +51,15 @@ class Reads:
 class DigestReader:
     """Reads the deletion jobs a run's subscriptions need, each scope once."""
 
-    def __init__(self, gateway, *, max_job_age: timedelta, visible: Visible | None = None):
+    def __init__(self, gateway, *, max_job_age: timedelta, visible: Visible | None = None,
+                 stopping: Callable[[], bool] = lambda: False):
         self._gateway = gateway
         self._max_job_age = max_job_age
         self._visible = visible
+        self._stopping = stopping
 
     def read(self, subscriptions: Sequence[Subscription], windows: dict[str, DigestWindow]) -> Reads:
+        """Every scope the subscriptions need, read once; StopRequested when a stop is requested between pages."""
         scopes = {s.dataset_group_arn for s in subscriptions}
         read_scopes = [None] if None in scopes else sorted(scopes)
         by_scope: dict[str | None, list[DeletionJob] | AwsError] = {}
@@ -64,6 +68,8 @@ class DigestReader:
             served = [windows[s.channel_id] for s in subscriptions if scope is None or s.dataset_group_arn == scope]
             try:
                 jobs, scope_calls = self._read(scope, read_cutoff(served, self._max_job_age))
+            except StopRequested:
+                raise StopRequested(calls) from None
             except AwsError as err:
                 logger.error("digest: reading deletion jobs of %s failed (%s); those channels get no digest this run",
                              scope or "all dataset groups", type(err).__name__)
@@ -79,6 +85,8 @@ class DigestReader:
         token = None
         with self._gateway.scope(READ_DEADLINE_SECONDS) as scope:
             while True:
+                if self._stopping():
+                    raise StopRequested
                 page = self._gateway.list_jobs_page(
                     dataset_group_arn=dataset_group_arn, next_token=token, max_results=MAX_RESULTS
                 )

@@ -9,7 +9,9 @@ A run, for the subscriptions it is given:
    the injected renderer (`render.py`), posts them (`post.py`: at most one message per second per channel),
    renewing the claim right before each post, and marks each message's jobs posted as soon as Slack takes it;
 4. stops trying channels once Slack refuses the bot's token or the database stops answering (logged at ERROR,
-   no traceback): what was not marked posted is offered again by the next run.
+   no traceback): what was not marked posted is offered again by the next run;
+5. when asked to stop (`request_stop()`, e.g. on SIGTERM), lets the post in flight finish and be marked, releases
+   the rest of its claims at once, and tries nothing more: the next run offers them again.
 
 This module only orders those steps across channels and says what the run did.
 """
@@ -17,6 +19,7 @@ This module only orders those steps across channels and says what the run did.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
@@ -28,9 +31,13 @@ from services.digest.outcome import (
     DATABASE_ERROR,
     DATABASE_FAILURE,
     DATABASE_FIX,
+    STOPPED,
+    STOPPED_FAILURE,
+    STOPPED_FIX,
     ChannelOutcome,
     DigestRun,
     Failure,
+    StopRequested,
     channel_outcome,
 )
 from services.digest.post import TOKEN_ERRORS, ChannelPacer, DigestPoster, token_failure
@@ -71,9 +78,10 @@ class DigestService:
         self._clock = clock
         self._configured = ConfiguredChannels(subscriptions, configured_channels, configured_group,
                                               resolver=resolver, clock=clock)
-        self._reader = DigestReader(gateway, max_job_age=max_job_age, visible=visible)
+        self._stop = threading.Event()
+        self._reader = DigestReader(gateway, max_job_age=max_job_age, visible=visible, stopping=self._stop.is_set)
         self._delivery = ChannelDelivery(subscriptions, ledger, DigestPoster(slack_client, pacer), renderer,
-                                         post_empty=post_empty)
+                                         post_empty=post_empty, stopping=self._stop.is_set)
 
     @classmethod
     def from_settings(cls, settings, *, gateway, subscriptions, ledger, slack_client, renderer, resolver=None,
@@ -108,10 +116,25 @@ class DigestService:
         return self._configured.group_arn()
 
     def sync_configured_channels(self) -> None:
-        """Store DIGEST_CHANNELS as subscriptions (scoped to DIGEST_DATASET_GROUP); done once at start-up."""
+        """Store DIGEST_CHANNELS as subscriptions (scoped to DIGEST_DATASET_GROUP); raises what stopped it."""
         self._configured.sync()
 
+    def apply_configured_channels(self, *, then: str = "") -> bool:
+        """sync_configured_channels, or False and one ERROR line (ending in `then`, what happens next) when AWS or
+        the database did not answer. DigestGroupInvalid, a setting to fix, is raised."""
+        return self._configured.apply(then=then)
+
     # -- running ------------------------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Stop the runs in progress, and every later one, at the next safe point: between two posts (the one in
+        flight is finished and marked, the rest released), or before anything is claimed. Safe in a signal
+        handler: it only sets a flag."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def run(self, channel_ids: Sequence[str] | None = None, *, dry_run: bool = False) -> DigestRun:
         """One digest for these channels' subscriptions (all when None). Never raises for AWS or Slack failures:
@@ -129,7 +152,11 @@ class DigestService:
             logger.error("digest run stopped: the database does not answer (%s). To fix: %s.",
                          database_reason(err), DATABASE_FIX)
             return DigestRun(started=now, error=DATABASE_ERROR, fix=DATABASE_FIX)
-        reads = self._reader.read(subscriptions, windows)
+        try:
+            reads = self._reader.read(subscriptions, windows)
+        except StopRequested as stop:
+            logger.warning("digest run stopped before claiming anything: %s", STOPPED_FIX)
+            return DigestRun(started=now, list_calls=stop.calls, error=STOPPED, fix=STOPPED_FIX)
         run = DigestRun(started=now, outcomes=self._deliver_each(subscriptions, windows, reads, dry_run=dry_run),
                         list_calls=reads.calls)
         _log_run(run, dry_run=dry_run)
@@ -175,7 +202,7 @@ class DigestService:
         for subscription in subscriptions:
             window = windows[subscription.channel_id]
             failed = reads.failures_for(subscription)
-            skip = _reason_to_skip(failed, stop)
+            skip = _reason_to_skip(failed, stop, stopping=self.stopping)
             if skip is None:
                 outcome = self._delivery.deliver(subscription, window, failed, dry_run=dry_run)
                 stop = _stops_the_run(outcome)
@@ -186,13 +213,17 @@ class DigestService:
         return outcomes
 
 
-def _reason_to_skip(failed: list[DeletionJob] | AwsError, stop: Failure | None) -> Failure | None:
-    """Why a channel is not tried: the database is gone, its jobs could not be read, or the token was refused."""
+def _reason_to_skip(failed: list[DeletionJob] | AwsError, stop: Failure | None, *,
+                    stopping: bool) -> Failure | None:
+    """Why a channel is not tried: the database is gone, its jobs could not be read, the token was refused, or the
+    run was asked to stop."""
     if stop is not None and stop.error == DATABASE_ERROR:
         return stop
     if isinstance(failed, AwsError):
         return Failure(type(failed).__name__, "see the Personalize error logged above")
-    return stop
+    if stop is not None:
+        return stop
+    return STOPPED_FAILURE if stopping else None
 
 
 def _stops_the_run(outcome: ChannelOutcome) -> Failure | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,6 +22,7 @@ from services.errors import (
     AccessRefused,
     BotNotInChannel,
     DatasetGroupNotFound,
+    DigestDatabaseUnavailable,
     DigestInDirectMessage,
     DigestUsageError,
     ForeignDatasetGroupArn,
@@ -342,3 +344,82 @@ def test_digest_commands_return_what_they_did_as_plain_data(env):
 
     removed = commands.handle(parse_command("digest unsubscribe"), channel_id="C1", user_id="U1")
     assert isinstance(removed, Unsubscribed) and removed.removed.channel_id == "C1" and not removed.still_configured
+
+
+# ---- the database down ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(("command", "says"), [
+    ("digest list", "could not show the digest subscriptions"),
+    ("digest now", "could not post this channel's digest"),
+    ("digest subscribe", "could not change this channel's digest subscription"),
+    ("digest unsubscribe", "could not change this channel's digest subscription"),
+])
+def test_with_the_database_down_digest_commands_say_so_without_a_traceback(env, caplog, command, says):
+    """Nothing listens at DATABASE_URL: a real driver error, through the real command handler."""
+    from services.storage.store import create_state_engine
+
+    engine = create_state_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test")
+    subscriptions = SubscriptionStore(engine)
+    digest = DigestService(env.gateway, subscriptions, DigestLedger(engine, claim_ttl=timedelta(minutes=15)),
+                           env.slack, renderer=DIGEST_RENDERER, lookback=timedelta(hours=24),
+                           max_job_age=timedelta(hours=48), pacer=FakePacer())
+    commands = DigestCommands(subscriptions, digest, DatasetGroupResolver(env.gateway), AccessPolicy(), env.slack,
+                              DigestSchedule("0 9 * * *", "UTC"))
+    delivered = []
+
+    class Delivery:
+        def send(self, respond, message, **kwargs):
+            delivered.append(message)
+
+    services = Services(listing=None, access=AccessPolicy(), audit=AuditLog(env.gateway), background=None,
+                        delivery=Delivery(), digest_commands=commands, digest=digest,
+                        digest_schedule=DigestSchedule("0 9 * * *", "UTC"))
+    with caplog.at_level(logging.INFO):
+        answer_command(services, Requester("T1", "U1", "C1"), command, respond=None)
+    engine.dispose()
+
+    [message] = delivered
+    assert_within_limits(message)
+    text = message["blocks"][0]["text"]["text"]
+    assert "database is unavailable" in text and says in text, text
+    assert "Something went wrong" not in text
+    assert all(r.exc_info is None for r in caplog.records), "no traceback in the log"
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "database does not answer" in errors[0], errors
+    audit = [r.getMessage() for r in caplog.records if r.name == "deletion_jobs.audit"]
+    assert len(audit) == 1 and "DigestDatabaseUnavailable" in audit[0]
+
+
+def test_digest_now_that_loses_the_database_mid_run_says_what_it_posted(env, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    ask(env.commands(), "subscribe")
+    for i in range(30):  # two messages
+        env.gateway.add(DeletionJob(arn=f"arn:aws:personalize:us-east-1:123456789012:data-deletion-job/m{i}",
+                                    name=f"m{i}", dataset_group_arn=MEDIA, status="FAILED",
+                                    created=NOW - timedelta(hours=3), updated=NOW - timedelta(hours=2, minutes=i),
+                                    failure_reason="nope"))
+    ledger = env.digest._ledger
+    original, marks = ledger.mark_posted, []
+
+    def mark_then_fail(claim, job_arns, *, message_ts):
+        marks.append(len(job_arns))
+        if len(marks) == 2:
+            raise OperationalError("UPDATE digest_ledger ...", {}, Exception("server closed the connection"))
+        return original(claim, job_arns, message_ts=message_ts)
+
+    monkeypatch.setattr(ledger, "mark_posted", mark_then_fail)
+    with pytest.raises(DigestDatabaseUnavailable) as caught:
+        ask(env.commands(), "now")
+    text = error_text(caught.value)
+    assert f"I posted {marks[0]} failed deletion jobs before it stopped answering" in text
+    assert "could not post this channel's digest" in text
