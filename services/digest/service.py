@@ -152,6 +152,11 @@ class DigestService:
             logger.error("digest run stopped: the database does not answer (%s). To fix: %s.",
                          database_reason(err), DATABASE_FIX)
             return DigestRun(started=now, error=DATABASE_ERROR, fix=DATABASE_FIX)
+        except AwsError as err:
+            # Only a dry run resolves DIGEST_DATASET_GROUP here: a real run stored DIGEST_CHANNELS before it began.
+            logger.error("digest run stopped: could not resolve DIGEST_DATASET_GROUP through AWS (%s)",
+                         type(err).__name__)
+            return DigestRun(started=now, error=type(err).__name__, fix="see the Personalize error logged above")
         try:
             reads = self._reader.read(subscriptions, windows)
         except StopRequested as stop:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from services.access import AccessPolicy
 from services.digest.service import ChannelPacer, DigestService
-from services.errors import NotSubscribed
+from services.errors import AwsUnreachable, NotSubscribed
 from services.models import DeletionJob
 from services.storage.ledger import DigestLedger
 from services.storage.schema import digest_ledger
@@ -181,6 +181,23 @@ def test_a_dry_run_writes_nothing_and_includes_configured_channels(env):
     assert env.slack.posts == [] and env.ledger_rows() == 0
     assert env.subscriptions.get("C1").last_digest_at is None
     assert env.subscriptions.get("CCONF") is None
+
+
+def test_a_dry_run_whose_configured_group_cannot_be_resolved_fails_without_raising(env, caplog):
+    class Unreachable:
+        def resolve(self, token):
+            raise AwsUnreachable("no route", code="EndpointConnectionError")
+
+    service = env.service(configured_channels=["CCONF"], configured_group="media-feed", resolver=Unreachable())
+
+    with caplog.at_level(logging.ERROR):
+        run = service.run(dry_run=True)
+
+    assert not run.ok and run.error == "AwsUnreachable" and run.outcomes == []
+    assert env.gateway.list_calls == 0 and env.slack.posts == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
+        "digest run stopped: could not resolve DIGEST_DATASET_GROUP through AWS (AwsUnreachable)"]
+    assert not [r for r in caplog.records if r.exc_info]
 
 
 def test_jobs_of_groups_outside_the_allowlist_are_left_out(env):
