@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from blocks.errors import render_help
 from blocks.job_list import render_job_page
+from handlers.digest import answer_digest
 from handlers.exports import answer_export
 from handlers.failures import failure_answer
 from handlers.requests import Requester
@@ -29,7 +30,7 @@ def answer_command(services, requester: Requester, text: str | None, respond) ->
             if isinstance(parsed, HelpCommand):
                 message = render_help()
             elif isinstance(parsed, DigestCommand):
-                message = services.digest_commands.handle(parsed, requester)
+                message = answer_digest(services.digest_commands, parsed, requester)
             elif isinstance(parsed, ExportCommand):
                 # Answers itself: "preparing", progress and the final answer through the same response_url.
                 answer_export(services, requester, parsed, respond, audit)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from services.access import AccessPolicy
 from services.audit import AuditLog
 from services.background import BackgroundRunner
+from services.digest.commands import DigestCommands
+from services.digest.service import DigestService
+from services.export.service import ExportService
+from services.export.upload import DirectMessageUploader
 from services.listing.listing import JobListing
+from services.scheduling.scheduler import DigestSchedule
 from services.slack.delivery import ResponseDelivery
 
 
@@ -19,12 +23,13 @@ class Services:
     audit: AuditLog
     background: BackgroundRunner
     delivery: ResponseDelivery
-    # Digest subscriptions from Slack; None until the digest is wired.
-    digest_commands: Any = None
-    # The digest itself (services.digest.DigestService), for the scheduler and `bot.py digest`.
-    digest: Any = None
-    # When digests run (services.scheduling.scheduler.DigestSchedule): the subscribe answers and the scheduler.
-    digest_schedule: Any = None
-    # CSV exports (services.export.service.ExportService) and their upload to the requester's DM.
-    export: Any = None
-    export_uploader: Any = None
+    # `/deletion-jobs digest …`: subscriptions from Slack, and `digest now`.
+    digest_commands: DigestCommands
+    # The digest itself, for the scheduler and `bot.py digest`.
+    digest: DigestService
+    # When digests run: the subscribe answers and the scheduler.
+    digest_schedule: DigestSchedule
+    # CSV exports, and their upload to the requester's DM (app_factory always wires them; tests that build
+    # Services by hand for other features may leave them out).
+    export: ExportService | None = None
+    export_uploader: DirectMessageUploader | None = None

@@ -1,8 +1,9 @@
 """ExportLeases: one export at a time per person, across every process that shares the database.
 
-A lease is a row per Slack user (the primary key makes the database pick one winner when two exports start at
-once, in one process or in two gunicorn workers). The export renews it while it runs; a process that dies
-leaves a lease that expires after its TTL, so nobody waits for good.
+A lease is a row per Slack user in the `export_leases` table (services/storage/schema.py): its primary key makes
+the database pick one winner when two exports start at once, in one process or in two gunicorn workers. The
+export renews it while it runs; a process that dies leaves a lease that expires after its TTL, so nobody waits
+for good.
 """
 
 from __future__ import annotations
@@ -12,22 +13,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, DateTime, String, Table, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from services.storage.store import as_utc, metadata, utcnow
+from services.models import as_utc
+from services.storage.schema import export_leases
+from services.storage.store import utcnow
 
 logger = logging.getLogger(__name__)
-
-export_leases = Table(
-    "export_leases",
-    metadata,
-    Column("user_id", String(64), primary_key=True),
-    Column("token", String(32), nullable=False),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-)
 
 
 @dataclass(frozen=True)
