@@ -70,3 +70,41 @@ class JobsPage:
 
     jobs: list[DeletionJob]
     next_token: str | None
+
+
+# ---- watches (issue 11) ---------------------------------------------------------------------------------
+
+# A job in these is still running; one in FINISHED_STATUSES will not change again.
+RUNNING_STATUSES = ("PENDING", "IN_PROGRESS")
+FINISHED_STATUSES = ("COMPLETED", "FAILED")
+# How a watch ends with a message: the job finished, the watch outlived WATCH_MAX_DAYS, or AWS lost the job.
+OUTCOME_EXPIRED = "EXPIRED"
+OUTCOME_VANISHED = "VANISHED"
+
+
+@dataclass(frozen=True)
+class Watch:
+    """One person watching one deletion job, as the state store keeps it.
+
+    `outcome` is set once the watcher is owed a message: COMPLETED or FAILED (with `num_deleted`,
+    `failure_reason`, `data_location` and `finished_at` from DescribeDataDeletionJob), EXPIRED or VANISHED.
+    """
+
+    id: int
+    user_id: str
+    job_arn: str
+    job_name: str
+    dataset_group_arn: str
+    started_at: datetime
+    last_status: str
+    job_created_at: datetime | None = None
+    last_checked_at: datetime | None = None
+    outcome: str | None = None
+    num_deleted: int | None = None
+    failure_reason: str | None = None
+    data_location: str | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def dataset_group_name(self) -> str:
+        return dataset_group_name(self.dataset_group_arn)
