@@ -28,6 +28,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
 from blocks.digest import render_digest, render_no_failures
+from services.digest.attention import Attention, AttentionRules, attention_for, read_back_to
 from services.digest.errors import DigestGroupInvalid, NotSubscribed
 from services.digest.window import DigestWindow, created_before, failure_time, read_cutoff, window_for
 from services.errors import AwsError, DatasetGroupNotFound, ForeignDatasetGroupArn, MalformedArn
@@ -145,6 +146,7 @@ class DigestService:
         visible: Callable[[DeletionJob], bool] | None = None,
         pacer: ChannelPacer | None = None,
         clock=utcnow,
+        attention: AttentionRules | None = None,
     ):
         self._gateway = gateway
         self._subscriptions = subscriptions
@@ -160,6 +162,8 @@ class DigestService:
         self._pacer = pacer or ChannelPacer()
         self._clock = clock
         self._configured_group_arn: str | None = None
+        # Stuck jobs and full PENDING queues (services/digest/attention.py); None: failures only.
+        self._attention = attention
 
     @classmethod
     def from_settings(cls, settings, *, gateway, subscriptions, ledger, slack_client, resolver=None, access=None):
@@ -175,6 +179,7 @@ class DigestService:
             configured_group=settings.digest_dataset_group,
             resolver=resolver,
             visible=access.job_visible if access is not None and access.restricts_groups else None,
+            attention=AttentionRules.from_settings(settings),
         )
 
     @property
@@ -268,8 +273,11 @@ class DigestService:
         reads: dict[str | None, list[DeletionJob] | AwsError] = {}
         for scope in read_scopes:
             served = [windows[s.channel_id] for s in subscriptions if scope is None or s.dataset_group_arn == scope]
+            cutoff = read_cutoff(served, self._max_job_age)
+            if self._attention is not None:  # stuck jobs may be older than any failure window
+                cutoff = min(cutoff, read_back_to(now, self._attention))
             try:
-                jobs, calls = self._read(scope, read_cutoff(served, self._max_job_age))
+                jobs, calls = self._read(scope, cutoff)
             except AwsError as err:
                 logger.error("digest: reading deletion jobs of %s failed (%s); those channels get no digest this run",
                              scope or "all dataset groups", type(err).__name__)
@@ -356,6 +364,7 @@ class DigestService:
             and (self._visible is None or self._visible(job))
         ]
         candidates = [job for job in failed if window.includes(job) or job.arn in pending]
+        attention = self._attention_in(jobs, subscription, window)
         if not dry_run:
             self._forget_vanished(channel, pending, {job.arn for job in candidates})
 
@@ -363,9 +372,9 @@ class DigestService:
             posted = self._ledger.posted_among(channel, [job.arn for job in candidates])
             todo = [job for job in candidates if job.arn not in posted]
             outcome.found = len(todo)
-            if todo:
+            if todo or attention:
                 outcome.messages = [m for m, _ in render_digest(
-                    todo, window=window, dataset_group_arn=subscription.dataset_group_arn)]
+                    todo, window=window, dataset_group_arn=subscription.dataset_group_arn, attention=attention)]
             elif self._post_empty:
                 outcome.messages = [render_no_failures(window=window, dataset_group_arn=subscription.dataset_group_arn)]
             return
@@ -376,8 +385,11 @@ class DigestService:
         if not todo:
             held_elsewhere = bool(candidates) and len(
                 self._ledger.posted_among(channel, [job.arn for job in candidates])) < len(candidates)
-            if self._post_empty and not held_elsewhere:
-                message = render_no_failures(window=window, dataset_group_arn=subscription.dataset_group_arn)
+            if (self._post_empty or attention) and not held_elsewhere:
+                # Stuck jobs and a full queue are news even when nothing failed.
+                message = render_digest([], window=window, dataset_group_arn=subscription.dataset_group_arn,
+                                        attention=attention)[0][0] if attention else render_no_failures(
+                    window=window, dataset_group_arn=subscription.dataset_group_arn)
                 self._pacer.wait(channel)
                 if not self._post(channel, message, outcome):
                     return
@@ -388,7 +400,8 @@ class DigestService:
             return
 
         remaining = list(todo)
-        for message, part_jobs in render_digest(todo, window=window, dataset_group_arn=subscription.dataset_group_arn):
+        for message, part_jobs in render_digest(todo, window=window, dataset_group_arn=subscription.dataset_group_arn,
+                                                attention=attention):
             self._pacer.wait(channel)
             # Re-take the claim now, after any pacing wait: the TTL then only has to outlast this one post.
             # The later messages' failures are renewed too, so a slow but progressing run keeps them.
@@ -417,6 +430,13 @@ class DigestService:
         logger.info("digest for %s: posted %d failed deletion job(s) in %d message(s)",
                     channel, outcome.reported, outcome.messages_posted)
         self._succeeded(channel, window)
+
+    def _attention_in(self, jobs: list[DeletionJob], subscription: Subscription,
+                      window: DigestWindow) -> Attention | None:
+        if self._attention is None:
+            return None
+        return attention_for(jobs, self._attention, now=window.until, dataset_group_arn=subscription.dataset_group_arn,
+                             visible=self._visible)
 
     def _succeeded(self, channel: str, window: DigestWindow) -> None:
         self._subscriptions.record_success(channel, window.until)
