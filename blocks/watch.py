@@ -35,7 +35,7 @@ MAX_LISTED = 45
 
 
 def duration_text(delta: timedelta | None) -> str:
-    """`2 d 3 h`, `3 h 12 min`, `7 min`, `under a minute`; `an unknown time` without both ends."""
+    """`2 d 3 h`, `1 d`, `3 h 12 min`, `7 min`, `under a minute`; `an unknown time` without both ends."""
     if delta is None:
         return "an unknown time"
     minutes = int(delta.total_seconds() // 60)
@@ -44,8 +44,10 @@ def duration_text(delta: timedelta | None) -> str:
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
     if days:
-        return f"{days} d {hours} h"
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
 
 
 def _between(start: datetime | None, end: datetime | None) -> timedelta | None:
@@ -167,7 +169,9 @@ def _watch_line(watch: Watch) -> dict:
 
 
 def render_watching(watches: list[Watch], *, limit: int, note: str | None = None) -> dict:
-    """`/deletion-jobs watching`: each watch with its status when last seen, since when, and **Unwatch**."""
+    """`/deletion-jobs watching`: each watch with its status when last seen, since when, and **Unwatch**.
+
+    `note` is mrkdwn the bot wrote (e.g. `unwatched_note`, which escapes what it quotes)."""
     blocks: list[dict] = []
     if note:
         blocks.append({"type": "section", "text": mrkdwn(note)})
@@ -176,8 +180,9 @@ def render_watching(watches: list[Watch], *, limit: int, note: str | None = None
         head = (f"*You are watching {count}* (at most {limit}). I send you a direct message when each one completes"
                 " or fails.")
     else:
-        head = ("You are not watching any deletion job. Watch one with `/deletion-jobs watch <job name or ARN>`, or"
-                " the *Watch* button beside a pending or running job in a list.")
+        head = ("You are not watching any deletion job. Watch one with"
+                " `/deletion-jobs watch &lt;job name or ARN&gt;`, or the *Watch* button beside a pending or running"
+                " job in a list.")
     blocks.append({"type": "section", "text": mrkdwn(head)})
     shown = watches[:MAX_LISTED - len(blocks) - 1]
     blocks += [_watch_line(watch) for watch in shown]
@@ -217,8 +222,8 @@ def watch_error_text(err: Exception) -> str | None:
                 " (`/deletion-jobs` lists the jobs), or give its full ARN.")
     if isinstance(err, errors.WatchLimitReached):
         return (f":no_entry: You are already watching {err.limit} deletion jobs, the most one person can. End one"
-                " with its *Unwatch* button in `/deletion-jobs watching` (or `/deletion-jobs unwatch <job>`), then"
-                " try again.")
+                " with its *Unwatch* button in `/deletion-jobs watching` (or `/deletion-jobs unwatch &lt;job&gt;`),"
+                " then try again.")
     if isinstance(err, errors.NotWatching):
         return f"You are not watching {code(err.job)}. `/deletion-jobs watching` lists what you watch."
     return None

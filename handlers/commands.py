@@ -6,7 +6,8 @@ from blocks.errors import render_help
 from blocks.job_list import render_job_page
 from handlers.failures import failure_answer
 from handlers.requests import Requester
-from services.listing.command_parser import CommandError, DigestCommand, HelpCommand, parse_command
+from handlers.watches import answer_watch_command
+from services.listing.command_parser import CommandError, DigestCommand, HelpCommand, WatchCommand, parse_command
 
 COMMAND = "/deletion-jobs"
 
@@ -32,6 +33,8 @@ def answer_command(services, requester: Requester, text: str | None, respond) ->
                 if services.digest_commands is None:
                     raise CommandError("digests are not set up on this bot", "digest")
                 message = services.digest_commands.handle(parsed, requester)
+            elif isinstance(parsed, WatchCommand):
+                message = answer_watch_command(services, parsed, requester, audit)
             else:
                 query = services.listing.query_for(parsed, user_id=requester.user_id)
                 audit.note(filter={"dataset_group": query.dataset_group_arn, "status": query.status})

@@ -77,7 +77,8 @@ def run_bot(settings: Settings) -> int:
 
 
 def start_scheduler(settings: Settings, services):
-    """Start the digest scheduler in a background thread (services/scheduling/scheduler.py); it has `.shutdown(wait)`.
+    """Start the digest scheduler, and the watch poll, in a background thread (services/scheduling/scheduler.py);
+    it has `.shutdown(wait)`.
 
     Only one process may run it: `python bot.py` when RUN_SCHEDULER is true, or the Procfile's clock process.
     """
@@ -87,7 +88,8 @@ def start_scheduler(settings: Settings, services):
     if services.digest is None:
         return None
     sync_configured_channels(services.digest)
-    scheduler = DigestScheduler(services.digest, services.digest.subscriptions, DigestSchedule.from_settings(settings))
+    scheduler = DigestScheduler(services.digest, services.digest.subscriptions, DigestSchedule.from_settings(settings),
+                                watch_poller=services.watch_poller, watch_poll_seconds=settings.watch_poll_seconds)
     scheduler.start()
     return scheduler
 

@@ -23,3 +23,6 @@ class Services:
     digest_commands: Any = None
     # The digest itself (services.digest.DigestService), for the scheduler and `bot.py digest`.
     digest: Any = None
+    # Watches (services.watches): the service for the handlers, the poller for the scheduler.
+    watches: Any = None
+    watch_poller: Any = None

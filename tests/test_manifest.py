@@ -23,6 +23,9 @@ SCOPES_BY_METHOD = {
     "chat.update": {"chat:write"},
     "chat.delete": {"chat:write"},
     "conversations.info": {"channels:read", "groups:read"},
+    # Watches (issue 11) read the bot's own DM with a watcher, to find a message whose post was in doubt.
+    "conversations.open": {"im:write"},
+    "conversations.history": {"im:history"},
     "auth.test": set(),
 }
 # Issue 3's digest posts to channels and checks the bot's membership when a channel subscribes.
@@ -139,3 +142,11 @@ def wsgi_post(application, path: str) -> str:
     }
     b"".join(application(environ, lambda status, headers, exc_info=None: statuses.append(status)))
     return statuses[0]
+
+
+@pytest.mark.parametrize("kind", MANIFESTS)
+def test_watch_messages_land_in_the_apps_messages_tab(kind):
+    # chat.postMessage(channel=<user id>) goes to the app's Messages tab; without it people cannot see them.
+    app_home = load(kind)["features"]["app_home"]
+    assert app_home["messages_tab_enabled"] is True
+    assert app_home["messages_tab_read_only_enabled"] is True

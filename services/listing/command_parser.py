@@ -13,6 +13,8 @@ ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:personalize:[a-z0-9-]+:\d{12}:dataset
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 MAX_ARN_LENGTH = 256
 DIGEST_ACTIONS = ("subscribe", "unsubscribe", "list", "now")
+# Keywords, like `help` and `digest`: a dataset group with one of these names is reached by its ARN.
+WATCH_ACTIONS = ("watch", "unwatch", "watching")
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,15 @@ class DigestCommand:
     args: tuple[str, ...] = ()
 
 
-Command = HelpCommand | ListCommand | DigestCommand
+@dataclass(frozen=True)
+class WatchCommand:
+    """`watch <job>`, `unwatch <job>` or `watching`; `job` is a deletion job name or ARN as typed."""
+
+    action: str
+    job: str | None = None
+
+
+Command = HelpCommand | ListCommand | DigestCommand | WatchCommand
 
 
 class CommandError(BotError):
@@ -65,6 +75,8 @@ def parse_command(text: str | None) -> Command:
         return HelpCommand()
     if head == "digest":
         return _parse_digest(tokens[1:])
+    if head in WATCH_ACTIONS:
+        return _parse_watch(head, tokens[1:])
     if len(tokens) > 2:
         raise CommandError("too many words: give at most a dataset group and a status", " ".join(tokens[2:]))
 
@@ -95,3 +107,13 @@ def _parse_digest(args: list[str]) -> DigestCommand:
     if action not in DIGEST_ACTIONS:
         raise CommandError("unknown digest action (use subscribe, unsubscribe, list or now)", args[0])
     return DigestCommand(action=action, args=tuple(args[1:]))
+
+
+def _parse_watch(action: str, args: list[str]) -> WatchCommand:
+    if action == "watching":
+        if args:
+            raise CommandError("`watching` takes nothing after it", " ".join(args))
+        return WatchCommand(action)
+    if len(args) != 1:
+        raise CommandError(f"give one deletion job name or ARN after `{action}`", " ".join(args) or action)
+    return WatchCommand(action, args[0])

@@ -19,6 +19,7 @@ from services.scheduling.scheduler import (
     DEFAULT_JOB_ID,
     MISFIRE_GRACE_SECONDS,
     SYNC_JOB_ID,
+    WATCH_JOB_ID,
     DigestSchedule,
     DigestScheduler,
     WallClockCronTrigger,
@@ -271,3 +272,31 @@ def test_missed_and_failed_jobs_are_logged_at_error(make_scheduler, caplog):
 def test_the_trigger_class_is_ours_everywhere():
     assert isinstance(SCHEDULE.default_trigger(), WallClockCronTrigger)
     assert isinstance(SCHEDULE.own_trigger("09:00", "UTC"), WallClockCronTrigger)
+
+
+class CountingPoller:
+    def __init__(self):
+        self.polls = 0
+
+    def poll(self):
+        self.polls += 1
+
+
+def test_the_watch_poll_runs_at_start_up_then_every_watch_poll_seconds(store):
+    poller = CountingPoller()
+    scheduler = DigestScheduler(RecordingDigest(), store, SCHEDULE, scheduler_factory=BackgroundScheduler,
+                                watch_poller=poller, watch_poll_seconds=5)
+    try:
+        scheduler.add_jobs()
+        job = scheduler.scheduler.get_job(WATCH_JOB_ID)
+        assert job.trigger.interval == timedelta(seconds=5) and job.misfire_grace_time == 5
+        scheduler.scheduler.start()
+        deadline = time.monotonic() + 30
+        while poller.polls == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert poller.polls == 1, "the first poll does not wait WATCH_POLL_SECONDS"
+    finally:
+        scheduler.shutdown(wait=False)
+    without = DigestScheduler(RecordingDigest(), store, SCHEDULE, scheduler_factory=BackgroundScheduler)
+    without.add_jobs()
+    assert without.scheduler.get_job(WATCH_JOB_ID) is None
