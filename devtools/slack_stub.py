@@ -274,6 +274,8 @@ class SlackStub(LocalHTTPServer):
             users = str(params.get("users") or "")
             if not users or "," in users:
                 return {"ok": False, "error": "users_list_not_supplied" if not users else "not_implemented"}
+            # Like Slack, opening a DM makes it exist, with no messages yet.
+            self._history.setdefault(self.dm_channel(users), [])
             return {"ok": True, "channel": {"id": self.dm_channel(users)}}
         if method == "conversations.history":
             return self._conversation_history(params)

@@ -236,6 +236,8 @@ def test_direct_messages_are_kept_in_the_dm_and_read_back_newest_first_with_meta
     after = client.conversations_history(channel=channel, oldest=first["ts"])
     assert [m["text"] for m in after["messages"]] == ["later"]
     assert [m["text"] for m in slack.history("U1")] == ["done", "later"]
+    fresh = client.conversations_open(users="U3")["channel"]["id"]
+    assert client.conversations_history(channel=fresh, oldest="0")["messages"] == []
 
 
 def test_a_delayed_answer_still_lands_in_the_dm(slack):
