@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 from services.errors import AwsResourceNotFound, AwsThrottled
 from services.models import DatasetGroup, DeletionJob, DeletionJobDetails
@@ -36,6 +38,18 @@ class WatchGateway(FakeGateway):
         self.num_deleted: dict[str, int] = {}
         self.throttle_after: int | None = None
         self._lock = threading.Lock()
+
+    @contextmanager
+    def scope(self, deadline_seconds=None):
+        # Two pollers run at once in some tests: each scope is found again by identity, under a lock.
+        scope = SimpleNamespace(calls=0, attempts=0, request_ids=[])
+        with self._lock:
+            self._scopes.append(scope)
+        try:
+            yield scope
+        finally:
+            with self._lock:
+                self._scopes[:] = [s for s in self._scopes if s is not scope]
 
     def move(self, name: str, status: str, *, num_deleted: int | None = None, reason: str | None = None,
              at: datetime | None = None) -> None:

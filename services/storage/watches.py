@@ -41,9 +41,10 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from services.models import DeletionJob, DeletionJobDetails, Watch
@@ -112,6 +113,13 @@ def watch_from_row(row) -> Watch:
     )
 
 
+def _serialize_per_user(connection: Connection, user_id: str) -> None:
+    """On PostgreSQL, one person's watch starts take turns (a lock until the transaction ends): under READ
+    COMMITTED two could otherwise count 19 watches each and both insert a 20th."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"watches:{user_id}"})
+
+
 @dataclass(frozen=True)
 class WatchClaim:
     """A poller's hold on one watch's message. `post_started_at` set: an earlier post may have reached Slack."""
@@ -145,6 +153,7 @@ class WatchStore:
         c = watches.c
         try:
             with self._engine.begin() as connection:
+                _serialize_per_user(connection, user_id)
                 existing = connection.execute(
                     select(watches).where(c.user_id == user_id, c.job_arn == job.arn)).first()
                 if existing is not None:
@@ -164,8 +173,8 @@ class WatchStore:
             if existing is None:
                 raise
             return existing, ALREADY
-        # Two watches started at once by one person could both pass the count above (PostgreSQL's READ
-        # COMMITTED): the later one gives way.
+        # SQLite runs the count outside the write transaction, so two watches started at once by one person can
+        # both pass it; its writes are serialised, so ids follow commit order and the later one gives way here.
         with self._engine.begin() as connection:
             if connection.execute(select(func.count()).where(c.user_id == user_id, c.id <= new_id)).scalar() > limit:
                 connection.execute(delete(watches).where(c.id == new_id))

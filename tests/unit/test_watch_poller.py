@@ -102,6 +102,20 @@ def test_a_group_with_several_watched_jobs_is_read_in_one_page_and_a_job_beyond_
         [job_arn("old-one"), job_arn("r-1")]), "old-one is remembered as beyond the first page"
 
 
+def test_watched_jobs_beyond_their_groups_first_page_are_remembered_and_not_listed_again(env):
+    env.add(*(make_job(f"new-{i}", hours_ago=1 + i / 100) for i in range(150)),
+            make_job("old-a", hours_ago=30), make_job("old-b", hours_ago=31))
+    env.watch("U1", "old-a")
+    env.watch("U1", "old-b")
+
+    first = env.poller().poll()
+    assert (env.gateway.list_calls, len(env.gateway.describe_calls)) == (1, 2), "the page did not have them"
+    env.reset_calls()
+    second = env.poller().poll()
+    assert (env.gateway.list_calls, len(env.gateway.describe_calls)) == (0, 2)
+    assert first.checked == second.checked == 2
+
+
 def test_a_job_seen_finished_in_a_page_is_described_for_its_count(env):
     env.add(make_job("a"), make_job("b"))
     env.watch("U1", "a")
