@@ -238,7 +238,7 @@ class WatchPoller:
     # ---- Slack: one message per watch -------------------------------------------------------------------
 
     def _deliver(self, report: PollReport) -> None:
-        owed = [watch for watch in self._store.all() if watch.outcome is not None]
+        owed = _interleaved([watch for watch in self._store.all() if watch.outcome is not None])
         for index, watch in enumerate(owed):
             claim = self._store.claim(watch.id)
             if claim is None:
@@ -353,3 +353,13 @@ def _carries(message: dict, notice_key: str) -> bool:
     metadata = message.get("metadata") or {}
     payload = metadata.get("event_payload") or {}
     return metadata.get("event_type") == NOTICE_EVENT and payload.get("notice") == notice_key
+
+
+def _interleaved(owed: list[Watch]) -> list[Watch]:
+    """Everyone's first message, then everyone's second…: the pacer's second per DM then costs no one a wait."""
+    seen: dict[str, int] = {}
+    ranked = []
+    for watch in owed:
+        seen[watch.user_id] = seen.get(watch.user_id, 0) + 1
+        ranked.append((seen[watch.user_id], watch.id, watch))
+    return [watch for _, _, watch in sorted(ranked, key=lambda r: (r[0], r[1]))]

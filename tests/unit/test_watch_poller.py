@@ -347,3 +347,22 @@ def test_two_pollers_at_once_tell_each_watcher_exactly_once(database_url):  # no
         assert env.store.all() == []
     finally:
         env.state.engine.dispose()
+
+
+def test_messages_are_interleaved_across_people_so_the_per_dm_pace_costs_no_one_a_wait(env):
+    env.add(*(make_job(f"j{i}") for i in range(3)))
+    for user in ("U1", "U2"):
+        for i in range(3):
+            env.watch(user, f"j{i}")
+    for i in range(3):
+        env.gateway.move(f"j{i}", "COMPLETED", num_deleted=i)
+
+    class Pacer:
+        waits: list[str] = []
+
+        def wait(self, channel):
+            self.waits.append(channel)
+
+    pacer = Pacer()
+    env.poller(pacer=pacer).poll()
+    assert pacer.waits == ["U1", "U2"] * 3
