@@ -118,7 +118,9 @@ class WatchPoller:
             reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0] if str(err) else type(err).__name__
             logger.error("watch poll stopped: the database does not answer (%s); the next poll goes on from what was"
                          " recorded", reason)
-        logger.info(
+        # Every WATCH_POLL_SECONDS: a line at INFO only when there was something to watch.
+        logger.log(
+            logging.INFO if report.watches else logging.DEBUG,
             "watch poll: %d watch(es) of %d job(s); checked %d job(s) in %d AWS call(s) (%d ListDataDeletionJobs, %d"
             " DescribeDataDeletionJob); %d message(s) sent, %d found already sent, %d expired, %d ended (Slack"
             " refused), %d ended (no longer allowed), %d left for the next poll",
