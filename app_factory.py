@@ -68,7 +68,7 @@ def build_web_client(settings: Settings, *, with_token: bool = True, server_retr
 
 def build_state(settings: Settings):
 
-    store = StateStore.from_url(settings.database_url)
+    store = StateStore.from_url(settings.database_url, timeout_seconds=settings.database_timeout_seconds)
     store.create_schema()
     return store
 
@@ -86,7 +86,9 @@ def build_services(settings: Settings, *, state=None, gateway=None):
     access = AccessPolicy.from_settings(settings)
     # One resolver, one cached ListDatasetGroups answer, for the listing and the digest alike.
     resolver = DatasetGroupResolver(gateway, visible=access.group_allowed)
-    digest, digest_commands = build_digest(settings, state, gateway, resolver, access)
+    # One schedule for the subscribe answers and the scheduler; it validates DIGEST_SCHEDULE once.
+    schedule = DigestSchedule.from_settings(settings)
+    digest, digest_commands = build_digest(settings, state, gateway, resolver, access, schedule)
     audit = AuditLog(gateway)
     watches, watch_poller = build_watches(settings, state, gateway, resolver, access, audit)
     return Services(
@@ -97,6 +99,7 @@ def build_services(settings: Settings, *, state=None, gateway=None):
         delivery=ResponseDelivery(),
         digest_commands=digest_commands,
         digest=digest,
+        digest_schedule=schedule,
         watches=watches,
         watch_poller=watch_poller,
     )
@@ -108,7 +111,7 @@ def build_watches(settings: Settings, state, gateway, resolver, access, audit) -
     poller = WatchPoller(
         gateway, store, build_web_client(settings, server_retries=False), access, render_watch_notice, audit=audit,
         max_calls=settings.watch_max_calls_per_poll, max_age=timedelta(days=settings.watch_max_days),
-        pacer=ChannelPacer(),
+        pacer=ChannelPacer(), poll_seconds=settings.watch_poll_seconds,
     )
     return WatchService(gateway, resolver, access, store), poller
 
@@ -125,8 +128,8 @@ def build_listing(settings: Settings, state, gateway, resolver, access) -> JobLi
     return JobListing(pager, resolver, codec, gateway, access)
 
 
-def build_digest(settings: Settings, state, gateway, resolver, access) -> tuple[DigestService, DigestCommands]:
-    digest_schedule = DigestSchedule.from_settings(settings)
+def build_digest(settings: Settings, state, gateway, resolver, access,
+                 schedule: DigestSchedule) -> tuple[DigestService, DigestCommands]:
     digest_slack = build_web_client(settings)
     digest = DigestService.from_settings(
         settings,
@@ -138,7 +141,7 @@ def build_digest(settings: Settings, state, gateway, resolver, access) -> tuple[
         access=access,
     )
     digest_commands = DigestCommands(
-        digest.subscriptions, digest, resolver, access, digest_slack, digest_schedule,
+        digest.subscriptions, digest, resolver, access, digest_slack, schedule,
         configured_channels=settings.digest_channels,
     )
     return digest, digest_commands

@@ -5,7 +5,6 @@ from __future__ import annotations
 from blocks.jobs import STATUS_LABEL, job_arn_context, job_summary_text
 from blocks.mrkdwn import (
     BUTTON_TEXT_LIMIT,
-    BUTTON_VALUE_LIMIT,
     CONTEXT_TEXT_LIMIT,
     HEADER_TEXT_LIMIT,
     escape,
@@ -14,8 +13,7 @@ from blocks.mrkdwn import (
     one_line,
     plain_text,
 )
-from services.listing.paging import Page
-from services.models import RUNNING_STATUSES, DeletionJob, dataset_group_name
+from services.models import RUNNING_STATUSES, DeletionJob, Page, dataset_group_name
 
 ACTION_NEXT = "deletion_jobs.next"
 ACTION_CONTINUE = "deletion_jobs.continue"
@@ -24,6 +22,8 @@ ACTION_BACK = "deletion_jobs.back"
 ACTION_RESTART = "deletion_jobs.restart"
 ACTION_WATCH = "deletion_jobs.watch"
 MAX_BLOCKS = 50
+# Slack's limit on a button's value: a Watch or Unwatch button carries the job ARN (at most 256 from AWS).
+ARN_VALUE_LIMIT = 2000
 
 
 def list_title(status: str | None, dataset_group_arn: str | None) -> str:
@@ -42,7 +42,7 @@ def button(text: str, action_id: str, value: str, *, style: str | None = None) -
 
 def watchable(job: DeletionJob) -> bool:
     """A job still running gets a Watch button (its value is the job ARN, checked again when pressed)."""
-    return job.status in RUNNING_STATUSES and 0 < len(job.arn) <= BUTTON_VALUE_LIMIT
+    return job.status in RUNNING_STATUSES and 0 < len(job.arn) <= ARN_VALUE_LIMIT
 
 
 def watch_button(job: DeletionJob, *, named: bool = False) -> dict:

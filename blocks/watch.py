@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from blocks.job_list import button
+from blocks.job_list import ARN_VALUE_LIMIT, button
 from blocks.jobs import NAME_LIMIT, STATUS_LABEL, job_arn_context, status_badge
 from blocks.mrkdwn import (
-    BUTTON_VALUE_LIMIT,
     CONTEXT_TEXT_LIMIT,
     as_utc,
     date_token,
@@ -71,7 +70,7 @@ def _arn_context(arn: str) -> dict:
 
 
 def _details_button(arn: str) -> list[dict]:
-    if not 0 < len(arn) <= BUTTON_VALUE_LIMIT:
+    if not 0 < len(arn) <= ARN_VALUE_LIMIT:
         return []
     return [{"type": "actions", "elements": [button("Details", ACTION_WATCH_DETAILS, arn)]}]
 
@@ -163,7 +162,7 @@ def _watch_line(watch: Watch) -> dict:
             f" {_group(watch.dataset_group_arn)}\nLast checked {date_token(watch.last_checked_at)} · watched since"
             f" {date_token(watch.started_at)}")
     section = {"type": "section", "text": mrkdwn(text)}
-    if 0 < len(watch.job_arn) <= BUTTON_VALUE_LIMIT:
+    if 0 < len(watch.job_arn) <= ARN_VALUE_LIMIT:
         section["accessory"] = button("Unwatch", ACTION_UNWATCH, watch.job_arn)
     return section
 
@@ -203,7 +202,7 @@ def unwatched_note(watch: Watch) -> str:
 
 def watch_error_text(err: Exception) -> str | None:
     """Text for the errors of services/watches/errors.py; None for any other error."""
-    from services.watches import errors
+    from services import errors
 
     def code(text: str, limit: int = 300) -> str:
         return f"`{escape_truncated(one_line(text), limit)}`"

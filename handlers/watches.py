@@ -17,8 +17,8 @@ from blocks.watch import (
 )
 from handlers.failures import failure_answer
 from handlers.requests import Requester
+from services.errors import NotWatching
 from services.listing.command_parser import CommandError, WatchCommand
-from services.watches.errors import NotWatching
 
 WATCH_ACTIONS = re.compile(
     "^(" + "|".join(re.escape(a) for a in (ACTION_WATCH, ACTION_UNWATCH, ACTION_WATCH_DETAILS)) + ")$")

@@ -5,11 +5,11 @@ scheduler alone (the Procfile's clock). `bot.py` parses the command line and cal
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 
 from app_factory import build_app, build_services
 from config import Settings, SettingsError
+from runtime.signals import on_stop_signal, wait_for_stop_signal
 
 logger = logging.getLogger("deletion_jobs.bot")
 
@@ -22,48 +22,44 @@ def serve_http(app, settings: Settings) -> None:
     wsgi_app = create_wsgi_app(app, settings.slack_signing_secret.get_secret_value())
     server = make_http_server(wsgi_app, "0.0.0.0", settings.port)
     logger.info("listening for Slack on http://0.0.0.0:%d/slack/events", settings.port)
-    _stop_on_sigterm(server.shutdown)
-    server.serve_forever()
+    with on_stop_signal(server.shutdown, stopping="the HTTP server"):
+        server.serve_forever()
 
 
 def serve_socket_mode(app, settings: Settings) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
-    from slack_sdk.errors import SlackApiError
 
     handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
     stopped = threading.Event()
-    _stop_on_sigterm(stopped.set)
+    with on_stop_signal(stopped.set, stopping="the Socket Mode connection"):
+        _connect(handler)
+        try:
+            # SIGTERM or Ctrl-C sets the event; the answers already acknowledged are then finished by run_bot's
+            # BackgroundRunner shutdown.
+            stopped.wait()
+        finally:
+            handler.close()
+
+
+def _connect(handler) -> None:
+    from slack_sdk.errors import SlackApiError
+
+    from services.slack.error_code import slack_error_code
+
     logger.info("connecting to Slack in Socket Mode")
     try:
         handler.connect()
     except SlackApiError as err:
-        code = err.response.get("error") if isinstance(err.response.data, dict) else err.response.status_code
         raise SettingsError(
-            f"Slack refused SLACK_APP_TOKEN ({code}): generate an app-level token with the connections:write scope"
-            " on the app's Basic Information page, or unset SLACK_APP_TOKEN to serve over HTTP"
+            f"Slack refused SLACK_APP_TOKEN ({slack_error_code(err)}): generate an app-level token with the"
+            " connections:write scope on the app's Basic Information page, or unset SLACK_APP_TOKEN to serve over HTTP"
         ) from None
-    try:
-        # Ctrl-C raises KeyboardInterrupt here; SIGTERM sets the event. Either way the answers already
-        # acknowledged are finished by run_bot's BackgroundRunner shutdown.
-        while not stopped.wait(1.0):
-            pass
-    finally:
-        handler.close()
-
-
-def _stop_on_sigterm(stop) -> None:
-    def handler(_signum, _frame):
-        logger.info("SIGTERM received, shutting down")
-        threading.Thread(target=stop, daemon=True).start()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, handler)
 
 
 def run_bot(settings: Settings) -> int:
     services = build_services(settings)
     app = build_app(settings, services)
-    scheduler = start_scheduler(settings, services) if settings.run_scheduler else None
+    scheduler = start_scheduler(services) if settings.run_scheduler else None
     try:
         if settings.slack_app_token:
             serve_socket_mode(app, settings)
@@ -76,32 +72,28 @@ def run_bot(settings: Settings) -> int:
     return 0
 
 
-def start_scheduler(settings: Settings, services):
+def start_scheduler(services):
     """Start the digest scheduler, and the watch poll, in a background thread (services/scheduling/scheduler.py);
     it has `.shutdown(wait)`.
 
     Only one process may run it: `python bot.py` when RUN_SCHEDULER is true, or the Procfile's clock process.
     """
-    from runtime.digest_once import sync_configured_channels
-    from services.scheduling.scheduler import DigestSchedule, DigestScheduler
+    from services.scheduling.scheduler import DigestScheduler
 
-    if services.digest is None:
-        return None
-    sync_configured_channels(services.digest)
-    scheduler = DigestScheduler(services.digest, services.digest.subscriptions, DigestSchedule.from_settings(settings),
-                                watch_poller=services.watch_poller, watch_poll_seconds=settings.watch_poll_seconds)
+    # The scheduler stores DIGEST_CHANNELS as subscriptions itself, and retries that until it works.
+    scheduler = DigestScheduler(services.digest, services.digest.subscriptions, services.digest_schedule,
+                                watch_poller=services.watch_poller,
+                                watch_poll_seconds=getattr(services.watch_poller, "poll_seconds", 60))
     scheduler.start()
     return scheduler
 
 
 def run_scheduler_process(settings: Settings) -> int:
     """`python bot.py scheduler`: the digest scheduler until SIGTERM or Ctrl-C."""
-    from runtime.digest_once import wait_for_stop_signal
-
     services = build_services(settings)
-    scheduler = start_scheduler(settings, services)
+    scheduler = start_scheduler(services)
     try:
-        wait_for_stop_signal()
+        wait_for_stop_signal(stopping="the digest scheduler")
     finally:
         # Lets a digest that is posting finish, so its claims are marked rather than left to expire.
         if scheduler is not None:

@@ -14,11 +14,10 @@ The digest reads back DIGEST_STUCK_LOOKBACK_DAYS to find them (`read_back_to`); 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.models import RUNNING_STATUSES, DeletionJob
-from services.storage.store import as_utc
+from services.models import RUNNING_STATUSES, Attention, DeletionJob, FullQueue, StuckJob, as_utc
 
 
 @dataclass(frozen=True)
@@ -32,31 +31,6 @@ class AttentionRules:
         return cls(stuck_after=timedelta(hours=settings.digest_stuck_hours),
                    lookback=timedelta(days=settings.digest_stuck_lookback_days),
                    max_pending=settings.personalize_max_pending_jobs)
-
-
-@dataclass(frozen=True)
-class StuckJob:
-    job: DeletionJob
-    running_for: timedelta
-
-
-@dataclass(frozen=True)
-class FullQueue:
-    dataset_group_arn: str
-    pending: int
-
-
-@dataclass(frozen=True)
-class Attention:
-    """A scope's stuck jobs (longest running first) and its groups with a full PENDING queue (fullest first)."""
-
-    stuck: list[StuckJob] = field(default_factory=list)
-    full_queues: list[FullQueue] = field(default_factory=list)
-    stuck_after: timedelta = timedelta(hours=24)
-    max_pending: int = 5
-
-    def __bool__(self) -> bool:
-        return bool(self.stuck or self.full_queues)
 
 
 def read_back_to(now: datetime, rules: AttentionRules) -> datetime:

@@ -2,7 +2,7 @@
 
 A run, for the subscriptions it is given:
 
-1. works out each channel's window (`services.digest_window`);
+1. works out each channel's window (`services.digest.window`);
 2. reads `ListDataDeletionJobs` once per scope (one dataset group, or all of them when any subscription wants
    all), newest created first, and stops at the first page that reaches jobs created before the earliest
    window start minus DIGEST_MAX_JOB_HOURS;
@@ -12,7 +12,9 @@ A run, for the subscriptions it is given:
 4. on a refused or failed post, releases the rest, logs at ERROR what the operator must do, and leaves the
    channel's watermark where it was: the next run offers every unposted failure again;
 5. when the database stops answering, stops the whole run (logged at ERROR, no traceback): what was not marked
-   posted stays claimed until the claim TTL passes, and the next run offers it again.
+   posted stays claimed until the claim TTL passes, and the next run offers it again;
+6. when asked to stop (`request_stop()`, e.g. on SIGTERM), lets the post in flight finish and be marked, releases
+   the rest of its claims at once, and tries nothing more: the next run offers them again.
 """
 
 from __future__ import annotations
@@ -28,17 +30,24 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
 from blocks.digest import render_digest, render_no_failures
-from services.digest.attention import Attention, AttentionRules, attention_for, read_back_to
-from services.digest.errors import DigestGroupInvalid, NotSubscribed
-from services.digest.window import DigestWindow, created_before, failure_time, read_cutoff, window_for
-from services.errors import AwsError, DatasetGroupNotFound, ForeignDatasetGroupArn, MalformedArn
-from services.models import DeletionJob
-from services.storage.digest_store import DigestLedger, Subscription, SubscriptionStore
-from services.storage.store import utcnow
+from services.aws.personalize import MAX_RESULTS
+from services.digest.attention import AttentionRules, attention_for, read_back_to
+from services.digest.window import created_before, read_cutoff, window_for
+from services.errors import (
+    AwsError,
+    DatasetGroupNotFound,
+    DigestGroupInvalid,
+    ForeignDatasetGroupArn,
+    MalformedArn,
+    NotSubscribed,
+)
+from services.models import Attention, DeletionJob, DigestWindow, Subscription, failure_time
+from services.slack.error_code import slack_error_code
+from services.storage.digest_store import DigestLedger, SubscriptionStore
+from services.storage.store import CHECK_DATABASE_URL, utcnow
 
 logger = logging.getLogger(__name__)
 
-API_PAGE_SIZE = 100
 # A digest may read many pages; the gateway's per-request deadline is sized for a Slack click, not this.
 READ_DEADLINE_SECONDS = 600.0
 # Posted failures older than this, before the window, can never be offered again: the ledger forgets them.
@@ -65,9 +74,15 @@ PERMANENT_SLACK_ERRORS = {
 # These fail every channel alike: stop the run instead of trying each.
 TOKEN_ERRORS = {"invalid_auth", "not_authed", "token_revoked", "account_inactive"}
 DATABASE_ERROR = "database_unavailable"
-DATABASE_FIX = ("check DATABASE_URL and that the database is running; failures not recorded as posted are offered"
-                " again by the next run once DIGEST_CLAIM_TTL_MINUTES has passed")
+DATABASE_FIX = (f"{CHECK_DATABASE_URL}; failures not recorded as posted are offered again by the next run once"
+                " DIGEST_CLAIM_TTL_MINUTES has passed")
 CLAIM_LOST = "claim_taken_over"
+STOPPED = "stopped"
+STOPPED_FIX = "the run was asked to stop (SIGTERM); the next run posts what this one did not"
+
+
+class _StopRequested(Exception):
+    """Raised inside a run, before anything is claimed, when a stop was requested."""
 
 
 @dataclass
@@ -94,7 +109,6 @@ class ChannelOutcome:
 @dataclass
 class DigestRun:
     started: datetime
-    dry_run: bool
     outcomes: list[ChannelOutcome] = field(default_factory=list)
     list_calls: int = 0
     # Set when the run stopped before reaching its channels (the database did not answer).
@@ -162,6 +176,7 @@ class DigestService:
         self._pacer = pacer or ChannelPacer()
         self._clock = clock
         self._configured_group_arn: str | None = None
+        self._stop = threading.Event()
         # Stuck jobs and full PENDING queues (services/digest/attention.py); None: failures only.
         self._attention = attention
 
@@ -215,11 +230,26 @@ class DigestService:
         return self._configured_group_arn
 
     def sync_configured_channels(self) -> None:
-        """Store DIGEST_CHANNELS as subscriptions (scoped to DIGEST_DATASET_GROUP); done once at start-up."""
+        """Store DIGEST_CHANNELS as subscriptions (scoped to DIGEST_DATASET_GROUP); raises what stopped it."""
         for line in self._subscriptions.sync_configured(
             self._configured_channels, dataset_group_arn=self.configured_group_arn()
         ):
             logger.info("digest subscriptions: %s", line)
+
+    def apply_configured_channels(self, *, then: str = "") -> bool:
+        """sync_configured_channels, or False and one ERROR line (ending in `then`, what happens next) when AWS or
+        the database did not answer. DigestGroupInvalid, a setting to fix, is raised."""
+        try:
+            self.sync_configured_channels()
+        except AwsError as err:
+            logger.error("could not resolve DIGEST_DATASET_GROUP %r through AWS (%s); DIGEST_CHANNELS were not"
+                         " synced%s", self._configured_group, type(err).__name__, then)
+            return False
+        except SQLAlchemyError as err:
+            logger.error("could not store DIGEST_CHANNELS: the database does not answer (%s). Check DATABASE_URL and"
+                         " that the database is running%s", database_reason(err), then)
+            return False
+        return True
 
     def _configured_subscriptions(self, stored: dict[str, Subscription]) -> list[Subscription]:
         """DIGEST_CHANNELS not stored yet, as they would be stored: a dry run writes nothing."""
@@ -232,13 +262,26 @@ class DigestService:
 
     # -- running ------------------------------------------------------------------------------------------
 
+    def request_stop(self) -> None:
+        """Stop the runs in progress, and every later one, at the next safe point: between two posts (the one in
+        flight is finished and marked, the rest released), or before anything is claimed. Safe in a signal
+        handler: it only sets a flag."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
     def run(self, channel_ids: Sequence[str] | None = None, *, dry_run: bool = False) -> DigestRun:
         """One digest for these channels' subscriptions (all when None). Never raises for AWS or Slack failures:
         they are in the outcomes, and `DigestRun.ok` is False. Nor for database failures: the run stops there."""
         now = self._clock()
-        run = DigestRun(started=now, dry_run=dry_run)
+        run = DigestRun(started=now)
         try:
             self._run(run, channel_ids, dry_run=dry_run)
+        except _StopRequested:
+            run.error, run.fix = STOPPED, STOPPED_FIX
+            logger.warning("digest run stopped before claiming anything: %s", STOPPED_FIX)
         except SQLAlchemyError as err:
             # Before any channel was tried (reading subscriptions or windows); per-channel failures are caught
             # in the loop, so that what was posted is counted.
@@ -303,6 +346,9 @@ class DigestService:
             if token_error:
                 outcome.error, outcome.fix = token_error, PERMANENT_SLACK_ERRORS[token_error]
                 continue
+            if self.stopping:
+                outcome.error, outcome.fix = STOPPED, STOPPED_FIX
+                continue
             try:
                 self._deliver(subscription, outcome, source, dry_run=dry_run)
             except SQLAlchemyError as err:
@@ -337,8 +383,10 @@ class DigestService:
         token = None
         with self._gateway.scope(READ_DEADLINE_SECONDS) as scope:
             while True:
+                if self.stopping:
+                    raise _StopRequested
                 page = self._gateway.list_jobs_page(
-                    dataset_group_arn=dataset_group_arn, next_token=token, max_results=API_PAGE_SIZE
+                    dataset_group_arn=dataset_group_arn, next_token=token, max_results=MAX_RESULTS
                 )
                 for job in page.jobs:
                     # Jobs created while we page shift older ones onto the next page: keep the first sighting.
@@ -403,6 +451,9 @@ class DigestService:
         for message, part_jobs in render_digest(todo, window=window, dataset_group_arn=subscription.dataset_group_arn,
                                                 attention=attention):
             self._pacer.wait(channel)
+            if self.stopping:
+                self._stopped(claim, outcome, remaining)
+                return
             # Re-take the claim now, after any pacing wait: the TTL then only has to outlast this one post.
             # The later messages' failures are renewed too, so a slow but progressing run keeps them.
             held = self._ledger.renew(claim, [job.arn for job in remaining])
@@ -470,6 +521,14 @@ class DigestService:
             if outcome.messages_posted else "", outcome.fix,
         )
 
+    def _stopped(self, claim, outcome: ChannelOutcome, remaining: list[DeletionJob]) -> None:
+        """A stop was requested between two posts: release what is left, so the next run need not wait for the TTL."""
+        released = self._ledger.release(claim, [job.arn for job in remaining])
+        outcome.error, outcome.fix = STOPPED, STOPPED_FIX
+        logger.warning("digest for %s stopped on request: %d failure(s) posted and recorded in %d message(s), %d"
+                       " released for the next run", claim.channel_id, outcome.reported, outcome.messages_posted,
+                       released)
+
     def _database_failed(self, outcome: ChannelOutcome, err: SQLAlchemyError) -> None:
         outcome.error, outcome.fix = DATABASE_ERROR, DATABASE_FIX
         unrecorded = (
@@ -491,9 +550,7 @@ class DigestService:
                 unfurl_media=False,
             )
         except SlackApiError as err:
-            response = err.response
-            data = response.data if isinstance(response.data, dict) else {}
-            code = data.get("error") or f"http_{response.status_code}"
+            code = slack_error_code(err)
             fix = PERMANENT_SLACK_ERRORS.get(code)
             outcome.error = code
             if fix:
@@ -503,7 +560,7 @@ class DigestService:
             else:
                 outcome.fix = "Slack did not take the post after retries; the next run tries again"
                 logger.error("digest for channel %s failed: Slack answered %s (HTTP %s) after retries; nothing is"
-                             " marked reported and the next run tries again.", channel, code, response.status_code)
+                             " marked reported and the next run tries again.", channel, code, err.response.status_code)
         except Exception as err:  # noqa: BLE001 - connection failures after slack_sdk's own retries
             outcome.error = "connection_error"
             outcome.fix = "check that the bot can reach Slack (SLACK_API_URL, network); the next run tries again"

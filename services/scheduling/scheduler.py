@@ -5,7 +5,9 @@ Jobs:
 - `digest:default`: DIGEST_SCHEDULE (crontab) in DIGEST_TIMEZONE, for every subscription without its own time;
 - `digest:channel:<id>`: daily at the subscription's HH:MM in its time zone;
 - `digest:sync`: every minute, adds, replaces and removes the per-channel jobs to match the subscriptions table,
-  so `/deletion-jobs digest subscribe` and `unsubscribe` take effect without a restart;
+  so `/deletion-jobs digest subscribe` and `unsubscribe` take effect without a restart; and, until it has worked
+  once, stores DIGEST_CHANNELS as subscriptions (it needs AWS when DIGEST_DATASET_GROUP is a name, and the
+  database: either may be down when the scheduler starts);
 - `digest:catch-up`: once at start-up, when needed (below);
 - `watch:poll`: every WATCH_POLL_SECONDS, first at start-up, when a watch poller is given (services/watches).
 
@@ -34,11 +36,14 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.exc import SQLAlchemyError
 
 from config.crontab import crontab_trigger
-from services.digest.errors import DigestScheduleInvalid, InvalidDigestTime, UnknownTimeZone
-from services.storage.digest_store import Subscription
+from services.digest.service import database_reason
+from services.errors import DigestGroupInvalid, DigestScheduleInvalid, InvalidDigestTime, UnknownTimeZone
+from services.models import Subscription
 from services.storage.store import utcnow
 
 logger = logging.getLogger(__name__)
@@ -90,7 +95,7 @@ def parse_timezone(token: str) -> str:
     raise UnknownTimeZone(token, tuple(by_folded[c] for c in close))
 
 
-def last_fire_time(trigger: CronTrigger, *, now: datetime, within: timedelta) -> datetime | None:
+def last_fire_time(trigger: BaseTrigger, *, now: datetime, within: timedelta) -> datetime | None:
     """The latest time in (now - within, now] at which `trigger` fires, if any."""
     fire = trigger.get_next_fire_time(None, now - within)
     last = None
@@ -120,15 +125,16 @@ class DigestSchedule:
     def from_settings(cls, settings) -> DigestSchedule:
         return cls(settings.digest_schedule, settings.digest_timezone)
 
-    def default_trigger(self) -> CronTrigger:
-        # DIGEST_SCHEDULE is a standard crontab (0 or 7 is Sunday); crontab_trigger translates it for APScheduler.
+    def default_trigger(self) -> BaseTrigger:
+        # DIGEST_SCHEDULE is a standard crontab (0 or 7 is Sunday; both day fields restricted means either day);
+        # crontab_trigger translates it for APScheduler.
         return crontab_trigger(self.cron, ZoneInfo(self.timezone), trigger_class=WallClockCronTrigger)
 
     def own_trigger(self, at_time: str, timezone: str | None) -> CronTrigger:
         hour, minute = (int(part) for part in at_time.split(":"))
         return WallClockCronTrigger(hour=hour, minute=minute, timezone=ZoneInfo(timezone or self.timezone))
 
-    def trigger_for(self, subscription: Subscription) -> CronTrigger:
+    def trigger_for(self, subscription: Subscription) -> BaseTrigger:
         if subscription.at_time:
             return self.own_trigger(subscription.at_time, subscription.timezone)
         return self.default_trigger()
@@ -187,6 +193,7 @@ class DigestScheduler:
         self.scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
         # channel id → (at_time, timezone) of the per-channel job now scheduled
         self._channel_jobs: dict[str, tuple[str, str | None]] = {}
+        self._configured_synced = False
 
     def start(self) -> None:
         self.add_jobs()
@@ -210,7 +217,7 @@ class DigestScheduler:
             self.scheduler.add_job(self._watch_poller.poll, "interval", seconds=self._watch_poll_seconds,
                                    id=WATCH_JOB_ID, name="watch poll", replace_existing=True,
                                    misfire_grace_time=self._watch_poll_seconds, next_run_time=self._clock())
-        self.sync()
+        self.sync(at_start_up=True)
         self.schedule_catch_up()
 
     def _next_run(self, job_id: str):
@@ -220,7 +227,12 @@ class DigestScheduler:
     # -- jobs ---------------------------------------------------------------------------------------------
 
     def run_default(self) -> None:
-        channels = [s.channel_id for s in self._subscriptions.list() if not s.at_time]
+        try:
+            channels = [s.channel_id for s in self._subscriptions.list() if not s.at_time]
+        except SQLAlchemyError as err:
+            logger.error("digest (default schedule) not run: the database does not answer (%s); the next run"
+                         " covers its window", database_reason(err))
+            return
         if channels:
             self._digest.run(channels)
 
@@ -234,9 +246,34 @@ class DigestScheduler:
                     ", ".join(channel_ids))
         self._digest.run(channel_ids)
 
-    def sync(self) -> None:
-        """Make the per-channel jobs match the subscriptions table."""
-        wanted = {s.channel_id: (s.at_time, s.timezone) for s in self._subscriptions.list() if s.at_time}
+    def sync(self, *, at_start_up: bool = False) -> None:
+        """Store DIGEST_CHANNELS (until that has worked once), then make the per-channel jobs match the table.
+
+        Each failure is one ERROR line, and the next sync, a minute later, tries again. At start-up only, a
+        DIGEST_DATASET_GROUP that names no dataset group is raised: the process stops with that setting named.
+        """
+        if not self._configured_synced:
+            self._configured_synced = self._sync_configured(at_start_up=at_start_up)
+        try:
+            subscriptions = self._subscriptions.list()
+        except SQLAlchemyError as err:
+            logger.error("digest scheduler: could not read the subscriptions, the database does not answer (%s);"
+                         " trying again in %d s", database_reason(err), self._sync_seconds)
+            return
+        self._sync_channel_jobs(subscriptions)
+
+    def _sync_configured(self, *, at_start_up: bool) -> bool:
+        retry = f"; the scheduler tries again every {self._sync_seconds} s"
+        try:
+            return self._digest.apply_configured_channels(then=retry)
+        except DigestGroupInvalid as err:
+            if at_start_up:
+                raise
+            logger.error("%s. DIGEST_CHANNELS were not synced%s", err, retry)
+            return False
+
+    def _sync_channel_jobs(self, subscriptions: list[Subscription]) -> None:
+        wanted = {s.channel_id: (s.at_time, s.timezone) for s in subscriptions if s.at_time}
         for channel_id in list(self._channel_jobs):
             if channel_id not in wanted:
                 job_id = CHANNEL_JOB_PREFIX + channel_id

@@ -47,8 +47,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from services.models import DeletionJob, DeletionJobDetails, Watch
-from services.storage.store import as_utc, metadata, utcnow
+from services.models import DeletionJob, DeletionJobDetails, Watch, as_utc
+from services.storage.store import metadata, utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -93,7 +93,7 @@ class _Findings:
 class WatchPoller:
     def __init__(self, gateway, store: WatchStore, slack_client, access, render: Callable[[Watch], dict], *,
                  audit=None, max_calls: int = 50, max_age: timedelta = timedelta(days=7), pacer=None,
-                 clock=utcnow):
+                 clock=utcnow, poll_seconds: int = 60):
         self._gateway = gateway
         self._store = store
         self._slack = slack_client
@@ -104,6 +104,8 @@ class WatchPoller:
         self._max_age = max_age
         self._pacer = pacer
         self._clock = clock
+        # WATCH_POLL_SECONDS, for the scheduler that calls poll().
+        self.poll_seconds = poll_seconds
 
     def poll(self) -> PollReport:
         report = PollReport()

@@ -15,11 +15,8 @@ import logging
 import re
 from dataclasses import dataclass
 
-from services.errors import AwsResourceNotFound
-from services.listing.command_parser import NAME_PATTERN, is_arn
-from services.models import FINISHED_STATUSES, DeletionJobDetails, Watch
-from services.storage.watches import LIMIT, STARTED, WatchStore
-from services.watches.errors import (
+from services.errors import (
+    AwsResourceNotFound,
     ForeignJobArn,
     JobAccountUnknown,
     MalformedJobArn,
@@ -27,6 +24,9 @@ from services.watches.errors import (
     WatchedJobNotFound,
     WatchLimitReached,
 )
+from services.listing.command_parser import NAME_PATTERN, is_arn
+from services.models import FINISHED_STATUSES, DeletionJobDetails, Watch
+from services.storage.watches import LIMIT, STARTED, WatchStore
 
 logger = logging.getLogger(__name__)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,15 +15,20 @@ from services.audit import AuditLog
 from services.aws.dataset_groups import DatasetGroupResolver
 from services.container import Services
 from services.digest.commands import DigestCommands, parse_subscribe_args
-from services.digest.errors import (
+from services.digest.service import DigestService
+from services.errors import (
+    AccessRefused,
     BotNotInChannel,
+    DatasetGroupNotFound,
+    DigestDatabaseUnavailable,
+    DigestInDirectMessage,
     DigestUsageError,
+    ForeignDatasetGroupArn,
     InvalidDigestTime,
+    MalformedArn,
     NotSubscribed,
     UnknownTimeZone,
 )
-from services.digest.service import DigestService
-from services.errors import AccessRefused, DatasetGroupNotFound, ForeignDatasetGroupArn, MalformedArn
 from services.listing.command_parser import DigestCommand
 from services.models import DatasetGroup, DeletionJob
 from services.scheduling.scheduler import DigestSchedule
@@ -169,6 +175,21 @@ def test_when_slack_cannot_tell_the_subscription_is_kept_with_a_warning(env):
     assert "could not check that I am a member" in answer_text(message)
 
 
+@pytest.mark.parametrize("channel, info", [
+    ("D0123ABCD", {}),  # a direct message: refused before Slack is asked (conversations.info needs im:read)
+    ("G0123ABCD", {"is_mpim": True}),  # a group direct message: only Slack can tell
+])
+def test_a_direct_message_cannot_get_the_digest_and_is_told_so(env, channel, info):
+    env.slack.channel_info[channel] = info
+    with pytest.raises(DigestInDirectMessage) as caught:
+        ask(env.commands(), "subscribe", channel=channel)
+    assert env.subscriptions.get(channel) is None
+    assert env.slack.info_calls == ([] if channel.startswith("D") else [channel])
+    text = error_text(caught.value)
+    assert text == (":no_entry: A digest goes to a channel, not to a direct message. Run `/deletion-jobs digest"
+                    " subscribe` in the channel that should get it.")
+
+
 def test_an_unknown_group_is_named_with_close_names(env):
     with pytest.raises(DatasetGroupNotFound) as caught:
         ask(env.commands(), "subscribe", "media-fed")
@@ -229,6 +250,16 @@ def test_unsubscribe_and_list(env):
     assert "DIGEST_CHANNELS" in answer_text(ask(commands, "unsubscribe", channel="CCONF"))
 
 
+def test_the_list_counts_subscriptions_in_words_that_agree(env):
+    commands = env.commands()
+    ask(commands, "subscribe", channel="C1")
+    one = ask(commands, "list")
+    assert one["text"] == "1 digest subscription" and answer_text(one) == "*1 digest subscription*"
+    ask(commands, "subscribe", channel="C2")
+    two = ask(commands, "list")
+    assert two["text"] == "2 digest subscriptions" and answer_text(two) == "*2 digest subscriptions*"
+
+
 def test_extra_words_after_list_are_refused(env):
     with pytest.raises(DigestUsageError):
         ask(env.commands(), "list", "everything")
@@ -268,3 +299,81 @@ def test_a_dataset_group_arn_of_another_region_is_refused_and_nothing_is_stored(
     assert env.subscriptions.get("C1") is None
     assert env.slack.info_calls == [], "refused before asking Slack anything"
     assert "this bot reads region `us-east-1`" in error_text(caught.value)
+
+
+# ---- the database down ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(("command", "says"), [
+    ("digest list", "could not show the digest subscriptions"),
+    ("digest now", "could not post this channel's digest"),
+    ("digest subscribe", "could not change this channel's digest subscription"),
+    ("digest unsubscribe", "could not change this channel's digest subscription"),
+])
+def test_with_the_database_down_digest_commands_say_so_without_a_traceback(env, caplog, command, says):
+    """Nothing listens at DATABASE_URL: a real driver error, through the real command handler."""
+    from services.storage.store import create_state_engine
+
+    engine = create_state_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test")
+    subscriptions = SubscriptionStore(engine)
+    digest = DigestService(env.gateway, subscriptions, DigestLedger(engine, claim_ttl=timedelta(minutes=15)),
+                           env.slack, lookback=timedelta(hours=24), max_job_age=timedelta(hours=48),
+                           pacer=FakePacer())
+    commands = DigestCommands(subscriptions, digest, DatasetGroupResolver(env.gateway), AccessPolicy(), env.slack,
+                              DigestSchedule("0 9 * * *", "UTC"))
+    delivered = []
+
+    class Delivery:
+        def send(self, respond, message, **kwargs):
+            delivered.append(message)
+
+    services = Services(listing=None, access=AccessPolicy(), audit=AuditLog(env.gateway), background=None,
+                        delivery=Delivery(), digest_commands=commands)
+    with caplog.at_level(logging.INFO):
+        answer_command(services, Requester("T1", "U1", "C1"), command, respond=None)
+    engine.dispose()
+
+    [message] = delivered
+    assert_within_limits(message)
+    text = message["blocks"][0]["text"]["text"]
+    assert "database is unavailable" in text and says in text, text
+    assert "Something went wrong" not in text
+    assert all(r.exc_info is None for r in caplog.records), "no traceback in the log"
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "database does not answer" in errors[0], errors
+    audit = [r.getMessage() for r in caplog.records if r.name == "deletion_jobs.audit"]
+    assert len(audit) == 1 and "DigestDatabaseUnavailable" in audit[0]
+
+
+def test_digest_now_that_loses_the_database_mid_run_says_what_it_posted(env, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    ask(env.commands(), "subscribe")
+    for i in range(30):  # two messages
+        env.gateway.add(DeletionJob(arn=f"arn:aws:personalize:us-east-1:123456789012:data-deletion-job/m{i}",
+                                    name=f"m{i}", dataset_group_arn=MEDIA, status="FAILED",
+                                    created=NOW - timedelta(hours=3), updated=NOW - timedelta(hours=2, minutes=i),
+                                    failure_reason="nope"))
+    ledger = env.digest._ledger
+    original, marks = ledger.mark_posted, []
+
+    def mark_then_fail(claim, job_arns, *, message_ts):
+        marks.append(len(job_arns))
+        if len(marks) == 2:
+            raise OperationalError("UPDATE digest_ledger ...", {}, Exception("server closed the connection"))
+        return original(claim, job_arns, message_ts=message_ts)
+
+    monkeypatch.setattr(ledger, "mark_posted", mark_then_fail)
+    with pytest.raises(DigestDatabaseUnavailable) as caught:
+        ask(env.commands(), "now")
+    text = error_text(caught.value)
+    assert f"I posted {marks[0]} failed deletion jobs before it stopped answering" in text
+    assert "could not post this channel's digest" in text

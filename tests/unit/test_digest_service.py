@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from services.access import AccessPolicy
-from services.digest.errors import NotSubscribed
 from services.digest.service import ChannelPacer, DigestService
+from services.errors import NotSubscribed
 from services.models import DeletionJob
 from services.storage.digest_store import DigestLedger, SubscriptionStore, digest_ledger
 from services.storage.store import StateStore
@@ -282,3 +282,52 @@ def test_a_database_down_before_any_channel_fails_the_run_without_raising(env, c
         run = env.service().run()
     assert not run.ok and run.error == DATABASE_ERROR and run.outcomes == []
     assert any("connection refused" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+
+
+def unposted_still_claimed(env) -> int:
+    with env.engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(digest_ledger).where(
+            digest_ledger.c.posted_at.is_(None), digest_ledger.c.claim_token.is_not(None))).scalar()
+
+
+def test_a_stop_requested_while_a_post_is_in_flight_finishes_it_and_releases_the_rest(env, caplog):
+    from services.digest.service import STOPPED
+
+    for channel in ("C1", "C2"):
+        env.subscriptions.subscribe(channel, dataset_group_arn=None)
+    env.gateway.jobs = [failed(i) for i in range(60)]  # several messages per channel
+    service = env.service()
+    post = env.slack.chat_postMessage
+
+    def post_while_stopped(**params):
+        service.request_stop()  # SIGTERM arrives while this post is in flight
+        return post(**params)
+
+    env.slack.chat_postMessage = post_while_stopped
+    with caplog.at_level(logging.WARNING):
+        run = service.run()
+
+    assert not run.ok and [o.error for o in run.outcomes] == [STOPPED, STOPPED]
+    assert len(env.slack.posts) == 1, "the post in flight, and no other"
+    first = posted_arns(env.slack.posts)
+    assert env.ledger.posted_among("C1", arns(env.gateway.jobs)) == set(first), "it was recorded"
+    assert unposted_still_claimed(env) == 0, "the rest was released, not left to the claim TTL"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("stopped on request" in r.getMessage() for r in caplog.records)
+
+    env.slack.chat_postMessage = post
+    assert env.service().run().ok  # the next process, at once: no TTL to wait for
+    for channel in ("C1", "C2"):
+        assert sorted(posted_arns(env.slack.posted_to(channel))) == arns(env.gateway.jobs), "each failure once"
+
+
+def test_a_stop_requested_before_the_read_claims_and_posts_nothing(env):
+    from services.digest.service import STOPPED
+
+    env.subscriptions.subscribe("C1", dataset_group_arn=None)
+    env.gateway.jobs = [failed(i) for i in range(5)]
+    service = env.service()
+    service.request_stop()
+    run = service.run()
+    assert run.error == STOPPED and not run.ok
+    assert (env.gateway.list_calls, env.slack.posts, env.ledger_rows()) == (0, [], 0)

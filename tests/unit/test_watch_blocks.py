@@ -21,10 +21,10 @@ from blocks.watch import (
     render_watching,
     unwatched_note,
 )
+from services import errors
 from services.listing.cursor import Cursor, ListQuery
 from services.listing.paging import Page
 from services.models import DeletionJob, DeletionJobDetails, Watch
-from services.watches import errors
 from tests.blockkit import assert_valid_message
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

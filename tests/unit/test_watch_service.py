@@ -9,10 +9,8 @@ import pytest
 
 from services.access import AccessPolicy
 from services.aws.dataset_groups import DatasetGroupResolver
-from services.errors import AccessRefused
-from services.storage.store import StateStore
-from services.storage.watches import WatchStore
-from services.watches.errors import (
+from services.errors import (
+    AccessRefused,
     ForeignJobArn,
     JobAccountUnknown,
     MalformedJobArn,
@@ -20,6 +18,8 @@ from services.watches.errors import (
     WatchedJobNotFound,
     WatchLimitReached,
 )
+from services.storage.store import StateStore
+from services.storage.watches import WatchStore
 from services.watches.service import WatchService
 from tests.digest_fakes import Clock
 from tests.watch_fakes import MEDIA, NOW, RETAIL, WatchGateway, job_arn, make_job
