@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
 import handlers
+from blocks.digest import render_digest, render_no_failures
 from blocks.watch import render_watch_notice
 from config import Settings
 from services.access import AccessPolicy
@@ -25,15 +26,18 @@ from services.aws.personalize import PersonalizeGateway
 from services.background import BackgroundRunner
 from services.container import Services
 from services.digest.commands import DigestCommands
-from services.digest.service import ChannelPacer, DigestService
+from services.digest.post import ChannelPacer
+from services.digest.render import DigestRenderer
+from services.digest.service import DigestService
 from services.listing.cursor import CursorCodec
 from services.listing.listing import JobListing
 from services.listing.paging import DeletionJobPager
 from services.scheduling.scheduler import DigestSchedule
 from services.slack.delivery import ResponseDelivery
 from services.slack.retry import CappedRateLimitRetryHandler, rate_limit_wait_cap
-from services.storage.digest_store import DigestLedger, SubscriptionStore
+from services.storage.ledger import DigestLedger
 from services.storage.store import CursorStore, StateStore
+from services.storage.subscriptions import SubscriptionStore
 from services.storage.watches import WatchStore
 from services.watches.poller import WatchPoller
 from services.watches.service import WatchService
@@ -137,6 +141,8 @@ def build_digest(settings: Settings, state, gateway, resolver, access,
         subscriptions=SubscriptionStore(state.engine),
         ledger=DigestLedger(state.engine, claim_ttl=timedelta(minutes=settings.digest_claim_ttl_minutes)),
         slack_client=digest_slack,
+        # services never import blocks/: the digest's Block Kit is handed in here.
+        renderer=DigestRenderer(render_digest, render_no_failures),
         resolver=resolver,
         access=access,
     )

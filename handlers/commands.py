@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from blocks.errors import render_help
 from blocks.job_list import render_job_page
+from handlers.digest import answer_digest
 from handlers.failures import failure_answer
 from handlers.requests import Requester
 from handlers.watches import answer_watch_command
@@ -29,7 +30,7 @@ def answer_command(services, requester: Requester, text: str | None, respond) ->
             if isinstance(parsed, HelpCommand):
                 message = render_help()
             elif isinstance(parsed, DigestCommand):
-                message = services.digest_commands.handle(parsed, requester)
+                message = answer_digest(services.digest_commands, parsed, requester)
             elif isinstance(parsed, WatchCommand):
                 message = answer_watch_command(services, parsed, requester, audit)
             else:

@@ -16,8 +16,7 @@ from typing import TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.digest.service import database_reason
-from services.storage.store import CHECK_DATABASE_URL
+from services.storage.store import CHECK_DATABASE_URL, database_reason
 
 logger = logging.getLogger("deletion_jobs.digest")
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from services.access import AccessPolicy
 from services.audit import AuditLog
 from services.background import BackgroundRunner
+from services.digest.commands import DigestCommands
+from services.digest.service import DigestService
 from services.listing.listing import JobListing
+from services.scheduling.scheduler import DigestSchedule
 from services.slack.delivery import ResponseDelivery
+from services.watches.poller import WatchPoller
+from services.watches.service import WatchService
 
 
 @dataclass
@@ -19,12 +23,12 @@ class Services:
     audit: AuditLog
     background: BackgroundRunner
     delivery: ResponseDelivery
-    # Digest subscriptions from Slack; None until the digest is wired.
-    digest_commands: Any = None
-    # The digest itself (services.digest.DigestService), for the scheduler and `bot.py digest`.
-    digest: Any = None
-    # When digests run (services.scheduling.scheduler.DigestSchedule): the subscribe answers and the scheduler.
-    digest_schedule: Any = None
+    # `/deletion-jobs digest …`: subscriptions from Slack, and `digest now`.
+    digest_commands: DigestCommands
+    # The digest itself, for the scheduler and `bot.py digest`.
+    digest: DigestService
+    # When digests run: the subscribe answers and the scheduler.
+    digest_schedule: DigestSchedule
     # Watches (services.watches): the service for the handlers, the poller for the scheduler.
-    watches: Any = None
-    watch_poller: Any = None
+    watches: WatchService | None = None
+    watch_poller: WatchPoller | None = None

@@ -27,13 +27,11 @@ catch-up from repeating anything an earlier run posted.
 
 from __future__ import annotations
 
-import difflib
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.triggers.base import BaseTrigger
@@ -41,10 +39,9 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
 from config.crontab import crontab_trigger
-from services.digest.service import database_reason
-from services.errors import DigestGroupInvalid, DigestScheduleInvalid, InvalidDigestTime, UnknownTimeZone
+from services.errors import DigestGroupInvalid, DigestScheduleInvalid
 from services.models import Subscription
-from services.storage.store import utcnow
+from services.storage.store import database_reason, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +52,6 @@ SYNC_JOB_ID = "digest:sync"
 CATCH_UP_JOB_ID = "digest:catch-up"
 CHANNEL_JOB_PREFIX = "digest:channel:"
 WATCH_JOB_ID = "watch:poll"
-
-_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-
 
 class WallClockCronTrigger(CronTrigger):
     """A CronTrigger that fires once for a wall-clock time that happens twice when DST ends.
@@ -73,26 +67,6 @@ class WallClockCronTrigger(CronTrigger):
             if fire.astimezone(self.timezone).replace(tzinfo=None, fold=0) == previous_wall:
                 fire = super().get_next_fire_time(fire, fire.astimezone(UTC) + timedelta(seconds=1))
         return fire
-
-
-def parse_time(token: str) -> str:
-    """`9:30`, `09:30` → `09:30`; InvalidDigestTime otherwise."""
-    match = _TIME.match(token.strip())
-    if not match:
-        raise InvalidDigestTime(token)
-    return f"{int(match.group(1)):02d}:{match.group(2)}"
-
-
-def parse_timezone(token: str) -> str:
-    """An IANA zone name, matched case-insensitively; UnknownTimeZone (with close names) otherwise."""
-    zones = available_timezones()
-    if token in zones:
-        return token
-    by_folded = {zone.casefold(): zone for zone in zones}
-    if token.casefold() in by_folded:
-        return by_folded[token.casefold()]
-    close = difflib.get_close_matches(token.casefold(), list(by_folded), n=3, cutoff=0.6)
-    raise UnknownTimeZone(token, tuple(by_folded[c] for c in close))
 
 
 def last_fire_time(trigger: BaseTrigger, *, now: datetime, within: timedelta) -> datetime | None:

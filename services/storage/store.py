@@ -1,4 +1,4 @@
-"""The state store: SQLAlchemy tables shared by paging (long cursors) and the digest (subscriptions, ledger)."""
+"""The state store: the engine for DATABASE_URL, the schema it creates (declared in `schema.py`), paging cursors."""
 
 from __future__ import annotations
 
@@ -6,44 +6,33 @@ import logging
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    delete,
-    event,
-    insert,
-    select,
-    text,
-)
+from sqlalchemy import create_engine, delete, event, insert, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.errors import StateStoreUnavailable
 from services.models import as_utc
+from services.storage.schema import cursors, metadata
 
 logger = logging.getLogger(__name__)
 
 # What the operator should look at when the database does not answer.
 CHECK_DATABASE_URL = "check DATABASE_URL and that the database is running"
 
-metadata = MetaData()
-
-cursors = Table(
-    "cursors",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("payload", Text, nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
-)
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def stored_utc(moment: datetime) -> datetime:
+    """A moment as written to the database: SQLite stores datetimes without their zone, so always UTC."""
+    return as_utc(moment).astimezone(UTC)
+
+
+def database_reason(err: SQLAlchemyError) -> str:
+    """The driver's first line (e.g. "connection refused"), without SQLAlchemy's SQL and parameters."""
+    reason = str(getattr(err, "orig", None) or err).strip()
+    return reason.splitlines()[0] if reason else type(err).__name__
 
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -160,7 +149,8 @@ class StateStore:
             raise StateStoreUnavailable(f"DATABASE_URL {redact_url(database_url)} is not usable: {err}") from err
 
     def create_schema(self) -> None:
-        """Create missing tables; raise StateStoreUnavailable when the database does not answer."""
+        """Create the missing tables of `schema.py` (all of them, whatever was imported before); raise
+        StateStoreUnavailable when the database does not answer."""
         try:
             with self.engine.begin() as connection:
                 connection.execute(text("SELECT 1"))
@@ -174,8 +164,6 @@ class StateStore:
         # gunicorn workers, or web and clock, start together on a fresh database: between create_all's "is the
         # table there?" and its CREATE TABLE, another process may create it ("table ... already exists").
         # Checking again then finds the table; an error that persists is a real one and is raised.
-        import services.storage.watches  # noqa: F401 - declares the watch table on the metadata
-
         for attempt in range(1, attempts + 1):
             try:
                 metadata.create_all(self.engine)

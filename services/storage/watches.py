@@ -1,8 +1,7 @@
 """Watch state: who watches which deletion job, what was last seen of it, and the claim on the message owed.
 
-One table, `watches`, on the shared `services.storage.store.metadata` (`StateStore.create_schema()` imports this
-module, so the table exists whatever else was imported). A row lives from `/deletion-jobs watch` until its
-watcher has been told how it ended (or the watch was ended otherwise); then it is deleted.
+One table, `watches` (declared in `schema.py`, with every other table). A row lives from `/deletion-jobs watch`
+until its watcher has been told how it ended (or the watch was ended otherwise); then it is deleted.
 
 Exactly one message per watch, across threads, processes and crashes, is the digest ledger's protocol
 (`services/storage/digest_store.py`) applied to one row, plus one step the digest does not have:
@@ -23,19 +22,9 @@ import logging
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
-    DateTime,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
     delete,
     func,
     insert,
@@ -48,41 +37,13 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from services.models import DeletionJob, DeletionJobDetails, Watch, as_utc
-from services.storage.store import metadata, utcnow
+from services.storage.schema import watches
+from services.storage.store import stored_utc, utcnow
 
 logger = logging.getLogger(__name__)
 
 # Bound parameter lists: SQLite caps the number of variables in one statement.
 _CHUNK = 400
-
-watches = Table(
-    "watches",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("user_id", String(32), nullable=False),
-    Column("team_id", String(32), nullable=True),
-    Column("job_arn", String(256), nullable=False),
-    Column("job_name", String(64), nullable=False),
-    Column("dataset_group_arn", String(256), nullable=False),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("job_created_at", DateTime(timezone=True), nullable=True),
-    Column("last_status", String(32), nullable=False),
-    Column("last_checked_at", DateTime(timezone=True), nullable=True),
-    # The job was not in its dataset group's first ListDataDeletionJobs page: only a Describe finds it.
-    Column("beyond_first_page", Boolean, nullable=False, default=False),
-    # Random, per watch: the DM carries it in its metadata, so a post in doubt can be found again.
-    Column("notice_key", String(32), nullable=False),
-    Column("outcome", String(16), nullable=True),
-    Column("num_deleted", BigInteger, nullable=True),
-    Column("failure_reason", Text, nullable=True),
-    Column("data_location", Text, nullable=True),
-    Column("finished_at", DateTime(timezone=True), nullable=True),
-    Column("claim_token", String(32), nullable=True),
-    Column("claimed_at", DateTime(timezone=True), nullable=True),
-    Column("post_started_at", DateTime(timezone=True), nullable=True),
-    UniqueConstraint("user_id", "job_arn", name="uq_watches_user_job"),
-    Index("ix_watches_job", "job_arn"),
-)
 
 STARTED = "started"
 ALREADY = "already"
@@ -91,7 +52,7 @@ LIMIT = "limit"
 
 def _utc(moment: datetime | None) -> datetime | None:
     # SQLite stores datetimes without their zone: always write UTC.
-    return None if moment is None else as_utc(moment).astimezone(UTC)
+    return None if moment is None else stored_utc(moment)
 
 
 def _read_utc(moment: datetime | None) -> datetime | None:

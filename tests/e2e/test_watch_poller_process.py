@@ -18,8 +18,9 @@ import pytest
 from sqlalchemy import select
 
 from services.models import DeletionJob
+from services.storage.schema import watches
 from services.storage.store import StateStore
-from services.storage.watches import WatchStore, watches
+from services.storage.watches import WatchStore
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 from tests.digest_databases import DATABASE_KINDS, database_url_for
 

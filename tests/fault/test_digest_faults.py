@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 
-from services.storage.digest_store import digest_ledger
+from services.storage.schema import digest_ledger
 from tests.digest_databases import postgres_database
 from tests.digest_fakes import posted_arns
 from tests.e2e.test_digest_cli import CHANNEL, Account, bot, create_schema, digest_env, run_digest, shown

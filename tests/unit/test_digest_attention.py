@@ -8,13 +8,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from blocks.digest import attention_blocks
+from blocks.digest import attention_blocks, render_digest, render_no_failures
 from services.access import AccessPolicy
 from services.digest.attention import AttentionRules, attention_for, full_pending_queues, stuck_jobs
+from services.digest.render import DigestRenderer
 from services.digest.service import DigestService
 from services.models import DeletionJob
-from services.storage.digest_store import DigestLedger, SubscriptionStore
+from services.storage.ledger import DigestLedger
 from services.storage.store import StateStore
+from services.storage.subscriptions import SubscriptionStore
 from tests.blockkit import assert_valid_message
 from tests.digest_fakes import Clock, FakeGateway, FakePacer, FakeSlack, posted_arns
 
@@ -86,6 +88,7 @@ def env(tmp_path):
 
         def service(self, **kwargs):
             kwargs.setdefault("attention", RULES)
+            kwargs.setdefault("renderer", DigestRenderer(render_digest, render_no_failures))
             return DigestService(self.gateway, self.subscriptions, self.ledger, self.slack, pacer=FakePacer(),
                                  clock=clock, lookback=timedelta(hours=24), max_job_age=timedelta(hours=48), **kwargs)
 

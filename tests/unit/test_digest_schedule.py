@@ -21,6 +21,7 @@ from services.errors import (
     InvalidDigestTime,
     UnknownTimeZone,
 )
+from services.listing.command_parser import parse_time, parse_timezone
 from services.models import ORIGIN_SETTINGS, DatasetGroup, Subscription
 from services.scheduling.scheduler import (
     CATCH_UP_JOB_ID,
@@ -34,12 +35,11 @@ from services.scheduling.scheduler import (
     WallClockCronTrigger,
     due_for_catch_up,
     last_fire_time,
-    parse_time,
-    parse_timezone,
 )
-from services.storage.digest_store import DigestLedger, SubscriptionStore
+from services.storage.ledger import DigestLedger
 from services.storage.store import StateStore
-from tests.digest_fakes import Clock, FakeGateway, FakeSlack
+from services.storage.subscriptions import SubscriptionStore
+from tests.digest_fakes import DIGEST_RENDERER, Clock, FakeGateway, FakeSlack
 
 
 def fire_times(trigger, start: datetime, count: int) -> list[datetime]:
@@ -193,8 +193,6 @@ class RecordingDigest:
 
 @pytest.fixture
 def store(tmp_path):
-    import services.storage.digest_store  # noqa: F401 - tables on the metadata
-
     state = StateStore.from_url(f"sqlite:///{tmp_path / 'state.sqlite3'}")
     state.create_schema()
     return SubscriptionStore(state.engine, clock=Clock(NOW - timedelta(days=1)))
@@ -337,7 +335,7 @@ class FlakyGroupsGateway(FakeGateway):
 
 def configured_digest(store, gateway, channels=("CNEW",)) -> DigestService:
     ledger = DigestLedger(store._engine, claim_ttl=timedelta(minutes=15))
-    return DigestService(gateway, store, ledger, FakeSlack(), lookback=timedelta(hours=24),
+    return DigestService(gateway, store, ledger, FakeSlack(), renderer=DIGEST_RENDERER, lookback=timedelta(hours=24),
                          max_job_age=timedelta(hours=48), configured_channels=channels,
                          configured_group="media-feed", resolver=DatasetGroupResolver(gateway), clock=Clock(NOW))
 
