@@ -4,7 +4,7 @@ One table, `watches` (declared in `schema.py`, with every other table). A row li
 until its watcher has been told how it ended (or the watch was ended otherwise); then it is deleted.
 
 Exactly one message per watch, across threads, processes and crashes, is the digest ledger's protocol
-(`services/storage/digest_store.py`) applied to one row, plus one step the digest does not have:
+(`services/storage/ledger.py`) applied to one row, plus one step the digest does not have:
 
 - once the job's end is known, `outcome` is set (only on rows where it is still NULL, so it is set once);
 - `claim()` takes the row by an UPDATE whose WHERE clause re-checks it under the row lock: free, or claimed more
