@@ -17,6 +17,7 @@ from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
 import handlers
 from blocks.digest import render_digest, render_no_failures
+from blocks.watch import render_watch_notice
 from config import Settings
 from services.access import AccessPolicy
 from services.audit import AuditLog
@@ -25,6 +26,7 @@ from services.aws.personalize import PersonalizeGateway
 from services.background import BackgroundRunner
 from services.container import Services
 from services.digest.commands import DigestCommands
+from services.digest.post import ChannelPacer
 from services.digest.render import DigestRenderer
 from services.digest.service import DigestService
 from services.export.service import ExportService
@@ -39,6 +41,9 @@ from services.storage.export_leases import ExportLeases
 from services.storage.ledger import DigestLedger
 from services.storage.store import CursorStore, StateStore
 from services.storage.subscriptions import SubscriptionStore
+from services.storage.watches import WatchStore
+from services.watches.poller import WatchPoller
+from services.watches.service import WatchService
 
 logger = logging.getLogger("deletion_jobs.factory")
 
@@ -49,21 +54,21 @@ MIN_SAFE_CLAIM_TTL_MINUTES = 3
 BOLT_LISTENER_THREADS = 16
 
 
-def build_web_client(settings: Settings, *, with_token: bool = True):
-
-
+def build_web_client(settings: Settings, *, with_token: bool = True, server_retries: bool = True):
+    """The Slack client. `server_retries=False` (watch messages): a 500 may come after Slack posted, so it is
+    not retried blindly; the watch poller looks for the message in the DM first."""
     kwargs = {"base_url": settings.slack_api_url} if settings.slack_api_url else {}
+    # Waiting out a long Retry-After would outlive the digest's ledger claims (services/slack/retry.py).
+    retry_handlers = [CappedRateLimitRetryHandler(max_retry_count=2, max_wait_seconds=rate_limit_wait_cap(
+        timedelta(minutes=settings.digest_claim_ttl_minutes)))]
+    if server_retries:
+        retry_handlers.append(ServerErrorRetryHandler(max_retry_count=2))
     return WebClient(
         token=settings.slack_bot_token.get_secret_value() if with_token else None,
         timeout=10,
         # No ConnectionErrorRetryHandler: a post whose connection dropped may have reached Slack, and sending it
         # again would post a digest twice. The ledger releases it instead and the next run offers it again.
-        retry_handlers=[
-            # Waiting out a long Retry-After would outlive the digest's ledger claims (services/slack/retry.py).
-            CappedRateLimitRetryHandler(max_retry_count=2, max_wait_seconds=rate_limit_wait_cap(
-                timedelta(minutes=settings.digest_claim_ttl_minutes))),
-            ServerErrorRetryHandler(max_retry_count=2),
-        ],
+        retry_handlers=retry_handlers,
         **kwargs,
     )
 
@@ -91,18 +96,33 @@ def build_services(settings: Settings, *, state=None, gateway=None):
     # One schedule for the subscribe answers and the scheduler; it validates DIGEST_SCHEDULE once.
     schedule = DigestSchedule.from_settings(settings)
     digest, digest_commands = build_digest(settings, state, gateway, resolver, access, schedule)
+    audit = AuditLog(gateway)
+    watches, watch_poller = build_watches(settings, state, gateway, resolver, access, audit)
     return Services(
         listing=build_listing(settings, state, gateway, resolver, access),
         access=access,
-        audit=AuditLog(gateway),
+        audit=audit,
         background=BackgroundRunner(settings.worker_threads),
         delivery=ResponseDelivery(),
         digest_commands=digest_commands,
         digest=digest,
         digest_schedule=schedule,
+        watches=watches,
+        watch_poller=watch_poller,
         export=build_export(settings, gateway, resolver, access, leases=ExportLeases(state.engine)),
         export_uploader=DirectMessageUploader(build_web_client(settings)),
     )
+
+
+def build_watches(settings: Settings, state, gateway, resolver, access, audit) -> tuple[WatchService, WatchPoller]:
+    """Watches share the digest's claim TTL: both hold a claim across one Slack post."""
+    store = WatchStore(state.engine, claim_ttl=timedelta(minutes=settings.digest_claim_ttl_minutes))
+    poller = WatchPoller(
+        gateway, store, build_web_client(settings, server_retries=False), access, render_watch_notice, audit=audit,
+        max_calls=settings.watch_max_calls_per_poll, max_age=timedelta(days=settings.watch_max_days),
+        pacer=ChannelPacer(), poll_seconds=settings.watch_poll_seconds,
+    )
+    return WatchService(gateway, resolver, access, store), poller
 
 
 def build_export_command_line(settings: Settings) -> tuple[ExportService, AuditLog]:

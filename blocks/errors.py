@@ -23,7 +23,11 @@ USAGE = (
     " in this channel; also `digest unsubscribe`, `digest list`, `digest now`\n"
     "• `/deletion-jobs export [dataset-group] [status] [since YYYY-MM-DD] [until YYYY-MM-DD]`: a CSV file of"
     " deletion jobs for auditors, sent to your direct messages (dates in UTC, until exclusive; default: the last"
-    " 30 days)"
+    " 30 days)\n"
+    "• `/deletion-jobs watch &lt;job name or ARN&gt;`: a direct message when that deletion job completes or fails;"
+    " `watching` lists your watches, `unwatch &lt;job&gt;` ends one\n"
+    "`help`, `digest`, `export`, `watch`, `unwatch` and `watching` are keywords: reach a dataset group with such a"
+    " name by its ARN."
 )
 
 EXPIRED_TEXT = "This list has expired — run the command again."
@@ -79,6 +83,9 @@ def _render_error(err: Exception, *, restart_value: str | None) -> dict:
     digest_text = _digest_text(err)
     if digest_text is not None:
         return section_message(digest_text)
+    watch_text = _watch_text(err)
+    if watch_text is not None:
+        return section_message(watch_text)
     export_text = _export_text(err)
     if export_text is not None:
         return section_message(export_text)
@@ -200,6 +207,13 @@ def _database_text(err) -> str:
         text += (f" I posted {err.posted} failed deletion job{'s' if err.posted != 1 else ''} before it stopped"
                  " answering; the next digest brings the rest.")
     return text + " Please try again in a few minutes; the operators have the details in the log."
+
+
+def _watch_text(err: Exception) -> str | None:
+    # Imported here: blocks.watch builds on this module's neighbours, and only watch errors need it.
+    from blocks.watch import watch_error_text
+
+    return watch_error_text(err)
 
 
 # ---- export (issue 12) -----------------------------------------------------------------------------------

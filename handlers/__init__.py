@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import actions, commands
+from handlers import actions, commands, watches
 
 
 def register(app, services) -> None:
@@ -13,3 +13,4 @@ def register(app, services) -> None:
 
     commands.register(app)
     actions.register(app)
+    watches.register(app)

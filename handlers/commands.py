@@ -8,7 +8,8 @@ from handlers.digest import answer_digest
 from handlers.exports import answer_export
 from handlers.failures import failure_answer
 from handlers.requests import Requester
-from services.listing.command_parser import DigestCommand, ExportCommand, HelpCommand, parse_command
+from handlers.watches import answer_watch_command
+from services.listing.command_parser import DigestCommand, ExportCommand, HelpCommand, WatchCommand, parse_command
 
 COMMAND = "/deletion-jobs"
 
@@ -31,6 +32,8 @@ def answer_command(services, requester: Requester, text: str | None, respond) ->
                 message = render_help()
             elif isinstance(parsed, DigestCommand):
                 message = answer_digest(services.digest_commands, parsed, requester)
+            elif isinstance(parsed, WatchCommand):
+                message = answer_watch_command(services, parsed, requester, audit)
             elif isinstance(parsed, ExportCommand):
                 # Answers itself: "preparing", progress and the final answer through the same response_url.
                 answer_export(services, requester, parsed, respond, audit)

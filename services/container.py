@@ -14,6 +14,8 @@ from services.export.upload import DirectMessageUploader
 from services.listing.listing import JobListing
 from services.scheduling.scheduler import DigestSchedule
 from services.slack.delivery import ResponseDelivery
+from services.watches.poller import WatchPoller
+from services.watches.service import WatchService
 
 
 @dataclass
@@ -29,6 +31,9 @@ class Services:
     digest: DigestService
     # When digests run: the subscribe answers and the scheduler.
     digest_schedule: DigestSchedule
+    # Watches (services.watches): the service for the handlers, the poller for the scheduler.
+    watches: WatchService | None = None
+    watch_poller: WatchPoller | None = None
     # CSV exports, and their upload to the requester's DM (app_factory always wires them; tests that build
     # Services by hand for other features may leave them out).
     export: ExportService | None = None

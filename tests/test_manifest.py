@@ -23,8 +23,10 @@ SCOPES_BY_METHOD = {
     "chat.update": {"chat:write"},
     "chat.delete": {"chat:write"},
     "conversations.info": {"channels:read", "groups:read"},
-    # A DM with one person (an export's file goes there, never to a channel).
+    # Watches (issue 11) read the bot's own DM with a watcher, to find a message whose post was in doubt.
     "conversations.open": {"im:write"},
+    "conversations.history": {"im:history"},
+    # An export's file goes to the requester's DM (opened as above), never to a channel.
     "files.getUploadURLExternal": {"files:write"},
     "files.completeUploadExternal": {"files:write"},
     "auth.test": set(),
@@ -157,3 +159,11 @@ def wsgi_post(application, path: str) -> str:
     }
     b"".join(application(environ, lambda status, headers, exc_info=None: statuses.append(status)))
     return statuses[0]
+
+
+@pytest.mark.parametrize("kind", MANIFESTS)
+def test_watch_messages_land_in_the_apps_messages_tab(kind):
+    # chat.postMessage(channel=<user id>) goes to the app's Messages tab; without it people cannot see them.
+    app_home = load(kind)["features"]["app_home"]
+    assert app_home["messages_tab_enabled"] is True
+    assert app_home["messages_tab_read_only_enabled"] is True

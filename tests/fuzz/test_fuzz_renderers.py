@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from blocks.details import render_job_details
-from blocks.digest import render_digest, render_no_failures
+from blocks.digest import render_attention, render_digest, render_no_failures
 from blocks.digest_answers import render_digest_now, render_subscribed, render_subscription_list, render_unsubscribed
 from blocks.errors import render_command_error, render_error, render_expired, render_help
 from blocks.export import (
@@ -24,21 +24,33 @@ from blocks.export import (
     render_export_progress,
 )
 from blocks.job_list import ACTION_BACK, button, render_job_page
+from blocks.watch import (
+    render_already_finished,
+    render_watch_notice,
+    render_watch_started,
+    render_watching,
+    unwatched_note,
+)
 from services import errors
+from services import errors as watch_errors
 from services.digest.window import window_for
 from services.models import (
     ORIGIN_SETTINGS,
     ORIGIN_SLACK,
     STATUSES,
+    Attention,
     Cursor,
     DeletionJob,
     DeletionJobDetails,
     ExportFile,
     ExportFilter,
     ExportProgress,
+    FullQueue,
     ListQuery,
     Page,
+    StuckJob,
     Subscription,
+    Watch,
 )
 from tests.blockkit import assert_valid_message, assert_whole_mrkdwn
 
@@ -103,6 +115,12 @@ def error_cases(text: st.SearchStrategy[str]) -> st.SearchStrategy[Exception]:
                   st.builds(errors.AwsThrottled, text, request_id=st.one_of(st.none(), text))),
         st.builds(errors.ExportUploadFailed, st.sampled_from(["dm", "upload"]),
                   st.one_of(st.sampled_from(["missing_scope", "ratelimited"]), text)),
+        st.builds(watch_errors.MalformedJobArn, text),
+        st.builds(watch_errors.ForeignJobArn, text, st.sampled_from(["region", "account", "partition"]), text, text),
+        st.builds(watch_errors.JobAccountUnknown, text),
+        st.builds(watch_errors.WatchedJobNotFound, text),
+        st.builds(watch_errors.WatchLimitReached, st.integers(0, 10**6)),
+        st.builds(watch_errors.NotWatching, text),
         st.builds(RuntimeError, text),
     )
 
@@ -164,6 +182,48 @@ def test_any_subscription_list_renders_valid(listed, schedule):
 def test_any_digest_now_answer_renders_valid(channel_id, reported, messages, since, posted_empty):
     assert_valid_message(render_digest_now(channel_id, reported=reported, messages=messages, since=since,
                                            posted_empty=posted_empty))
+
+
+# ---- watches and what needs attention in a digest (issue 11) -------------------------------------------------
+
+watches = st.builds(
+    Watch, id=st.integers(0, 2**62), user_id=hostile, job_arn=hostile, job_name=hostile, dataset_group_arn=group_arn,
+    started_at=st.just(NOW), last_status=st.one_of(st.sampled_from(STATUSES), hostile), job_created_at=moment,
+    last_checked_at=moment,
+    outcome=st.one_of(st.none(), st.sampled_from(["COMPLETED", "FAILED", "EXPIRED", "VANISHED"]), hostile),
+    num_deleted=st.one_of(st.none(), st.integers(0, 10**15)), failure_reason=st.one_of(st.none(), hostile),
+    data_location=st.one_of(st.none(), hostile), finished_at=moment,
+)
+stuck = st.builds(StuckJob, jobs, st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=400)))
+queues = st.builds(FullQueue, group_arn, st.integers(0, 10**6))
+attention = st.builds(Attention, st.lists(stuck, max_size=80), st.lists(queues, max_size=40),
+                      st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=30)), st.integers(1, 100))
+
+
+@given(watch=watches)
+def test_any_watch_message_renders_valid(watch):
+    assert_valid_message(render_watch_notice(watch))
+
+
+@given(listed=st.lists(watches, max_size=60), note=st.one_of(st.none(), watches.map(unwatched_note)),
+       limit=st.integers(0, 10**6))
+def test_any_watching_list_renders_valid(listed, note, limit):
+    # The note is mrkdwn the bot wrote (unwatched_note escapes what it quotes).
+    assert_valid_message(render_watching(listed, limit=limit, note=note))
+
+
+@given(job=jobs, already=st.booleans(), deleted=st.one_of(st.none(), st.integers(0, 10**15)),
+       location=st.one_of(st.none(), hostile))
+def test_any_watch_answer_renders_valid(job, already, deleted, location):
+    assert_valid_message(render_watch_started(job, already=already))
+    assert_valid_message(render_already_finished(DeletionJobDetails(job, deleted, location, None)))
+
+
+@given(failed=st.lists(jobs, max_size=60), group=st.one_of(st.none(), group_arn), needs=attention)
+def test_any_digest_with_stuck_jobs_and_full_queues_renders_valid(failed, group, needs):
+    for message, _ in render_digest(failed, window=WINDOW, dataset_group_arn=group, attention=needs):
+        assert_valid_message(message)
+    assert_valid_message(render_attention(needs, window=WINDOW, dataset_group_arn=group))
 
 
 days = st.dates(min_value=datetime(1971, 1, 1).date(), max_value=datetime(2100, 1, 1).date())
