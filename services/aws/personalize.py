@@ -29,6 +29,7 @@ from botocore.exceptions import (
 from botocore.parsers import ResponseParserError
 
 from services import errors
+from services.aws.token_walk import TokenWalk
 from services.models import DatasetGroup, DeletionJob, DeletionJobDetails, JobsPage
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ CLIENT_CONFIG = Config(
 )
 # The most ListDataDeletionJobs and ListDatasetGroups return in one call (`maxResults` 1–100).
 MAX_RESULTS = 100
+# ListDatasetGroups pages read before the walk is taken for a broken endpoint: 10,000 groups, 20 times Personalize's
+# default quota of 500 dataset groups per account.
+MAX_GROUP_PAGES = 100
 # The longest one HTTP attempt can take; an attempt that could end after the deadline is not started.
 _ATTEMPT_BOUND = CONNECT_TIMEOUT + READ_TIMEOUT
 
@@ -225,6 +229,7 @@ class PersonalizeGateway:
     def list_dataset_groups(self) -> list[DatasetGroup]:
         groups: list[DatasetGroup] = []
         token = None
+        walk = TokenWalk("list_dataset_groups", max_pages=MAX_GROUP_PAGES)
         while True:
             params: dict = {"maxResults": MAX_RESULTS}
             if token:
@@ -232,7 +237,7 @@ class PersonalizeGateway:
             answer = self._call("list_dataset_groups", params)
             items = self._listed("list_dataset_groups", answer, "datasetGroups", _GROUP_FIELDS)
             groups.extend(DatasetGroup(name=item["name"], arn=item["datasetGroupArn"]) for item in items)
-            token = answer.get("nextToken")
+            token = walk.follow(answer.get("nextToken"))
             if not token:
                 return groups
 
