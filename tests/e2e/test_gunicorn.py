@@ -346,3 +346,28 @@ def test_idle_and_half_sent_connections_are_closed(start_gunicorn):
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(PATIENCE) == 0
     assert "Forcing close" not in server.output() and "Traceback" not in server.output()
+
+
+def head(path: str = "/healthz", *, fields: int = 0, field_size: int = 100) -> bytes:
+    """A GET request head with `fields` extra headers of `field_size` bytes each."""
+    lines = [f"GET {path} HTTP/1.1", "Host: bot", "Connection: close"]
+    lines += [f"X-Extra-{i}: " + "a" * (field_size - len(f"X-Extra-{i}: ")) for i in range(fields)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_oversized_request_heads_are_refused_under_the_procfile_web_command(start_gunicorn):
+    """gunicorn's defaults let each request carry ~800 KB of headers, parsed on the worker's event loop."""
+    server = start_gunicorn(WEB_CONCURRENCY="1")
+    server.wait_until_serving()
+    # What Slack (~15 short headers) plus a proxy's own could send is served.
+    assert send_raw(server.port, head(fields=30, field_size=1000)).startswith(b"HTTP/1.1 200")
+    refused = {
+        "41 fields": send_raw(server.port, head(fields=41)),
+        "a 4,200-byte field": send_raw(server.port, head(fields=1, field_size=4200)),
+        "a 3,000-byte request line": send_raw(server.port, head("/healthz?" + "q" * 3000)),
+        "100 fields of 8,000 bytes": send_raw(server.port, head(fields=100, field_size=8000)),
+    }
+    assert {name: answer.split(b"\r\n")[0] for name, answer in refused.items()
+            if not answer.startswith((b"HTTP/1.1 400", b"HTTP/1.1 414", b"HTTP/1.1 431"))} == {}
+    assert server.get("/healthz")[0] == 200
+    assert "Traceback" not in server.output()
