@@ -32,6 +32,9 @@ keepalive = 5
 
 # Access log: client, method, path without query string, status, bytes, milliseconds. Never bodies or
 # headers: a Slack request body carries the response_url, and its headers the signature.
+# `%(U)s` is the path as sent, never percent-decoded (web_server.AccessLogger): a decoded %0A or %1B would let
+# anyone write a forged line or a terminal escape into this log.
+logger_class = "web_server.AccessLogger"
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
