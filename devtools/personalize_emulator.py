@@ -281,6 +281,11 @@ class PersonalizeEmulator(LocalHTTPServer):
         with self._lock:
             self._faults.append({"op": operation, "body": raw, "times": times})
 
+    def clear_faults(self) -> None:
+        """Forget every injected error and body not yet served."""
+        with self._lock:
+            self._faults.clear()
+
     def call_count(self, operation: str | None = None) -> int:
         with self._lock:
             return sum(1 for op, _ in self.calls if operation is None or op == operation)
