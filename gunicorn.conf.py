@@ -32,10 +32,22 @@ keepalive = 5
 
 # Access log: client, method, path without query string, status, bytes, milliseconds. Never bodies or
 # headers: a Slack request body carries the response_url, and its headers the signature.
+# `%(U)s` is the path as sent, never percent-decoded (web_server.AccessLogger): a decoded %0A or %1B would let
+# anyone write a forged line or a terminal escape into this log.
+logger_class = "web_server.AccessLogger"
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
 loglevel = "info"
+
+# Request heads: gunicorn's defaults (100 fields of up to 8,190 bytes) let one request make the worker's event loop
+# parse ~800 KB of headers; 100 such connections delayed a real ack by 4.3 s. Slack sends ~15 short headers (the
+# longest, User-Agent and X-Slack-Signature, under 100 bytes) and a request line like "POST /slack/events HTTP/1.1";
+# these leave room for the headers a proxy or CDN adds (X-Forwarded-*, trace ids, an access JWT) and cap a head at
+# ~160 KB. A head over them is refused (400, 414 or 431) before the app sees it.
+limit_request_line = 2048
+limit_request_fields = 40
+limit_request_field_size = 4096
 
 # gunicorn's admin control socket (gunicornc) would sit in $HOME and be shared by every instance on the host;
 # the platform's signals are all the web process needs.

@@ -284,6 +284,11 @@ class PersonalizeEmulator(LocalHTTPServer):
         with self._lock:
             self._faults.append({"op": operation, "body": raw, "times": times})
 
+    def clear_faults(self) -> None:
+        """Forget every injected error and body not yet served."""
+        with self._lock:
+            self._faults.clear()
+
     def block(self, operation: str) -> None:
         """Hold every call of `operation` ("*" for any), recorded but unanswered, until `unblock()` (or stop):
         a test can then act while the bot is certainly inside that call."""

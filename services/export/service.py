@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from services.aws.token_walk import TokenWalk
 from services.errors import AwsError, ExportAlreadyRunning, ExportIncomplete, ExportTooLarge
 from services.export.csv_export import sha256_hex, write_csv
 from services.listing.command_parser import ExportCommand
@@ -133,6 +134,7 @@ class ExportService:
         jobs: list[DeletionJob] = []
         matched = scanned = 0
         token = None
+        walk = TokenWalk("list_data_deletion_jobs")
         while True:
             page = tally.call("list", self._gateway.list_jobs_page,
                               dataset_group_arn=export_filter.dataset_group_arn, next_token=token)
@@ -151,9 +153,9 @@ class ExportService:
                 matched += 1
                 if matched <= self._max_jobs:
                     jobs.append(job)
-            if not page.next_token:
+            token = walk.follow(page.next_token)
+            if token is None:
                 return self._selected(jobs, matched, scanned)
-            token = page.next_token
 
     def _selected(self, jobs: list[DeletionJob], matched: int, scanned: int) -> Selection:
         if matched > self._max_jobs:

@@ -15,6 +15,7 @@ from services.access import AccessPolicy
 from services.errors import (
     AccessRefused,
     AwsAccessDenied,
+    AwsMalformedResponse,
     AwsThrottled,
     ExportAlreadyRunning,
     ExportIncomplete,
@@ -346,3 +347,19 @@ def test_a_running_export_renews_its_lease_once_a_minute_has_passed(step, renews
     # After the list page, and after Describe calls: with a minute gone between each look at the clock, every look
     # renews; with no time gone, none does.
     assert (len(leases.renewed) >= 2) is renews and set(leases.renewed) <= {"U1"}
+
+
+def test_a_next_token_that_repeats_fails_the_export_instead_of_reading_for_ever():
+    gateway = FakeGateway(hourly(300))
+    pages = gateway.list_jobs_page
+
+    def repeating(**kwargs):
+        if len(gateway.list_params) >= 10:
+            raise RuntimeError("the export kept reading")  # fail the test rather than hang it
+        page = pages(**{**kwargs, "next_token": None})
+        return JobsPage(jobs=page.jobs, next_token="same-token")
+
+    gateway.list_jobs_page = repeating
+    with pytest.raises(AwsMalformedResponse):
+        export_of(service(gateway), ExportFilter(None, None, since=date(2026, 1, 1)))
+    assert len(gateway.list_params) == 2 and gateway.described == []
