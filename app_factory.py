@@ -28,9 +28,12 @@ from services.digest.service import DigestService
 from services.listing.cursor import CursorCodec
 from services.listing.listing import JobListing
 from services.listing.paging import DeletionJobPager
+from services.metrics import Metrics
 from services.scheduling.scheduler import DigestSchedule
+from services.slack.dedupe import RequestDeduplicator
 from services.slack.delivery import ResponseDelivery
 from services.slack.retry import CappedRateLimitRetryHandler, rate_limit_wait_cap
+from services.storage.coordination import DeliveryLog
 from services.storage.digest_store import DigestLedger, SubscriptionStore
 from services.storage.store import CursorStore, StateStore
 
@@ -69,7 +72,7 @@ def build_state(settings: Settings):
     return store
 
 
-def build_services(settings: Settings, *, state=None, gateway=None):
+def build_services(settings: Settings, *, state=None, gateway=None, metrics=None):
     """Every service the Slack handlers use, built from settings (clients are made here, after any fork)."""
     if settings.digest_claim_ttl_minutes < MIN_SAFE_CLAIM_TTL_MINUTES:
         logger.warning(
@@ -78,19 +81,22 @@ def build_services(settings: Settings, *, state=None, gateway=None):
             MIN_SAFE_CLAIM_TTL_MINUTES,
         )
     state = state or build_state(settings)
-    gateway = gateway or PersonalizeGateway.from_settings(settings)
+    metrics = metrics or Metrics()
+    gateway = gateway or PersonalizeGateway.from_settings(settings, metrics=metrics)
     access = AccessPolicy.from_settings(settings)
     # One resolver, one cached ListDatasetGroups answer, for the listing and the digest alike.
     resolver = DatasetGroupResolver(gateway, visible=access.group_allowed)
-    digest, digest_commands = build_digest(settings, state, gateway, resolver, access)
+    digest, digest_commands = build_digest(settings, state, gateway, resolver, access, metrics=metrics)
     return Services(
         listing=build_listing(settings, state, gateway, resolver, access),
         access=access,
-        audit=AuditLog(gateway),
+        audit=AuditLog(gateway, metrics=metrics),
         background=BackgroundRunner(settings.worker_threads),
         delivery=ResponseDelivery(),
         digest_commands=digest_commands,
         digest=digest,
+        metrics=metrics,
+        dedupe=RequestDeduplicator(DeliveryLog(state.engine), metrics=metrics),
     )
 
 
@@ -106,7 +112,8 @@ def build_listing(settings: Settings, state, gateway, resolver, access) -> JobLi
     return JobListing(pager, resolver, codec, gateway, access)
 
 
-def build_digest(settings: Settings, state, gateway, resolver, access) -> tuple[DigestService, DigestCommands]:
+def build_digest(settings: Settings, state, gateway, resolver, access, *,
+                 metrics=None) -> tuple[DigestService, DigestCommands]:
     digest_schedule = DigestSchedule.from_settings(settings)
     digest_slack = build_web_client(settings)
     digest = DigestService.from_settings(
@@ -117,6 +124,7 @@ def build_digest(settings: Settings, state, gateway, resolver, access) -> tuple[
         slack_client=digest_slack,
         resolver=resolver,
         access=access,
+        metrics=metrics,
     )
     digest_commands = DigestCommands(
         digest.subscriptions, digest, resolver, access, digest_slack, digest_schedule,

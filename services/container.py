@@ -23,3 +23,7 @@ class Services:
     digest_commands: Any = None
     # The digest itself (services.digest.DigestService), for the scheduler and `bot.py digest`.
     digest: Any = None
+    # Prometheus metrics (services.metrics.Metrics), served at GET /metrics.
+    metrics: Any = None
+    # Every Slack request processed once (services.slack.dedupe.RequestDeduplicator); None checks nothing.
+    dedupe: Any = None

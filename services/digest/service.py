@@ -145,6 +145,7 @@ class DigestService:
         visible: Callable[[DeletionJob], bool] | None = None,
         pacer: ChannelPacer | None = None,
         clock=utcnow,
+        metrics=None,
     ):
         self._gateway = gateway
         self._subscriptions = subscriptions
@@ -159,10 +160,13 @@ class DigestService:
         self._visible = visible
         self._pacer = pacer or ChannelPacer()
         self._clock = clock
+        # services.metrics.Metrics: every chat.postMessage counted as posted, refused or failed.
+        self._metrics = metrics
         self._configured_group_arn: str | None = None
 
     @classmethod
-    def from_settings(cls, settings, *, gateway, subscriptions, ledger, slack_client, resolver=None, access=None):
+    def from_settings(cls, settings, *, gateway, subscriptions, ledger, slack_client, resolver=None, access=None,
+                      metrics=None):
         return cls(
             gateway,
             subscriptions,
@@ -175,6 +179,7 @@ class DigestService:
             configured_group=settings.digest_dataset_group,
             resolver=resolver,
             visible=access.job_visible if access is not None and access.restricts_groups else None,
+            metrics=metrics,
         )
 
     @property
@@ -465,6 +470,13 @@ class DigestService:
 
     def _post(self, channel: str, message: dict, outcome: ChannelOutcome):
         """chat.postMessage (paced by the caller); the response, or None after logging why Slack did not take it."""
+        response = self._post_once(channel, message, outcome)
+        if self._metrics is not None:
+            failed = "refused" if outcome.error in PERMANENT_SLACK_ERRORS else "failed"
+            self._metrics.digest_post("posted" if response is not None else failed)
+        return response
+
+    def _post_once(self, channel: str, message: dict, outcome: ChannelOutcome):
         try:
             return self._slack.chat_postMessage(
                 channel=channel, text=message["text"], blocks=message["blocks"], unfurl_links=False,
