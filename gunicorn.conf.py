@@ -6,7 +6,10 @@ gunicorn reads PORT and WEB_CONCURRENCY here, as platform configs do; everything
 from its own settings (config/settings.py). GUNICORN_CMD_ARGS overrides any value below.
 """
 
+import glob
 import os
+import shutil
+import tempfile
 
 bind = [f"0.0.0.0:{os.environ.get('PORT', '3000')}"]
 
@@ -37,6 +40,16 @@ access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
 loglevel = "info"
 
+# GET /metrics adds up every worker's values: prometheus_client's multiprocess mode, which reads
+# PROMETHEUS_MULTIPROC_DIR when the worker imports it. The workers inherit it from here, set before they fork: a
+# fresh directory per start (or the operator's own, emptied now: files left by an earlier run would be counted).
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    for _stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+        os.remove(_stale)
+    _OWN_METRICS_DIR = None
+else:
+    _OWN_METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="deletion-jobs-metrics-")
+
 # gunicorn's admin control socket (gunicornc) would sit in $HOME and be shared by every instance on the host;
 # the platform's signals are all the web process needs.
 control_socket_disable = True
@@ -48,3 +61,15 @@ def worker_exit(server, worker):
     shutdown = getattr(app, "shutdown", None)
     if shutdown is not None:
         shutdown()
+
+
+def child_exit(server, worker):
+    """A worker that exited: drop its live gauges (its counters and histograms still count, as Prometheus wants)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(_OWN_METRICS_DIR, ignore_errors=True)

@@ -14,12 +14,14 @@ from config import Settings, SettingsError
 logger = logging.getLogger("deletion_jobs.bot")
 
 
-def serve_http(app, settings: Settings) -> None:
+def serve_http(app, settings: Settings, services=None, scheduler=None) -> None:
     """HTTP on $PORT through the same WSGI app gunicorn serves (web_server.BufferingHTTPServer: idle and slow
     connections time out, and a few threads run complete requests)."""
     from web import create_wsgi_app, make_http_server
 
-    wsgi_app = create_wsgi_app(app, settings.slack_signing_secret.get_secret_value())
+    wsgi_app = create_wsgi_app(app, settings.slack_signing_secret.get_secret_value(),
+                               metrics=getattr(services, "metrics", None),
+                               scheduler_status=getattr(scheduler, "status", None))
     server = make_http_server(wsgi_app, "0.0.0.0", settings.port)
     logger.info("listening for Slack on http://0.0.0.0:%d/slack/events", settings.port)
     _stop_on_sigterm(server.shutdown)

@@ -166,7 +166,8 @@ def test_a_signed_command_reaches_bolt_once(bolt):
 
 def test_healthz_and_unknown_paths(bolt):
     app = create_wsgi_app(bolt, SIGNING_SECRET)
-    assert call(app, environ(b"", REQUEST_METHOD="GET", PATH_INFO="/healthz")) == (200, b'{"status": "ok"}')
+    assert call(app, environ(b"", REQUEST_METHOD="GET", PATH_INFO="/healthz")) == (
+        200, b'{"status": "ok", "scheduler": "off"}')
     assert call(app, environ(b"", REQUEST_METHOD="GET", PATH_INFO="/slack/events"))[0] == 404
     assert call(app, environ(b"x", PATH_INFO="/slack/commands"))[0] == 404
 
