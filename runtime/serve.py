@@ -28,11 +28,13 @@ def serve_http(app, settings: Settings, services=None, scheduler=None) -> None:
     server.serve_forever()
 
 
-def serve_socket_mode(app, settings: Settings) -> None:
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
+def serve_socket_mode(app, settings: Settings, services=None) -> None:
     from slack_sdk.errors import SlackApiError
 
-    handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+    from runtime.socket_mode import MeteredSocketModeHandler, close_cleanly
+
+    handler = MeteredSocketModeHandler(app, settings.slack_app_token.get_secret_value(),
+                                       metrics=getattr(services, "metrics", None))
     stopped = threading.Event()
     _stop_on_sigterm(stopped.set)
     logger.info("connecting to Slack in Socket Mode")
@@ -50,7 +52,18 @@ def serve_socket_mode(app, settings: Settings) -> None:
         while not stopped.wait(1.0):
             pass
     finally:
-        handler.close()
+        close_cleanly(handler)
+
+
+def serve_metrics_port(settings: Settings, services):
+    """GET /metrics on METRICS_PORT, for a process with no HTTP server of its own; None when it is not set."""
+    if settings.metrics_port is None:
+        return None
+    from services.metrics import serve_metrics
+
+    server, _thread = serve_metrics(services.metrics, settings.metrics_port)
+    logger.info("metrics at http://0.0.0.0:%d/metrics", settings.metrics_port)
+    return server
 
 
 def _stop_on_sigterm(stop) -> None:
@@ -66,12 +79,16 @@ def run_bot(settings: Settings) -> int:
     services = build_services(settings)
     app = build_app(settings, services)
     scheduler = start_scheduler(settings, services) if settings.run_scheduler else None
+    metrics_server = None
     try:
         if settings.slack_app_token:
-            serve_socket_mode(app, settings)
+            metrics_server = serve_metrics_port(settings, services)
+            serve_socket_mode(app, settings, services)
         else:
-            serve_http(app, settings)
+            serve_http(app, settings, services, scheduler)
     finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
         if scheduler is not None:
             scheduler.shutdown(wait=False)
         services.background.shutdown(wait=True)
