@@ -97,6 +97,7 @@ def build_services(settings: Settings, *, state=None, gateway=None, metrics=None
         digest=digest,
         metrics=metrics,
         dedupe=RequestDeduplicator(DeliveryLog(state.engine), metrics=metrics),
+        state=state,
     )
 
 

@@ -90,23 +90,31 @@ def run_bot(settings: Settings) -> int:
         if metrics_server is not None:
             metrics_server.shutdown()
         if scheduler is not None:
-            scheduler.shutdown(wait=False)
+            # A digest that is posting finishes before the lease goes to another scheduler.
+            scheduler.shutdown(wait=True)
         services.background.shutdown(wait=True)
+        if services.dedupe is not None:
+            services.dedupe.shutdown()
     return 0
 
 
 def start_scheduler(settings: Settings, services):
-    """Start the digest scheduler in a background thread (services/scheduling/scheduler.py); it has `.shutdown(wait)`.
+    """Start the digest scheduler in a background thread (services/scheduling/scheduler.py); it has `.shutdown(wait)`
+    and `.status()`.
 
-    Only one process may run it: `python bot.py` when RUN_SCHEDULER is true, or the Procfile's clock process.
+    Any number of processes may run it (`python bot.py` when RUN_SCHEDULER is true, the Procfile's clock process)
+    on any number of machines sharing DATABASE_URL: the one holding the lease runs the jobs, the others stand by.
     """
     from runtime.digest_once import sync_configured_channels
+    from services.scheduling.lease import SchedulerLease
     from services.scheduling.scheduler import DigestSchedule, DigestScheduler
 
     if services.digest is None:
         return None
     sync_configured_channels(services.digest)
-    scheduler = DigestScheduler(services.digest, services.digest.subscriptions, DigestSchedule.from_settings(settings))
+    lease = SchedulerLease(services.state.engine, lease_seconds=settings.scheduler_lease_seconds)
+    scheduler = DigestScheduler(services.digest, services.digest.subscriptions, DigestSchedule.from_settings(settings),
+                                lease=lease, metrics=services.metrics)
     scheduler.start()
     return scheduler
 
@@ -117,10 +125,14 @@ def run_scheduler_process(settings: Settings) -> int:
 
     services = build_services(settings)
     scheduler = start_scheduler(settings, services)
+    metrics_server = serve_metrics_port(settings, services)
     try:
         wait_for_stop_signal()
     finally:
-        # Lets a digest that is posting finish, so its claims are marked rather than left to expire.
+        # Lets a digest that is posting finish, so its claims are marked rather than left to expire; then the
+        # lease is released, so another scheduler takes over at once.
         if scheduler is not None:
             scheduler.shutdown(wait=True)
+        if metrics_server is not None:
+            metrics_server.shutdown()
     return 0

@@ -27,3 +27,5 @@ class Services:
     metrics: Any = None
     # Every Slack request processed once (services.slack.dedupe.RequestDeduplicator); None checks nothing.
     dedupe: Any = None
+    # The state store (services.storage.store.StateStore): the scheduler's lease lives there.
+    state: Any = None

@@ -6,7 +6,12 @@ Jobs:
 - `digest:channel:<id>`: daily at the subscription's HH:MM in its time zone;
 - `digest:sync`: every minute, adds, replaces and removes the per-channel jobs to match the subscriptions table,
   so `/deletion-jobs digest subscribe` and `unsubscribe` take effect without a restart;
-- `digest:catch-up`: once at start-up, when needed (below).
+- `digest:catch-up`: once at start-up, when needed (below), and again whenever this scheduler takes the lease.
+
+Any number of scheduler processes may run against one database: with a `lease` (services/scheduling/lease.py)
+every job goes through `LeaderOnlyExecutor`, so only the process holding the lease runs anything. The others keep
+the same schedule and skip each run; the one that takes over syncs the subscriptions and catches up what fell due
+while nobody led.
 
 Every job has an explicit id, `replace_existing=True`, `coalesce=True`, `max_instances=1` and a one-hour
 `misfire_grace_time`; misses and errors are logged by listeners.
@@ -27,6 +32,7 @@ from __future__ import annotations
 import difflib
 import logging
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,6 +43,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from config.crontab import crontab_trigger
 from services.digest.errors import DigestScheduleInvalid, InvalidDigestTime, UnknownTimeZone
+from services.scheduling.lease import LeaderOnlyExecutor, LeaseKeeper
 from services.storage.digest_store import Subscription
 from services.storage.store import utcnow
 
@@ -164,6 +171,8 @@ class DigestScheduler:
         grace_seconds: int = MISFIRE_GRACE_SECONDS,
         sync_seconds: int = SYNC_INTERVAL_SECONDS,
         clock=utcnow,
+        lease=None,
+        metrics=None,
     ):
         from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -173,31 +182,60 @@ class DigestScheduler:
         self._grace = grace_seconds
         self._sync_seconds = sync_seconds
         self._clock = clock
+        self._sync_lock = threading.Lock()
+        # services.scheduling.lease.SchedulerLease; None: this scheduler always runs its jobs (a single process).
+        self._lease = lease
+        self._keeper = LeaseKeeper(lease, on_leading=self._took_over, metrics=metrics) if lease else None
         factory = scheduler_factory or BackgroundScheduler
+        executors = {"default": LeaderOnlyExecutor(lease.is_leading)} if lease else None
         self.scheduler = factory(
             timezone=ZoneInfo(schedule.timezone),
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace_seconds},
+            **({"executors": executors} if executors else {}),
         )
         self.scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
         # channel id → (at_time, timezone) of the per-channel job now scheduled
         self._channel_jobs: dict[str, tuple[str, str | None]] = {}
 
     def start(self) -> None:
-        self.add_jobs()
+        if self._keeper is None:
+            self.add_jobs()
+        else:
+            self._add_schedule()
         self.scheduler.start()
         logger.info("digest scheduler started: %s in %s, next default run %s", self._schedule.cron,
                     self._schedule.timezone, self._next_run(DEFAULT_JOB_ID))
+        if self._keeper is not None:
+            # Leading or not is decided (and logged) before this returns; taking the lease syncs and catches up.
+            self._keeper.start()
+            if not self._lease.is_leading():
+                logger.info("digest scheduler: standing by, %s leads", self._lease.holder or "another scheduler")
 
     def shutdown(self, wait: bool = True) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
+        if self._keeper is not None:
+            # After the running jobs have finished: the successor must not start a digest this one is posting.
+            self._keeper.stop(release=True)
+
+    def status(self) -> str:
+        """`leading` or `standby`, for /healthz."""
+        return self._keeper.role() if self._keeper is not None else "leading"
 
     def add_jobs(self) -> None:
+        self._add_schedule()
+        self.sync()
+        self.schedule_catch_up()
+
+    def _add_schedule(self) -> None:
         self.scheduler.add_job(self.run_default, self._schedule.default_trigger(), id=DEFAULT_JOB_ID,
                                name="digest (default schedule)", replace_existing=True)
         self.scheduler.add_job(self.sync, "interval", seconds=self._sync_seconds, id=SYNC_JOB_ID,
                                name="digest subscription sync", replace_existing=True,
                                misfire_grace_time=self._sync_seconds)
+
+    def _took_over(self) -> None:
+        """This scheduler has just taken the lease: the subscriptions as they are now, and what fell due meanwhile."""
         self.sync()
         self.schedule_catch_up()
 
@@ -224,6 +262,10 @@ class DigestScheduler:
 
     def sync(self) -> None:
         """Make the per-channel jobs match the subscriptions table."""
+        with self._sync_lock:  # the sync job and a takeover may run it at once
+            self._sync()
+
+    def _sync(self) -> None:
         wanted = {s.channel_id: (s.at_time, s.timezone) for s in self._subscriptions.list() if s.at_time}
         for channel_id in list(self._channel_jobs):
             if channel_id not in wanted:
