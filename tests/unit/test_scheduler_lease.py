@@ -225,6 +225,10 @@ def test_only_the_leading_digest_scheduler_catches_up_and_a_successor_catches_up
         assert (a.status(), b.status()) == ("leading", "standby")
         wait_for(lambda: a_runs.runs)
         assert a_runs.runs == [["CMISSED"]] and b_runs.runs == []
+        # A job added later by another feature (a watch poll) does not run on the standby either.
+        b.scheduler.add_job(lambda: b_runs.runs.append("watch poll"), id="watch:poll")
+        wait_for(lambda: b.scheduler.get_job("watch:poll") is None)
+        assert b_runs.runs == []
         store.record_success("CMISSED", NOW)  # what the real digest run records
         a.scheduler.shutdown(wait=True)
         a._keeper._stop.set()  # a is SIGKILLed: no release, no more renewals
