@@ -40,6 +40,8 @@ class SlackCall:
     headers: dict[str, str]
     status: int = 200
     response: dict[str, Any] | str = field(default_factory=dict)
+    # When it arrived (time.time()), e.g. to tell which scheduled tick a digest post belongs to.
+    at: float = field(default_factory=time.time)
 
     @property
     def ok(self) -> bool:
