@@ -86,7 +86,9 @@ def build_services(settings: Settings, *, state=None, gateway=None, metrics=None
     access = AccessPolicy.from_settings(settings)
     # One resolver, one cached ListDatasetGroups answer, for the listing and the digest alike.
     resolver = DatasetGroupResolver(gateway, visible=access.group_allowed)
-    digest, digest_commands = build_digest(settings, state, gateway, resolver, access, metrics=metrics)
+    # One schedule for the subscribe answers and the scheduler; it validates DIGEST_SCHEDULE once.
+    schedule = DigestSchedule.from_settings(settings)
+    digest, digest_commands = build_digest(settings, state, gateway, resolver, access, schedule, metrics=metrics)
     return Services(
         listing=build_listing(settings, state, gateway, resolver, access),
         access=access,
@@ -95,6 +97,7 @@ def build_services(settings: Settings, *, state=None, gateway=None, metrics=None
         delivery=ResponseDelivery(),
         digest_commands=digest_commands,
         digest=digest,
+        digest_schedule=schedule,
         metrics=metrics,
         dedupe=RequestDeduplicator(DeliveryLog(state.engine), metrics=metrics),
         state=state,
@@ -113,9 +116,8 @@ def build_listing(settings: Settings, state, gateway, resolver, access) -> JobLi
     return JobListing(pager, resolver, codec, gateway, access)
 
 
-def build_digest(settings: Settings, state, gateway, resolver, access, *,
+def build_digest(settings: Settings, state, gateway, resolver, access, schedule: DigestSchedule, *,
                  metrics=None) -> tuple[DigestService, DigestCommands]:
-    digest_schedule = DigestSchedule.from_settings(settings)
     digest_slack = build_web_client(settings)
     digest = DigestService.from_settings(
         settings,
@@ -128,7 +130,7 @@ def build_digest(settings: Settings, state, gateway, resolver, access, *,
         metrics=metrics,
     )
     digest_commands = DigestCommands(
-        digest.subscriptions, digest, resolver, access, digest_slack, digest_schedule,
+        digest.subscriptions, digest, resolver, access, digest_slack, schedule,
         configured_channels=settings.digest_channels,
     )
     return digest, digest_commands

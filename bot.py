@@ -12,16 +12,11 @@ The app and its services are built in app_factory.py; the processes live in runt
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
-from config import SettingsError, load_settings
+from config import load_settings
 from config.logging import configure_logging
-
-logger = logging.getLogger("deletion_jobs.bot")
-
-EXIT_SETTINGS = 2
-EXIT_DATABASE = 3
+from runtime.startup import StartupFailed, startup_errors_reported
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -48,36 +43,26 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_demo(args.script, verbose=args.verbose)
     try:
-        settings = load_settings()
-    except SettingsError as err:
-        print(err, file=sys.stderr)
-        return EXIT_SETTINGS
-    configure_logging(settings.log_level)
-    return run_command(args, settings)
+        with startup_errors_reported():
+            settings = load_settings()
+            configure_logging(settings.log_level)
+            return run_command(args, settings)
+    except StartupFailed as failed:
+        return failed.exit_code
+    except KeyboardInterrupt:
+        return 0
 
 
 def run_command(args: argparse.Namespace, settings) -> int:
     from app_factory import build_services
     from runtime.digest_once import run_digest_once
     from runtime.serve import run_bot, run_scheduler_process
-    from services.storage.store import StateStoreUnavailable
 
-    try:
-        if args.command == "scheduler":
-            return run_scheduler_process(settings)
-        if args.command == "digest":
-            return run_digest_once(build_services(settings).digest, channel=args.channel, dry_run=args.dry_run)
-        return run_bot(settings)
-    except SettingsError as err:
-        # DIGEST_SCHEDULE or DIGEST_DATASET_GROUP that cannot be used: found when the digest is built.
-        print(err, file=sys.stderr)
-        return EXIT_SETTINGS
-    except StateStoreUnavailable as err:
-        logger.error("%s. Check DATABASE_URL and that the database is running.", err)
-        print(f"deletion-jobs bot cannot start: {err}", file=sys.stderr)
-        return EXIT_DATABASE
-    except KeyboardInterrupt:
-        return 0
+    if args.command == "scheduler":
+        return run_scheduler_process(settings)
+    if args.command == "digest":
+        return run_digest_once(build_services(settings).digest, channel=args.channel, dry_run=args.dry_run)
+    return run_bot(settings)
 
 
 if __name__ == "__main__":

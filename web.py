@@ -226,23 +226,16 @@ def create_app():
     import sys
 
     from app_factory import build_app, build_services
-    from config import SettingsError, load_settings
+    from config import load_settings
     from config.logging import configure_logging
-    from services.storage.store import StateStoreUnavailable
+    from runtime.startup import StartupFailed, startup_errors_reported
 
     try:
-        settings = load_settings()
-    except SettingsError as err:
-        print(err, file=sys.stderr)
-        sys.exit(APP_LOAD_ERROR)
-    configure_logging(settings.log_level)
-    try:
-        services = build_services(settings)
-    except SettingsError as err:
-        print(err, file=sys.stderr)
-        sys.exit(APP_LOAD_ERROR)
-    except StateStoreUnavailable as err:
-        _logger.error("%s. Check DATABASE_URL and that the database is running.", err)
+        with startup_errors_reported():
+            settings = load_settings()
+            configure_logging(settings.log_level)
+            services = build_services(settings)
+    except StartupFailed:
         sys.exit(APP_LOAD_ERROR)
     application = create_asgi_app(
         create_wsgi_app(build_app(settings, services), settings.slack_signing_secret.get_secret_value(),

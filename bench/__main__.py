@@ -282,9 +282,7 @@ def rendering() -> list[tuple[str, str, str]]:
     import timeit
 
     from blocks.job_list import render_job_page
-    from services.listing.cursor import Cursor, ListQuery
-    from services.listing.paging import Page
-    from services.models import DeletionJob
+    from services.models import Cursor, DeletionJob, ListQuery, Page
 
     now = datetime.now(UTC)
     jobs = [DeletionJob(arn=f"arn:aws:personalize:us-east-1:123456789012:data-deletion-job/job-{i}",

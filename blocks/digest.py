@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from itertools import groupby
 
-from blocks.jobs import NAME_LIMIT, STATUS_EMOJI, job_arn_context
+from blocks.jobs import NAME_LIMIT, STATUS_EMOJI, job_arn_context, scope_text
 from blocks.mrkdwn import (
     CONTEXT_TEXT_LIMIT,
     HEADER_TEXT_LIMIT,
@@ -22,8 +22,7 @@ from blocks.mrkdwn import (
     plain_date,
     plain_text,
 )
-from services.digest.window import DigestWindow, failure_time
-from services.models import DeletionJob, dataset_group_name
+from services.models import DeletionJob, DigestWindow, dataset_group_name, failure_time
 
 MAX_BLOCKS = 50
 # Slack documents no total size for a message, but refuses very long ones (msg_too_long); stay far below.
@@ -103,12 +102,6 @@ def _count(n: int) -> str:
     return f"{n} failed deletion job" + ("" if n == 1 else "s")
 
 
-def _scope_text(dataset_group_arn: str | None) -> str:
-    if not dataset_group_arn:
-        return "all dataset groups"
-    return f"dataset group {escape_truncated(dataset_group_name(dataset_group_arn), NAME_LIMIT)}"
-
-
 def shown_since(window: DigestWindow, jobs: Sequence[DeletionJob]) -> datetime:
     """The window's start, or an earlier failure offered again (a post refused or lost in an earlier run)."""
     moments = [m for m in (failure_time(job) for job in jobs) if m is not None]
@@ -132,7 +125,7 @@ def render_digest_part(
     suffix = f" · part {part} of {parts}" if parts > 1 else ""
     header = f"{_count(total)}{suffix}"
     window_line = (
-        f"Failed between {date_token(since)} and {date_token(window.until)} · {_scope_text(dataset_group_arn)}"
+        f"Failed between {date_token(since)} and {date_token(window.until)} · {scope_text(dataset_group_arn)}"
     )
     blocks: list[dict] = [
         {"type": "header", "text": plain_text(f":rotating_light: {header}", HEADER_TEXT_LIMIT)},
@@ -145,7 +138,7 @@ def render_digest_part(
         blocks.append(group_heading(group_arn, group_totals.get(group_arn, 0), continued=group_arn in groups_started))
         for job in members:
             blocks.extend(job_blocks(job))
-    where = f" in {_scope_text(dataset_group_arn)}" if dataset_group_arn else ""
+    where = f" in {scope_text(dataset_group_arn)}" if dataset_group_arn else ""
     text = f"{_count(total)}{where} since {plain_date(since)}" + (f" (part {part} of {parts})" if parts > 1 else "")
     return {"text": fallback(text), "blocks": blocks}
 
@@ -173,7 +166,7 @@ def render_no_failures(*, window: DigestWindow, dataset_group_arn: str | None = 
     """DIGEST_POST_EMPTY's one line."""
     text = (
         f":white_check_mark: No failed deletion jobs since {date_token(window.since)}"
-        f" · {_scope_text(dataset_group_arn)}"
+        f" · {scope_text(dataset_group_arn)}"
     )
     return {"text": fallback(f"No failed deletion jobs since {plain_date(window.since)}"),
             "blocks": [{"type": "section", "text": mrkdwn(text)}]}

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from blocks.jobs import scope_text
 from blocks.mrkdwn import (
     CONTEXT_TEXT_LIMIT,
     SECTION_TEXT_LIMIT,
@@ -13,10 +14,10 @@ from blocks.mrkdwn import (
     escape_truncated,
     fallback,
     mrkdwn,
+    section_message,
     truncate_mrkdwn,
 )
-from services.models import dataset_group_name
-from services.storage.digest_store import ORIGIN_SETTINGS, Subscription
+from services.models import ORIGIN_SETTINGS, Subscription
 
 DIGEST_USAGE = (
     "*Digest of failed deletion jobs in this channel:*\n"
@@ -34,7 +35,6 @@ _LIST_SECTION_LIMIT = SECTION_TEXT_LIMIT - 100
 _LIST_MAX_SECTIONS = 45
 # A channel id as Slack sends it is short; anything else is shown as typed, cut to this.
 _CHANNEL_LIMIT = 100
-_NAME_LIMIT = 200
 # Schedules and notes are the bot's sentences around values it did not check (a stored time zone, Slack's
 # error code): their backticks stay, their `&`, `<` and `>` are escaped like any other text.
 _SCHEDULE_LIMIT = 300
@@ -46,16 +46,6 @@ def channel_mention(channel_id: str | None) -> str:
     if channel_id and _CHANNEL_ID.fullmatch(channel_id):
         return f"<#{channel_id}>"
     return escape_truncated(channel_id or "this channel", _CHANNEL_LIMIT)
-
-
-def scope_text(dataset_group_arn: str | None) -> str:
-    if not dataset_group_arn:
-        return "all dataset groups"
-    return f"dataset group `{escape_truncated(dataset_group_name(dataset_group_arn), _NAME_LIMIT)}`"
-
-
-def _answer(text: str) -> dict:
-    return {"text": fallback(text), "blocks": [{"type": "section", "text": mrkdwn(text)}]}
 
 
 def render_subscribed(
@@ -73,24 +63,25 @@ def render_subscribed(
         text += " The first one covers the failures of the last look-back period; each failure is posted once."
     if note:
         text += f"\n:warning: {escape_truncated(note, _NOTE_LIMIT)}"
-    return _answer(text)
+    return section_message(text)
 
 
 def render_unsubscribed(channel_id: str, removed: Subscription | None, *, still_configured: bool) -> dict:
     if removed is None:
-        return _answer(f"{channel_mention(channel_id)} has no digest subscription, so there was nothing to stop.")
+        return section_message(
+            f"{channel_mention(channel_id)} has no digest subscription, so there was nothing to stop.")
     text = f":wave: {channel_mention(channel_id)} no longer gets the digest of failed deletion jobs."
     if still_configured or removed.origin == ORIGIN_SETTINGS:
         text += (
             "\n:warning: This channel is listed in the bot's `DIGEST_CHANNELS` setting, so the subscription comes"
             " back when the bot restarts: ask the bot's admin to remove it there."
         )
-    return _answer(text)
+    return section_message(text)
 
 
 def render_subscription_list(subscriptions: Sequence[Subscription], describe: Callable[[Subscription], str]) -> dict:
     if not subscriptions:
-        return _answer("No channel gets a digest yet. Subscribe one with `/deletion-jobs digest subscribe`.")
+        return section_message("No channel gets a digest yet. Subscribe one with `/deletion-jobs digest subscribe`.")
     lines = []
     for s in subscriptions:
         last = date_token(s.last_digest_at) if s.last_digest_at else "none yet"
@@ -100,7 +91,7 @@ def render_subscription_list(subscriptions: Sequence[Subscription], describe: Ca
                 f" · {escape_truncated(describe(s), _SCHEDULE_LIMIT)}"
                 f" · last digest {last}" + (f" · {source}" if source else ""))
         lines.append(truncate_mrkdwn(line, _LIST_SECTION_LIMIT))
-    title = f"*{len(subscriptions)} digest subscription{'s' if len(subscriptions) != 1 else ''}*"
+    title = f"*{_subscription_count(len(subscriptions))}*"
     blocks = [{"type": "section", "text": mrkdwn(title)}]
     chunk = ""
     shown = 0
@@ -116,16 +107,20 @@ def render_subscription_list(subscriptions: Sequence[Subscription], describe: Ca
         blocks.append({"type": "section", "text": mrkdwn(chunk)})
     if shown < len(lines):
         blocks.append({"type": "context", "elements": [mrkdwn(f"…and {len(lines) - shown} more", CONTEXT_TEXT_LIMIT)]})
-    return {"text": fallback(f"{len(subscriptions)} digest subscriptions"), "blocks": blocks}
+    return {"text": fallback(_subscription_count(len(subscriptions))), "blocks": blocks}
+
+
+def _subscription_count(count: int) -> str:
+    return f"{count} digest subscription{'' if count == 1 else 's'}"
 
 
 def render_digest_now(channel_id: str, *, reported: int, messages: int, since: datetime | None,
                       posted_empty: bool = False) -> dict:
     since_text = f" since {date_token(since)}" if since else ""
     if reported:
-        return _answer(
+        return section_message(
             f":white_check_mark: Posted {reported} failed deletion job{'s' if reported != 1 else ''}{since_text}"
             f" in {messages} message{'s' if messages != 1 else ''} to {channel_mention(channel_id)}."
         )
     tail = " (posted that to the channel)" if posted_empty else "; nothing to post"
-    return _answer(f":white_check_mark: No new failed deletion jobs{since_text}{tail}.")
+    return section_message(f":white_check_mark: No new failed deletion jobs{since_text}{tail}.")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from blocks.digest_answers import DIGEST_USAGE, channel_mention
 from blocks.job_list import ACTION_RESTART, button
-from blocks.mrkdwn import escape_truncated, fallback, mrkdwn
+from blocks.mrkdwn import escape_truncated, section_message
 from services import errors
-from services.listing.command_parser import CommandError
 from services.models import STATUSES, dataset_group_name
 
 VALID_STATUSES = ", ".join(f"`{status}`" for status in STATUSES)
@@ -32,12 +32,6 @@ SHORT_LIMIT = 100
 _MAX_SUGGESTIONS = 5
 
 
-def message(text: str, *, extra_blocks: list[dict] | None = None) -> dict:
-    """One section of escaped mrkdwn (and any buttons), and the same text as the fallback, each within limits."""
-    blocks = [{"type": "section", "text": mrkdwn(text)}] + (extra_blocks or [])
-    return {"text": fallback(text), "blocks": blocks}
-
-
 def _code(text: object, limit: int = TOKEN_LIMIT) -> str:
     """`text` as inline code, escaped and cut to `limit`."""
     return f"`{escape_truncated(text, limit)}`"
@@ -48,21 +42,21 @@ def _suggestions(names) -> str:
 
 
 def render_help() -> dict:
-    return message(USAGE)
+    return section_message(USAGE)
 
 
-def render_command_error(err: CommandError) -> dict:
+def render_command_error(err: errors.CommandError) -> dict:
     token = f" {_code(err.token)}" if err.token else ""
     text = (f":warning: I did not understand{token}: {escape_truncated(err.problem, TOKEN_LIMIT)}.\n"
             f"Valid statuses: {VALID_STATUSES}.")
-    return message(text + "\nType `/deletion-jobs help` for examples.")
+    return section_message(text + "\nType `/deletion-jobs help` for examples.")
 
 
 def render_expired(restart_value: str | None) -> dict:
     extra = []
     if restart_value:
         extra = [{"type": "actions", "elements": [button("Run it again", ACTION_RESTART, restart_value)]}]
-    return message(f":hourglass: {EXPIRED_TEXT}", extra_blocks=extra)
+    return section_message(f":hourglass: {EXPIRED_TEXT}", extra_blocks=extra)
 
 
 def render_error(err: Exception, *, restart_value: str | None = None, buttons: list[dict] | None = None) -> dict:
@@ -81,9 +75,12 @@ def _render_error(err: Exception, *, restart_value: str | None) -> dict:
         return render_expired(restart_value)
     digest_text = _digest_text(err)
     if digest_text is not None:
-        return message(digest_text)
-    if isinstance(err, CommandError):
+        return section_message(digest_text)
+    if isinstance(err, errors.CommandError):
         return render_command_error(err)
+    if isinstance(err, errors.DatasetGroupArnNotFound):
+        return section_message(f":mag: The dataset group {_code(err.name, ARN_LIMIT)} does not exist in region"
+                       f" {_code(err.region, SHORT_LIMIT)} (account {_code(err.account, SHORT_LIMIT)}).")
     if isinstance(err, errors.DatasetGroupNotFound):
         text = f":mag: I can't find a dataset group named {_code(err.name)}"
         if err.suggestions:
@@ -91,24 +88,24 @@ def _render_error(err: Exception, *, restart_value: str | None) -> dict:
         else:
             text += " in this account and region."
         text += f"\nIf you meant a status, use one of {VALID_STATUSES}."
-        return message(text)
+        return section_message(text)
     if isinstance(err, errors.JobNotFound):
-        return message(f":mag: AWS no longer knows the deletion job {_code(err.arn, ARN_LIMIT)}.")
+        return section_message(f":mag: AWS no longer knows the deletion job {_code(err.arn, ARN_LIMIT)}.")
     if isinstance(err, errors.MalformedArn):
-        return message(
+        return section_message(
             f":warning: {_code(err.arn, ARN_LIMIT)} is not a dataset group ARN. It should look like"
             " `arn:aws:personalize:&lt;region&gt;:&lt;account&gt;:dataset-group/&lt;name&gt;`."
         )
     if isinstance(err, errors.ForeignDatasetGroupArn):
-        return message(
+        return section_message(
             f":no_entry: That ARN is in {err.part} `{escape_truncated(err.given, 100)}`; this bot reads {err.part}"
             f" `{escape_truncated(err.expected, 100)}`, so it cannot see"
             f" `{escape_truncated(dataset_group_name(err.arn), 100)}`. Give the name or ARN of a dataset group there."
         )
     if isinstance(err, errors.AccessRefused):
-        return message(f":no_entry: Sorry, you are not allowed to {escape_truncated(err.what, TOKEN_LIMIT)}."
+        return section_message(f":no_entry: Sorry, you are not allowed to {escape_truncated(err.what, TOKEN_LIMIT)}."
                        " Ask the bot's admin for access.")
-    return message(_aws_text(err))
+    return section_message(_aws_text(err))
 
 
 def _aws_text(err: Exception) -> str:
@@ -143,31 +140,30 @@ _NOT_IN_CHANNEL_FIX = "Invite me with `/invite @deletion-jobs`, then try again."
 
 
 def _digest_text(err: Exception) -> str | None:
-    """Text for the digest's errors (services/digest/errors.py); None for any other error."""
-    # Imported here so the listing's error path does not load the digest's tables and Block Kit.
-    from blocks.digest_answers import DIGEST_USAGE, channel_mention
-    from services.digest import errors as digest_errors
-
-    if isinstance(err, digest_errors.DigestUsageError):
+    """Text for the digest's errors; None for any other error."""
+    if isinstance(err, errors.DigestUsageError):
         token = f" {_code(err.token)}" if err.token else ""
         return f":warning: I did not understand{token}: {escape_truncated(err.problem, TOKEN_LIMIT)}.\n{DIGEST_USAGE}"
-    if isinstance(err, digest_errors.InvalidDigestTime):
+    if isinstance(err, errors.InvalidDigestTime):
         return (f":clock9: {_code(err.token, SHORT_LIMIT)} is not a time I understand. Use 24-hour `HH:MM`,"
                 " e.g. `at 09:30` or `at 17:45 Europe/Berlin`.")
-    if isinstance(err, digest_errors.UnknownTimeZone):
+    if isinstance(err, errors.UnknownTimeZone):
         text = f":globe_with_meridians: I don't know the time zone {_code(err.token, SHORT_LIMIT)}."
         if err.suggestions:
             text += f" Did you mean {_suggestions(err.suggestions)}?"
         return text + " Use an IANA name such as `Europe/Berlin`, `America/New_York` or `UTC`."
-    if isinstance(err, digest_errors.BotNotInChannel):
+    if isinstance(err, errors.BotNotInChannel):
         where = channel_mention(err.channel_id)
         if err.code == "is_archived":
             return f":no_entry: {where} is archived, so I cannot post a digest there."
         return f":no_entry: I am not a member of {where}, so I cannot post a digest there. {_NOT_IN_CHANNEL_FIX}"
-    if isinstance(err, digest_errors.NotSubscribed):
+    if isinstance(err, errors.DigestInDirectMessage):
+        return (":no_entry: A digest goes to a channel, not to a direct message. Run `/deletion-jobs digest"
+                " subscribe` in the channel that should get it.")
+    if isinstance(err, errors.NotSubscribed):
         return (f"{channel_mention(err.channel_id)} has no digest subscription yet."
                 " Subscribe it with `/deletion-jobs digest subscribe`.")
-    if isinstance(err, digest_errors.DigestFailed):
+    if isinstance(err, errors.DigestFailed):
         where = channel_mention(err.channel_id)
         if err.code in ("not_in_channel", "channel_not_found"):
             return f":no_entry: I could not post the digest: I am not a member of {where}. {_NOT_IN_CHANNEL_FIX}"

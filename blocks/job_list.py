@@ -12,8 +12,7 @@ from blocks.mrkdwn import (
     mrkdwn,
     plain_text,
 )
-from services.listing.paging import Page
-from services.models import dataset_group_name
+from services.models import Page, dataset_group_name
 
 ACTION_NEXT = "deletion_jobs.next"
 ACTION_CONTINUE = "deletion_jobs.continue"

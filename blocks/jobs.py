@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from blocks.mrkdwn import CONTEXT_TEXT_LIMIT, date_token, escape_truncated, mrkdwn, one_line
-from services.models import DeletionJob
+from services.models import DeletionJob, dataset_group_name
 
 STATUS_EMOJI = {
     "PENDING": ":hourglass_flowing_sand:",
@@ -29,7 +29,7 @@ def status_badge(status: str) -> str:
     return f"{emoji} *{escape_truncated(one_line(STATUS_LABEL.get(status, status or 'Unknown')), STATUS_LIMIT)}*"
 
 
-def job_summary_text(job: DeletionJob, *, reason_limit: int = LIST_REASON_LIMIT) -> str:
+def job_summary_text(job: DeletionJob) -> str:
     """Status, name, group, times and (for FAILED) the reason, all AWS text escaped; ≤ 3000 characters."""
     lines = [
         f"{status_badge(job.status)} · *{escape_truncated(one_line(job.name), NAME_LIMIT)}*"
@@ -38,8 +38,15 @@ def job_summary_text(job: DeletionJob, *, reason_limit: int = LIST_REASON_LIMIT)
     ]
     if job.status == "FAILED" or job.failure_reason:
         reason = one_line(job.failure_reason or "no reason given")
-        lines.append(f"> {escape_truncated(reason, reason_limit)}")
+        lines.append(f"> {escape_truncated(reason, LIST_REASON_LIMIT)}")
     return "\n".join(lines)
+
+
+def scope_text(dataset_group_arn: str | None) -> str:
+    """What a digest or subscription covers: `all dataset groups`, or `dataset group `media-feed``."""
+    if not dataset_group_arn:
+        return "all dataset groups"
+    return f"dataset group `{escape_truncated(dataset_group_name(dataset_group_arn), NAME_LIMIT)}`"
 
 
 def job_arn_context(job: DeletionJob) -> dict:

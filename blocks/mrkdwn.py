@@ -13,7 +13,7 @@ CONTEXT_TEXT_LIMIT = 3000
 # Slack takes up to 40,000 characters of top-level `text`; notifications show far less, and 3000 is plenty.
 FALLBACK_TEXT_LIMIT = 3000
 BUTTON_TEXT_LIMIT = 75
-BUTTON_VALUE_LIMIT = 2000
+# A button's value (2000) is filled only by the cursor codec, which owns that limit (services/listing/cursor.py).
 
 ELLIPSIS = "…"
 _ENTITY = re.compile(r"&(?:amp|lt|gt);")
@@ -92,3 +92,9 @@ def field(label: str, value: str) -> dict:
 def fallback(text: str) -> str:
     """A message's top-level `text` (mrkdwn too; notifications and screen readers use it)."""
     return truncate_mrkdwn(text, FALLBACK_TEXT_LIMIT) or " "
+
+
+def section_message(text: str, *, extra_blocks: list[dict] | None = None) -> dict:
+    """A message of one section of escaped mrkdwn (and any blocks after it), with the same text as its fallback."""
+    blocks = [{"type": "section", "text": mrkdwn(text)}] + (extra_blocks or [])
+    return {"text": fallback(text), "blocks": blocks}

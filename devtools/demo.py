@@ -21,7 +21,6 @@ from rich.text import Text
 from config import Settings
 from config.logging import configure_logging
 from devtools.console_render import Choice, message_choices, render_message
-from devtools.interrupts import stop_signals_interrupt_main_thread
 from devtools.personalize_emulator import PersonalizeEmulator
 
 # RunningBot builds and serves the bot exactly as bot.py does and signs requests as Slack does; the tests drive
@@ -29,6 +28,7 @@ from devtools.personalize_emulator import PersonalizeEmulator
 from devtools.running_bot import find_button, start_bot
 from devtools.slack_stub import SlackStub
 from handlers.commands import COMMAND
+from runtime.signals import stop_signals_interrupt_main_thread
 
 PROMPT = "demo> "
 QUIT_WORDS = {"quit", "exit", "/quit", "/exit"}

@@ -335,7 +335,8 @@ class PersonalizeEmulator(LocalHTTPServer):
     def _list_data_deletion_jobs(self, params: dict) -> dict:
         group = params.get("datasetGroupArn")
         if group is not None:
-            self._existing_group(group)
+            # The model lists no ResourceNotFoundException here: an unknown group simply has no jobs.
+            self._valid_arn(group, "datasetGroupArn")
         page, token = self._page(("ListDataDeletionJobs", group), self._sorted_jobs(group), params)
         return self._with_token({"dataDeletionJobs": [self._summary(j) for j in page]}, token)
 

@@ -111,20 +111,17 @@ def block_action_body(
         "channel": {"id": channel_id, "name": channel_name},
         "state": {"values": {}},
         "response_url": response_url,
-        "actions": [
-            {
-                "type": "button",
-                "action_id": action_id,
-                "block_id": block_id,
-                "value": value,
-                "action_ts": f"{now:.6f}",
-            }
-        ],
+        "actions": [_clicked_button(action_id, block_id, value, now)],
     }
     # Slack leaves the message out for ephemeral messages: the app never sees them again.
     if message is not None:
         payload["message"] = message
     return urlencode({"payload": json.dumps(payload)})
+
+
+def _clicked_button(action_id: str, block_id: str, value: str, now: float) -> dict[str, Any]:
+    return {"type": "button", "action_id": action_id, "block_id": block_id, "value": value,
+            "action_ts": f"{now:.6f}"}
 
 
 def post(url: str, body: str, headers: dict[str, str], timeout: float = 10) -> tuple[int, str, float]:

@@ -29,6 +29,16 @@ JSON_TYPE = "application/json; charset=utf-8"
 # Form fields that slack_sdk JSON-encodes when it sends a form body.
 _JSON_FIELDS = {"blocks", "attachments", "metadata", "view"}
 _CHANNEL_METHODS = {"chat.postMessage", "chat.postEphemeral", "conversations.info"}
+_AUTH_TEST = {
+    "ok": True,
+    "url": "https://acme.slack.com/",
+    "team": "Acme",
+    "user": "deletion-jobs",
+    "team_id": "T1",
+    "user_id": "UBOT",
+    "bot_id": "BBOT",
+    "is_enterprise_install": False,
+}
 
 
 @dataclass
@@ -242,41 +252,11 @@ class SlackStub(LocalHTTPServer):
         if not (headers.get("authorization", "").startswith("Bearer ") or params.get("token")):
             return {"ok": False, "error": "not_authed"}
         if method in _CHANNEL_METHODS:
-            channel_id = params.get("channel")
-            channel = self._channels.get(channel_id, _Channel()) if channel_id else _Channel(exists=False)
-            if not channel.exists:
-                return {"ok": False, "error": "channel_not_found"}
-            if method == "conversations.info":
-                return {
-                    "ok": True,
-                    "channel": {
-                        "id": channel_id,
-                        "name": channel.name,
-                        "is_channel": True,
-                        "is_member": channel.is_member,
-                        "is_archived": channel.archived,
-                    },
-                }
-            if channel.archived:
-                return {"ok": False, "error": "is_archived"}
-            if not channel.is_member:
-                return {"ok": False, "error": "not_in_channel"}
-            if not (params.get("text") or params.get("blocks") or params.get("attachments")):
-                return {"ok": False, "error": "no_text"}
+            refusal_or_info = self._channel_answer(method, params)
+            if refusal_or_info is not None:
+                return refusal_or_info
         if method == "chat.postMessage":
-            ts = self._next_ts()
-            message = {
-                "type": "message",
-                "user": "UBOT",
-                "bot_id": "BBOT",
-                "team": "T1",
-                "text": params.get("text", ""),
-                "ts": ts,
-            }
-            for key in ("blocks", "thread_ts"):
-                if key in params:
-                    message[key] = params[key]
-            return {"ok": True, "channel": params["channel"], "ts": ts, "message": message}
+            return self._posted(params)
         if method == "apps.connections.open":
             if self.socket_mode is None:
                 return {"ok": False, "error": "socket_mode_not_enabled"}
@@ -284,17 +264,42 @@ class SlackStub(LocalHTTPServer):
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self._next_ts()}
         if method == "auth.test":
+            return dict(_AUTH_TEST)
+        return {"ok": True}
+
+    def _channel_answer(self, method: str, params: dict) -> dict | None:
+        """conversations.info's answer, or why a post to the channel is refused; None when it may be posted."""
+        channel_id = params.get("channel")
+        channel = self._channels.get(channel_id, _Channel()) if channel_id else _Channel(exists=False)
+        if not channel.exists:
+            return {"ok": False, "error": "channel_not_found"}
+        if method == "conversations.info":
             return {
                 "ok": True,
-                "url": "https://acme.slack.com/",
-                "team": "Acme",
-                "user": "deletion-jobs",
-                "team_id": "T1",
-                "user_id": "UBOT",
-                "bot_id": "BBOT",
-                "is_enterprise_install": False,
+                "channel": {
+                    "id": channel_id,
+                    "name": channel.name,
+                    "is_channel": True,
+                    "is_member": channel.is_member,
+                    "is_archived": channel.archived,
+                },
             }
-        return {"ok": True}
+        if channel.archived:
+            return {"ok": False, "error": "is_archived"}
+        if not channel.is_member:
+            return {"ok": False, "error": "not_in_channel"}
+        if not (params.get("text") or params.get("blocks") or params.get("attachments")):
+            return {"ok": False, "error": "no_text"}
+        return None
+
+    def _posted(self, params: dict) -> dict:
+        ts = self._next_ts()
+        message = {"type": "message", "user": "UBOT", "bot_id": "BBOT", "team": "T1", "text": params.get("text", ""),
+                   "ts": ts}
+        for key in ("blocks", "thread_ts"):
+            if key in params:
+                message[key] = params[key]
+        return {"ok": True, "channel": params["channel"], "ts": ts, "message": message}
 
     def _next_ts(self) -> str:
         # Unique and increasing even when two posts land in the same microsecond.

@@ -6,7 +6,7 @@ from blocks.errors import render_help
 from blocks.job_list import render_job_page
 from handlers.failures import failure_answer
 from handlers.requests import Requester
-from services.listing.command_parser import CommandError, DigestCommand, HelpCommand, parse_command
+from services.listing.command_parser import DigestCommand, HelpCommand, parse_command
 
 COMMAND = "/deletion-jobs"
 
@@ -18,7 +18,6 @@ def handle_deletion_jobs(ack, command, respond, context):
 
 
 def answer_command(services, requester: Requester, text: str | None, respond) -> None:
-    message = None
     with services.audit.record(
         "command", team=requester.team_id, user=requester.user_id, channel=requester.channel_id
     ) as audit:
@@ -29,8 +28,6 @@ def answer_command(services, requester: Requester, text: str | None, respond) ->
             if isinstance(parsed, HelpCommand):
                 message = render_help()
             elif isinstance(parsed, DigestCommand):
-                if services.digest_commands is None:
-                    raise CommandError("digests are not set up on this bot", "digest")
                 message = services.digest_commands.handle(parsed, requester)
             else:
                 query = services.listing.query_for(parsed, user_id=requester.user_id)

@@ -1,4 +1,4 @@
-"""The digest's processes: one digest now (`python bot.py digest`) and the clock (`python bot.py scheduler`).
+"""One digest now (`python bot.py digest`), and the DIGEST_CHANNELS sync every digest process starts with.
 
 `bot.py` builds the services and hands them here; nothing in this module reads the environment.
 """
@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import sys
-import threading
 from typing import TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.digest.service import database_reason
 from services.errors import AwsError
+from services.storage.store import CHECK_DATABASE_URL
 
 logger = logging.getLogger("deletion_jobs.digest")
 
@@ -33,8 +32,8 @@ def sync_configured_channels(digest) -> bool:
                      type(err).__name__)
         return False
     except SQLAlchemyError as err:
-        logger.error("could not store DIGEST_CHANNELS: the database does not answer (%s). Check DATABASE_URL and"
-                     " that the database is running.", database_reason(err))
+        logger.error("could not store DIGEST_CHANNELS: the database does not answer (%s). To fix: %s.",
+                     database_reason(err), CHECK_DATABASE_URL)
         return False
     return True
 
@@ -51,8 +50,8 @@ def run_digest_once(digest, *, channel: str | None = None, dry_run: bool = False
         try:
             known = digest.subscriptions.get(channel) is not None or channel in digest.configured_channels
         except SQLAlchemyError as problem:
-            logger.error("could not read the digest subscriptions: the database does not answer (%s). Check"
-                         " DATABASE_URL and that the database is running.", database_reason(problem))
+            logger.error("could not read the digest subscriptions: the database does not answer (%s). To fix: %s.",
+                         database_reason(problem), CHECK_DATABASE_URL)
             return EXIT_POST_FAILED
         if not known:
             print(f"{channel} has no digest subscription: add it to DIGEST_CHANNELS, or run"
@@ -91,17 +90,3 @@ def dry_run_report(run) -> dict:
             for o in run.outcomes
         ],
     }
-
-
-def wait_for_stop_signal() -> None:
-    """Block the main thread until SIGTERM (Heroku, systemd, docker stop) or SIGINT (Ctrl-C)."""
-    stop = threading.Event()
-
-    def handler(signum, _frame):
-        logger.info("%s received, stopping the digest scheduler", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    while not stop.wait(3600):
-        pass

@@ -5,11 +5,11 @@ scheduler alone (the Procfile's clock). `bot.py` parses the command line and cal
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 
 from app_factory import build_app, build_services
 from config import Settings, SettingsError
+from runtime.signals import on_stop_signal, wait_for_stop_signal
 
 logger = logging.getLogger("deletion_jobs.bot")
 
@@ -24,35 +24,24 @@ def serve_http(app, settings: Settings, services=None, scheduler=None) -> None:
                                scheduler_status=getattr(scheduler, "status", None))
     server = make_http_server(wsgi_app, "0.0.0.0", settings.port)
     logger.info("listening for Slack on http://0.0.0.0:%d/slack/events", settings.port)
-    _stop_on_sigterm(server.shutdown)
-    server.serve_forever()
+    with on_stop_signal(server.shutdown, stopping="the HTTP server"):
+        server.serve_forever()
 
 
 def serve_socket_mode(app, settings: Settings, services=None) -> None:
-    from slack_sdk.errors import SlackApiError
-
     from runtime.socket_mode import MeteredSocketModeHandler, close_cleanly
 
     handler = MeteredSocketModeHandler(app, settings.slack_app_token.get_secret_value(),
                                        metrics=getattr(services, "metrics", None))
     stopped = threading.Event()
-    _stop_on_sigterm(stopped.set)
-    logger.info("connecting to Slack in Socket Mode")
-    try:
-        handler.connect()
-    except SlackApiError as err:
-        code = err.response.get("error") if isinstance(err.response.data, dict) else err.response.status_code
-        raise SettingsError(
-            f"Slack refused SLACK_APP_TOKEN ({code}): generate an app-level token with the connections:write scope"
-            " on the app's Basic Information page, or unset SLACK_APP_TOKEN to serve over HTTP"
-        ) from None
-    try:
-        # Ctrl-C raises KeyboardInterrupt here; SIGTERM sets the event. Either way the answers already
-        # acknowledged are finished by run_bot's BackgroundRunner shutdown.
-        while not stopped.wait(1.0):
-            pass
-    finally:
-        close_cleanly(handler)
+    with on_stop_signal(stopped.set, stopping="the Socket Mode connection"):
+        _connect(handler)
+        try:
+            # SIGTERM or Ctrl-C sets the event; the answers already acknowledged are then finished by run_bot's
+            # BackgroundRunner shutdown.
+            stopped.wait()
+        finally:
+            close_cleanly(handler)
 
 
 def serve_metrics_port(settings: Settings, services):
@@ -66,19 +55,26 @@ def serve_metrics_port(settings: Settings, services):
     return server
 
 
-def _stop_on_sigterm(stop) -> None:
-    def handler(_signum, _frame):
-        logger.info("SIGTERM received, shutting down")
-        threading.Thread(target=stop, daemon=True).start()
+def _connect(handler) -> None:
+    from slack_sdk.errors import SlackApiError
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, handler)
+    from services.slack.error_code import slack_error_code
+
+    logger.info("connecting to Slack in Socket Mode")
+    try:
+        handler.connect()
+    except SlackApiError as err:
+        raise SettingsError(
+            f"Slack refused SLACK_APP_TOKEN ({slack_error_code(err)}): generate an app-level token with the"
+            " connections:write scope on the app's Basic Information page, or unset SLACK_APP_TOKEN to serve over HTTP"
+        ) from None
 
 
 def run_bot(settings: Settings) -> int:
     services = build_services(settings)
     app = build_app(settings, services)
-    scheduler = start_scheduler(settings, services) if settings.run_scheduler else None
+    scheduler = start_scheduler(services, lease_seconds=settings.scheduler_lease_seconds) \
+        if settings.run_scheduler else None
     metrics_server = None
     try:
         if settings.slack_app_token:
@@ -98,7 +94,7 @@ def run_bot(settings: Settings) -> int:
     return 0
 
 
-def start_scheduler(settings: Settings, services):
+def start_scheduler(services, *, lease_seconds: float = 30.0):
     """Start the digest scheduler in a background thread (services/scheduling/scheduler.py); it has `.shutdown(wait)`
     and `.status()`.
 
@@ -107,13 +103,11 @@ def start_scheduler(settings: Settings, services):
     """
     from runtime.digest_once import sync_configured_channels
     from services.scheduling.lease import SchedulerLease
-    from services.scheduling.scheduler import DigestSchedule, DigestScheduler
+    from services.scheduling.scheduler import DigestScheduler
 
-    if services.digest is None:
-        return None
     sync_configured_channels(services.digest)
-    lease = SchedulerLease(services.state.engine, lease_seconds=settings.scheduler_lease_seconds)
-    scheduler = DigestScheduler(services.digest, services.digest.subscriptions, DigestSchedule.from_settings(settings),
+    lease = SchedulerLease(services.state.engine, lease_seconds=lease_seconds)
+    scheduler = DigestScheduler(services.digest, services.digest.subscriptions, services.digest_schedule,
                                 lease=lease, metrics=services.metrics)
     scheduler.start()
     return scheduler
@@ -121,13 +115,11 @@ def start_scheduler(settings: Settings, services):
 
 def run_scheduler_process(settings: Settings) -> int:
     """`python bot.py scheduler`: the digest scheduler until SIGTERM or Ctrl-C."""
-    from runtime.digest_once import wait_for_stop_signal
-
     services = build_services(settings)
-    scheduler = start_scheduler(settings, services)
+    scheduler = start_scheduler(services, lease_seconds=settings.scheduler_lease_seconds)
     metrics_server = serve_metrics_port(settings, services)
     try:
-        wait_for_stop_signal()
+        wait_for_stop_signal(stopping="the digest scheduler")
     finally:
         # Lets a digest that is posting finish, so its claims are marked rather than left to expire; then the
         # lease is released, so another scheduler takes over at once.

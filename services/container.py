@@ -1,4 +1,4 @@
-"""Services: what the handlers need, built once in `bot.py` and handed to them through Bolt's context."""
+"""Services: what the handlers and processes need, built once by `app_factory.build_services`."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ class Services:
     digest_commands: Any = None
     # The digest itself (services.digest.DigestService), for the scheduler and `bot.py digest`.
     digest: Any = None
+    # When digests run (services.scheduling.scheduler.DigestSchedule): the subscribe answers and the scheduler.
+    digest_schedule: Any = None
     # Prometheus metrics (services.metrics.Metrics), served at GET /metrics.
     metrics: Any = None
     # Every Slack request processed once (services.slack.dedupe.RequestDeduplicator); None checks nothing.

@@ -1,10 +1,21 @@
-"""Domain errors. Each is mapped to user text in one place: `blocks.errors.render_error`."""
+"""Every domain error, in one module. Those a person meets in Slack are mapped to text in one place,
+`blocks.errors.render_error`; those that stop the bot from starting are reported by `runtime.startup`.
+"""
 
 from __future__ import annotations
 
 
 class BotError(Exception):
     """Base for errors that end in a message to a person rather than a traceback."""
+
+
+class CommandError(BotError):
+    """The text cannot be understood. `problem` names the offending part; `token` is it, verbatim."""
+
+    def __init__(self, problem: str, token: str | None = None):
+        super().__init__(problem)
+        self.problem = problem
+        self.token = token
 
 
 class ListExpired(BotError):
@@ -23,6 +34,16 @@ class DatasetGroupNotFound(BotError):
         super().__init__(name)
         self.name = name
         self.suggestions = suggestions
+
+
+class DatasetGroupArnNotFound(DatasetGroupNotFound):
+    """A well-formed dataset group ARN of the bot's partition, region and account that names no dataset group."""
+
+    def __init__(self, arn: str, *, name: str, region: str, account: str):
+        super().__init__(name)
+        self.arn = arn
+        self.region = region
+        self.account = account
 
 
 class JobNotFound(BotError):
@@ -108,3 +129,83 @@ class AwsMalformedResponse(AwsServiceError):
 
     botocore returns `{}` for a body it cannot parse: read as "no results", that would lose failures.
     """
+
+
+# ---- the digest ------------------------------------------------------------------------------------------
+
+
+class DigestUsageError(CommandError):
+    """`/deletion-jobs digest …` that cannot be understood; answered with the digest's usage, not the listing's."""
+
+
+class InvalidDigestTime(BotError):
+    """`at 25:00`, `at 9am`: not a 24-hour HH:MM time."""
+
+    def __init__(self, token: str):
+        super().__init__(token)
+        self.token = token
+
+
+class UnknownTimeZone(BotError):
+    def __init__(self, token: str, suggestions: tuple[str, ...] = ()):
+        super().__init__(token)
+        self.token = token
+        self.suggestions = suggestions
+
+
+class BotNotInChannel(BotError):
+    """The bot cannot post in `channel_id`; `code` is what Slack said (not_in_channel, channel_not_found, …)."""
+
+    def __init__(self, channel_id: str, code: str):
+        super().__init__(f"{channel_id}: {code}")
+        self.channel_id = channel_id
+        self.code = code
+
+
+class DigestInDirectMessage(BotError):
+    """`digest subscribe` in a direct message (one person's or a group's): a digest goes to a channel."""
+
+    def __init__(self, channel_id: str):
+        super().__init__(channel_id)
+        self.channel_id = channel_id
+
+
+class NotSubscribed(BotError):
+    """`digest now` in a channel that has no subscription."""
+
+    def __init__(self, channel_id: str):
+        super().__init__(channel_id)
+        self.channel_id = channel_id
+
+
+class DigestFailed(BotError):
+    """A digest run could not read AWS or post to Slack; `code` is Slack's error code or the AWS error's name."""
+
+    def __init__(self, channel_id: str, code: str, fix: str | None = None):
+        super().__init__(f"{channel_id}: {code}")
+        self.channel_id = channel_id
+        self.code = code
+        self.fix = fix
+
+
+# ---- start-up: the bot cannot run until the operator fixes these ------------------------------------------
+
+
+class StartupError(Exception):
+    """What stops the bot from starting, besides `config.SettingsError`; `str()` is a message for the operator."""
+
+
+class DigestSettingInvalid(StartupError):
+    """A digest setting that passed `config.settings` but cannot be used (exit code and message as SettingsError's)."""
+
+
+class DigestScheduleInvalid(DigestSettingInvalid):
+    """DIGEST_SCHEDULE is not a crontab APScheduler understands."""
+
+
+class DigestGroupInvalid(DigestSettingInvalid):
+    """DIGEST_DATASET_GROUP names no dataset group in this account and region."""
+
+
+class StateStoreUnavailable(StartupError):
+    """The database at DATABASE_URL cannot be reached or used; `str()` says which and why."""

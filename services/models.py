@@ -1,11 +1,24 @@
-"""Plain data the services pass around: deletion jobs and dataset groups as Personalize describes them."""
+"""Plain data the services pass around and `blocks/` renders: dataclasses and pure functions, no I/O.
+
+Deletion jobs and dataset groups as Personalize describes them; the listing's queries, cursors and pages; the
+digest's subscriptions and windows.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 STATUSES = ("PENDING", "IN_PROGRESS", "COMPLETED", "FAILED")
+# Who made a digest subscription: a person in Slack, or the DIGEST_CHANNELS setting.
+ORIGIN_SLACK = "slack"
+ORIGIN_SETTINGS = "settings"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """An aware datetime: naive ones (SQLite hands them back even for timezone-aware columns) are taken as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def dataset_group_name(arn: str) -> str:
@@ -70,3 +83,121 @@ class JobsPage:
 
     jobs: list[DeletionJob]
     next_token: str | None
+
+
+# ---- the listing ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """What the user asked to list."""
+
+    dataset_group_arn: str | None = None
+    status: str | None = None
+
+
+@dataclass(frozen=True)
+class Position:
+    """A job's place in the listing (newest created first): its creation time, in microseconds, and its ARN."""
+
+    created_us: int
+    arn: str
+
+    @classmethod
+    def of(cls, job) -> Position:
+        created = job.created if job.created.tzinfo else job.created.replace(tzinfo=UTC)
+        return cls(created_us=(created - _EPOCH) // timedelta(microseconds=1), arn=job.arn)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page starts: right after the job at `after` (None: the top), looked for from the API page `api_token`.
+
+    `api_token` is the nextToken of the API page the walk was in (None for the first). New jobs shift an
+    offset-based page; a position does not move, so the next page never repeats or skips a job.
+    """
+
+    query: ListQuery
+    api_token: str | None = None
+    after: Position | None = None
+    page: int = 1
+    shown: int = 0
+
+    @classmethod
+    def start(cls, query: ListQuery) -> Cursor:
+        return cls(query=query)
+
+    def advance(self, *, api_token: str | None, after: Position | None, shown_now: int) -> Cursor:
+        return replace(self, api_token=api_token, after=after, page=self.page + 1, shown=self.shown + shown_now)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page as the user sees it, and where the next one starts."""
+
+    cursor: Cursor
+    jobs: list[DeletionJob]
+    next_cursor: Cursor | None
+    scanned: int
+    api_calls: int
+    # True when the page stopped early (call budget or deadline): the button says Continue, not Next page.
+    partial: bool = False
+
+    @property
+    def first_number(self) -> int:
+        return self.cursor.shown + 1
+
+    @property
+    def last_number(self) -> int:
+        return self.cursor.shown + len(self.jobs)
+
+
+# ---- the digest -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A channel that gets the digest, of one dataset group (None: all), at its own time or the bot's schedule."""
+
+    channel_id: str
+    dataset_group_arn: str | None
+    at_time: str | None
+    timezone: str | None
+    origin: str
+    created_by: str | None
+    created_at: datetime
+    last_digest_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row) -> Subscription:
+        """From a row of the subscriptions table (anything with these attributes)."""
+        return cls(
+            channel_id=row.channel_id,
+            dataset_group_arn=row.dataset_group_arn,
+            at_time=row.at_time,
+            timezone=row.timezone,
+            origin=row.origin,
+            created_by=row.created_by,
+            created_at=as_utc(row.created_at),
+            last_digest_at=as_utc(row.last_digest_at) if row.last_digest_at else None,
+        )
+
+
+def failure_time(job: DeletionJob) -> datetime | None:
+    """When a FAILED job failed: its lastUpdatedDateTime (its creation time when AWS gives no update time)."""
+    moment = job.updated or job.created
+    return as_utc(moment) if moment else None
+
+
+@dataclass(frozen=True)
+class DigestWindow:
+    """`since` is what the digest says ("failed since …"); failures in [read_from, until] are offered."""
+
+    since: datetime
+    until: datetime
+    read_from: datetime
+    first: bool
+
+    def includes(self, job: DeletionJob) -> bool:
+        moment = failure_time(job)
+        return moment is not None and self.read_from <= moment <= self.until

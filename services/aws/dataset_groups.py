@@ -1,7 +1,8 @@
 """DatasetGroupResolver: dataset group names and ARNs → ARNs, with close-name suggestions.
 
-An ARN is taken as given only when it is in the bot's partition and region (the client's) and in its account (the
-one the ARNs of ListDatasetGroups name): the bot could not read a group anywhere else.
+An ARN is taken only when it is in the bot's partition and region (the client's) and in its account (the one the
+ARNs of ListDatasetGroups name): the bot could not read a group anywhere else. And only when the group exists:
+listed by ListDatasetGroups (cached), or else known to DescribeDatasetGroup.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import difflib
 import threading
 import time
 
-from services.errors import DatasetGroupNotFound, ForeignDatasetGroupArn, MalformedArn
+from services.errors import DatasetGroupArnNotFound, DatasetGroupNotFound, ForeignDatasetGroupArn, MalformedArn
 from services.listing.command_parser import is_arn
 from services.models import DatasetGroup, dataset_group_name
 
@@ -42,7 +43,7 @@ class DatasetGroupResolver:
     def resolve(self, name_or_arn: str) -> DatasetGroup:
         if is_arn(name_or_arn):
             self.check_home(name_or_arn)
-            return DatasetGroup(name=dataset_group_name(name_or_arn), arn=name_or_arn)
+            return self._group_at(name_or_arn)
         groups = self.groups()
         for group in groups:
             if group.name == name_or_arn:
@@ -54,6 +55,23 @@ class DatasetGroupResolver:
         if self._visible is not None:
             groups = [group for group in groups if self._visible(group.arn)]
         raise DatasetGroupNotFound(name_or_arn, self.suggest(name_or_arn, groups))
+
+    def _group_at(self, arn: str) -> DatasetGroup:
+        """The dataset group `arn` names: from the cached list, else DescribeDatasetGroup (a group created since).
+
+        ListDataDeletionJobs answers an unknown group with an empty list, so this is where a typo is caught.
+        """
+        for group in self.groups():
+            if group.arn == arn:
+                return group
+        if self._visible is not None and not self._visible(arn):
+            # Whether a hidden group exists is not for the asker to learn: the access check refuses it either way.
+            return DatasetGroup(name=dataset_group_name(arn), arn=arn)
+        group = self._gateway.describe_dataset_group(arn)
+        if group is None:
+            _, _, _, region, account, _ = arn.split(":", 5)
+            raise DatasetGroupArnNotFound(arn, name=dataset_group_name(arn), region=region, account=account)
+        return group
 
     def check_home(self, arn: str) -> None:
         """ForeignDatasetGroupArn naming the first part of `arn` outside the bot's partition, region or account.

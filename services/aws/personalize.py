@@ -39,6 +39,8 @@ CLIENT_CONFIG = Config(
     connect_timeout=CONNECT_TIMEOUT,
     read_timeout=READ_TIMEOUT,
 )
+# The most ListDataDeletionJobs and ListDatasetGroups return in one call (`maxResults` 1–100).
+MAX_RESULTS = 100
 # The longest one HTTP attempt can take; an attempt that could end after the deadline is not started.
 _ATTEMPT_BOUND = CONNECT_TIMEOUT + READ_TIMEOUT
 
@@ -99,20 +101,15 @@ class DeadlineExceeded(Exception):
 
 @dataclass
 class CallScope:
-    """What one Slack request costs in AWS: logical calls, HTTP attempts, time."""
+    """What one Slack request costs in AWS (logical calls, HTTP attempts, request ids), and when it must stop."""
 
     deadline: float
-    started: float
     calls: int = 0
     attempts: int = 0
     request_ids: list[str] = field(default_factory=list)
 
     def time_left(self) -> float:
         return self.deadline - time.monotonic()
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
 
 
 class PersonalizeGateway:
@@ -155,8 +152,7 @@ class PersonalizeGateway:
     @contextmanager
     def scope(self, deadline_seconds: float | None = None) -> Iterator[CallScope]:
         """Count the calls made inside, and stop starting attempts once the deadline has passed."""
-        now = time.monotonic()
-        scope = CallScope(deadline=now + (deadline_seconds or self._deadline_seconds), started=now)
+        scope = CallScope(deadline=time.monotonic() + (deadline_seconds or self._deadline_seconds))
         previous = getattr(self._local, "scope", None)
         self._local.scope = scope
         try:
@@ -190,7 +186,7 @@ class PersonalizeGateway:
     # -- calls --------------------------------------------------------------------------------------
 
     def list_jobs_page(
-        self, *, dataset_group_arn: str | None = None, next_token: str | None = None, max_results: int = 100
+        self, *, dataset_group_arn: str | None = None, next_token: str | None = None, max_results: int = MAX_RESULTS
     ) -> JobsPage:
         params: dict = {"maxResults": max_results}
         if dataset_group_arn:
@@ -205,7 +201,7 @@ class PersonalizeGateway:
         groups: list[DatasetGroup] = []
         token = None
         while True:
-            params: dict = {"maxResults": 100}
+            params: dict = {"maxResults": MAX_RESULTS}
             if token:
                 params["nextToken"] = token
             answer = self._call("list_dataset_groups", params)
@@ -214,6 +210,19 @@ class PersonalizeGateway:
             token = answer.get("nextToken")
             if not token:
                 return groups
+
+    def describe_dataset_group(self, arn: str) -> DatasetGroup | None:
+        """The dataset group at `arn`, or None when AWS says there is none (a typo, or a deleted group)."""
+        try:
+            answer = self._call("describe_dataset_group", {"datasetGroupArn": arn},
+                                expected={"ResourceNotFoundException"})
+        except errors.AwsResourceNotFound:
+            return None
+        group = answer.get("datasetGroup")
+        problem = "is missing" if group is None else missing_fields(group, _GROUP_FIELDS)
+        if problem:
+            raise self._malformed("describe_dataset_group", answer, f"`datasetGroup` {problem}")
+        return DatasetGroup(name=group["name"], arn=group["datasetGroupArn"])
 
     def describe_job(self, job_arn: str) -> DeletionJobDetails:
         answer = self._call("describe_data_deletion_job", {"dataDeletionJobArn": job_arn})
@@ -248,19 +257,21 @@ class PersonalizeGateway:
         )
         return errors.AwsMalformedResponse(problem, request_id=request_id, code="MalformedResponse")
 
-    def _call(self, method: str, params: dict) -> dict:
+    def _call(self, method: str, params: dict, *, expected: frozenset[str] | set[str] = frozenset()) -> dict:
+        """One API call, counted and timed in the metrics (when given); see `_call_aws`."""
         if self._metrics is None:
-            return self._call_aws(method, params)
+            return self._call_aws(method, params, expected=expected)
         started = time.monotonic()
         try:
-            answer = self._call_aws(method, params)
+            answer = self._call_aws(method, params, expected=expected)
         except Exception as err:
             self._metrics.aws_call(method, time.monotonic() - started, err)
             raise
         self._metrics.aws_call(method, time.monotonic() - started)
         return answer
 
-    def _call_aws(self, method: str, params: dict) -> dict:
+    def _call_aws(self, method: str, params: dict, *, expected: frozenset[str] | set[str] = frozenset()) -> dict:
+        """One API call, its failures mapped to domain errors; `expected` error codes are an answer, logged at INFO."""
         scope = self.current_scope()
         if scope is not None:
             if scope.calls and scope.time_left() <= 0:
@@ -270,7 +281,7 @@ class PersonalizeGateway:
         try:
             answer = getattr(self._client, method)(**params)
         except ClientError as err:
-            raise self._map_client_error(method, err) from err
+            raise self._map_client_error(method, err, expected) from err
         except DeadlineExceeded as err:
             logger.warning("personalize %s: gave up, the request's deadline has passed", method)
             raise errors.AwsTimeout(f"{method}: deadline") from err
@@ -300,7 +311,7 @@ class PersonalizeGateway:
         return answer
 
     @staticmethod
-    def _map_client_error(method: str, err: ClientError) -> errors.AwsError:
+    def _map_client_error(method: str, err: ClientError, expected=frozenset()) -> errors.AwsError:
         error = err.response.get("Error", {})
         code = error.get("Code", "Unknown")
         message = error.get("Message", "")
@@ -311,7 +322,8 @@ class PersonalizeGateway:
             logger.info("personalize %s: nextToken refused (request id %s)", method, request_id)
             return errors.ListExpired(message)
         error_type = _CODE_TO_ERROR.get(code, errors.AwsServiceError)
-        logger.error(
-            "personalize %s failed: %s (HTTP %s, request id %s): %s", method, code, status, request_id, message
+        logger.log(
+            logging.INFO if code in expected else logging.ERROR,
+            "personalize %s failed: %s (HTTP %s, request id %s): %s", method, code, status, request_id, message,
         )
         return error_type(message, request_id=request_id, code=code)

@@ -19,13 +19,22 @@ from blocks.digest_answers import (
     render_unsubscribed,
 )
 from handlers.requests import Requester
-from services.digest.errors import BotNotInChannel, DigestFailed, DigestUsageError, InvalidDigestTime
-from services.errors import MalformedArn
+from services.errors import (
+    BotNotInChannel,
+    DigestFailed,
+    DigestInDirectMessage,
+    DigestUsageError,
+    InvalidDigestTime,
+    MalformedArn,
+)
 from services.listing.command_parser import ARN_PATTERN, MAX_ARN_LENGTH, NAME_PATTERN, DigestCommand, is_arn
 from services.scheduling.scheduler import DigestSchedule, parse_time, parse_timezone
+from services.slack.error_code import slack_error_code
 
 logger = logging.getLogger(__name__)
 
+# Slack's direct message channel ids start with D (group DMs are told apart by conversations.info).
+DIRECT_MESSAGE_PREFIX = "D"
 _LOOKS_LIKE_TIME = re.compile(r"^\d{1,2}([:.h]\d{0,2})?\s*(am|pm)?$", re.IGNORECASE)
 
 
@@ -87,11 +96,12 @@ class DigestCommands:
             visible = [sub for sub in self._subscriptions.list()
                        if sub.dataset_group_arn is None or self._access.group_allowed(sub.dataset_group_arn)]
             return render_subscription_list(visible, self._schedule.describe)
-        if parsed.action == "now":
-            return self.now(channel)
-        raise DigestUsageError("unknown digest action (use subscribe, unsubscribe, list or now)", parsed.action)
+        # "now": the command parser lets no other action through.
+        return self.now(channel)
 
     def subscribe(self, args: Sequence[str], channel: str, user_id: str | None) -> dict:
+        if channel.startswith(DIRECT_MESSAGE_PREFIX):
+            raise DigestInDirectMessage(channel)
         group, at_time, zone = parse_subscribe_args(args)
         arn = None
         if group is not None:
@@ -118,8 +128,7 @@ class DigestCommands:
         try:
             info = self._slack.conversations_info(channel=channel)
         except SlackApiError as err:
-            data = err.response.data if isinstance(err.response.data, dict) else {}
-            code = data.get("error") or f"HTTP {err.response.status_code}"
+            code = slack_error_code(err)
             if code == "channel_not_found":
                 # A private channel the bot is not in looks exactly like this.
                 raise BotNotInChannel(channel, code) from None
@@ -131,8 +140,10 @@ class DigestCommands:
             return ("I could not reach Slack to check that I am a member of this channel. If I am not, invite me"
                     " with `/invite @deletion-jobs`.")
         details = info.get("channel") or {}
+        if details.get("is_im") or details.get("is_mpim"):
+            raise DigestInDirectMessage(channel)
         if details.get("is_archived"):
             raise BotNotInChannel(channel, "is_archived")
-        if not details.get("is_im") and details.get("is_member") is False:
+        if details.get("is_member") is False:
             raise BotNotInChannel(channel, "not_in_channel")
         return None

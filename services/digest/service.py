@@ -28,16 +28,23 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
 from blocks.digest import render_digest, render_no_failures
-from services.digest.errors import DigestGroupInvalid, NotSubscribed
-from services.digest.window import DigestWindow, created_before, failure_time, read_cutoff, window_for
-from services.errors import AwsError, DatasetGroupNotFound, ForeignDatasetGroupArn, MalformedArn
-from services.models import DeletionJob
-from services.storage.digest_store import DigestLedger, Subscription, SubscriptionStore
-from services.storage.store import utcnow
+from services.aws.personalize import MAX_RESULTS
+from services.digest.window import created_before, read_cutoff, window_for
+from services.errors import (
+    AwsError,
+    DatasetGroupNotFound,
+    DigestGroupInvalid,
+    ForeignDatasetGroupArn,
+    MalformedArn,
+    NotSubscribed,
+)
+from services.models import DeletionJob, DigestWindow, Subscription, failure_time
+from services.slack.error_code import slack_error_code
+from services.storage.digest_store import DigestLedger, SubscriptionStore
+from services.storage.store import CHECK_DATABASE_URL, utcnow
 
 logger = logging.getLogger(__name__)
 
-API_PAGE_SIZE = 100
 # A digest may read many pages; the gateway's per-request deadline is sized for a Slack click, not this.
 READ_DEADLINE_SECONDS = 600.0
 # Posted failures older than this, before the window, can never be offered again: the ledger forgets them.
@@ -64,8 +71,8 @@ PERMANENT_SLACK_ERRORS = {
 # These fail every channel alike: stop the run instead of trying each.
 TOKEN_ERRORS = {"invalid_auth", "not_authed", "token_revoked", "account_inactive"}
 DATABASE_ERROR = "database_unavailable"
-DATABASE_FIX = ("check DATABASE_URL and that the database is running; failures not recorded as posted are offered"
-                " again by the next run once DIGEST_CLAIM_TTL_MINUTES has passed")
+DATABASE_FIX = (f"{CHECK_DATABASE_URL}; failures not recorded as posted are offered again by the next run once"
+                " DIGEST_CLAIM_TTL_MINUTES has passed")
 CLAIM_LOST = "claim_taken_over"
 
 
@@ -93,7 +100,6 @@ class ChannelOutcome:
 @dataclass
 class DigestRun:
     started: datetime
-    dry_run: bool
     outcomes: list[ChannelOutcome] = field(default_factory=list)
     list_calls: int = 0
     # Set when the run stopped before reaching its channels (the database did not answer).
@@ -236,7 +242,7 @@ class DigestService:
         """One digest for these channels' subscriptions (all when None). Never raises for AWS or Slack failures:
         they are in the outcomes, and `DigestRun.ok` is False. Nor for database failures: the run stops there."""
         now = self._clock()
-        run = DigestRun(started=now, dry_run=dry_run)
+        run = DigestRun(started=now)
         try:
             self._run(run, channel_ids, dry_run=dry_run)
         except SQLAlchemyError as err:
@@ -335,7 +341,7 @@ class DigestService:
         with self._gateway.scope(READ_DEADLINE_SECONDS) as scope:
             while True:
                 page = self._gateway.list_jobs_page(
-                    dataset_group_arn=dataset_group_arn, next_token=token, max_results=API_PAGE_SIZE
+                    dataset_group_arn=dataset_group_arn, next_token=token, max_results=MAX_RESULTS
                 )
                 for job in page.jobs:
                     # Jobs created while we page shift older ones onto the next page: keep the first sighting.
@@ -483,9 +489,7 @@ class DigestService:
                 unfurl_media=False,
             )
         except SlackApiError as err:
-            response = err.response
-            data = response.data if isinstance(response.data, dict) else {}
-            code = data.get("error") or f"http_{response.status_code}"
+            code = slack_error_code(err)
             fix = PERMANENT_SLACK_ERRORS.get(code)
             outcome.error = code
             if fix:
@@ -495,7 +499,7 @@ class DigestService:
             else:
                 outcome.fix = "Slack did not take the post after retries; the next run tries again"
                 logger.error("digest for channel %s failed: Slack answered %s (HTTP %s) after retries; nothing is"
-                             " marked reported and the next run tries again.", channel, code, response.status_code)
+                             " marked reported and the next run tries again.", channel, code, err.response.status_code)
         except Exception as err:  # noqa: BLE001 - connection failures after slack_sdk's own retries
             outcome.error = "connection_error"
             outcome.fix = "check that the bot can reach Slack (SLACK_API_URL, network); the next run tries again"

@@ -6,35 +6,13 @@ Pure functions of the subscription, the clock and the ledger's unposted failures
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.models import DeletionJob
-from services.storage.store import as_utc
+from services.models import DeletionJob, DigestWindow, as_utc
 
 # A window re-reads a few minutes before the last digest: a failure stamped just before that digest may show up
 # in ListDataDeletionJobs only after it. The ledger keeps the overlap from repeating anything already posted.
 WINDOW_OVERLAP = timedelta(minutes=5)
-
-
-def failure_time(job: DeletionJob) -> datetime | None:
-    """When a FAILED job failed: its lastUpdatedDateTime (its creation time when AWS gives no update time)."""
-    moment = job.updated or job.created
-    return as_utc(moment) if moment else None
-
-
-@dataclass(frozen=True)
-class DigestWindow:
-    """`since` is what the digest says ("failed since …"); failures in [read_from, until] are offered."""
-
-    since: datetime
-    until: datetime
-    read_from: datetime
-    first: bool
-
-    def includes(self, job: DeletionJob) -> bool:
-        moment = failure_time(job)
-        return moment is not None and self.read_from <= moment <= self.until
 
 
 def window_for(

@@ -6,7 +6,7 @@ import html
 import re
 from dataclasses import dataclass
 
-from services.errors import BotError, MalformedArn
+from services.errors import CommandError, MalformedArn
 from services.models import STATUSES
 
 ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:personalize:[a-z0-9-]+:\d{12}:dataset-group/[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
@@ -35,15 +35,6 @@ class DigestCommand:
 
 
 Command = HelpCommand | ListCommand | DigestCommand
-
-
-class CommandError(BotError):
-    """The text cannot be understood. `problem` names the offending part; `token` is it, verbatim."""
-
-    def __init__(self, problem: str, token: str | None = None):
-        super().__init__(problem)
-        self.problem = problem
-        self.token = token
 
 
 def normalise_status(token: str) -> str | None:

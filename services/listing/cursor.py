@@ -1,4 +1,4 @@
-"""Paging cursors and the codec that carries them in a button's `value` (signed, ≤ 2000 characters)."""
+"""CursorCodec: paging cursors (`services.models.Cursor`) in a button's `value`, signed, ≤ 2000 characters."""
 
 from __future__ import annotations
 
@@ -8,64 +8,15 @@ import hashlib
 import hmac
 import json
 import time
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
 
 from services.errors import ListExpired
-from services.models import STATUSES
+from services.models import STATUSES, Cursor, ListQuery, Position
 
 # Slack caps a button's value at 2000 characters; keep room for the details button, which wraps a cursor.
 BUTTON_VALUE_LIMIT = 2000
 INLINE_LIMIT = 1400
 _MAC_BYTES = 12
 _VERSION = 2
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class ListQuery:
-    """What the user asked to list."""
-
-    dataset_group_arn: str | None = None
-    status: str | None = None
-
-
-@dataclass(frozen=True)
-class Position:
-    """A job's place in the listing (newest created first): its creation time, in microseconds, and its ARN."""
-
-    created_us: int
-    arn: str
-
-    @classmethod
-    def of(cls, job) -> Position:
-        created = job.created if job.created.tzinfo else job.created.replace(tzinfo=UTC)
-        return cls(created_us=(created - _EPOCH) // timedelta(microseconds=1), arn=job.arn)
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """Where a page starts: right after the job at `after` (None: the top), looked for from the API page `api_token`.
-
-    `api_token` is the nextToken of the API page the walk was in (None for the first). New jobs shift an
-    offset-based page; a position does not move, so the next page never repeats or skips a job.
-    """
-
-    query: ListQuery
-    api_token: str | None = None
-    after: Position | None = None
-    page: int = 1
-    shown: int = 0
-
-    @classmethod
-    def start(cls, query: ListQuery) -> Cursor:
-        return cls(query=query)
-
-    def restart(self) -> Cursor:
-        return Cursor.start(self.query)
-
-    def advance(self, *, api_token: str | None, after: Position | None, shown_now: int) -> Cursor:
-        return replace(self, api_token=api_token, after=after, page=self.page + 1, shown=self.shown + shown_now)
 
 
 def _b64(data: bytes) -> str:

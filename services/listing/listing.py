@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from services.errors import AwsResourceNotFound, JobNotFound, ListExpired
 from services.listing.command_parser import ListCommand
-from services.listing.cursor import Cursor, CursorCodec, ListQuery
-from services.listing.paging import DeletionJobPager, Page
-from services.models import DeletionJobDetails
+from services.listing.cursor import CursorCodec
+from services.listing.paging import DeletionJobPager
+from services.models import Cursor, DeletionJobDetails, ListQuery, Page
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,6 @@ class PageView:
     page: Page
     next_value: str | None
     details_values: list[str]
-    restart_value: str
 
 
 @dataclass(frozen=True)
@@ -101,5 +100,4 @@ class JobListing:
             page=page,
             next_value=self._codec.encode(page.next_cursor) if page.next_cursor else None,
             details_values=[self._codec.encode_details(job.arn, this_value) for job in page.jobs],
-            restart_value=self._codec.encode(cursor.restart()),
         )

@@ -4,36 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from services.aws.personalize import MAX_RESULTS
 from services.errors import AwsTimeout
-from services.listing.cursor import Cursor, Position
-from services.models import DeletionJob
+from services.models import Cursor, DeletionJob, Page, Position
 
 logger = logging.getLogger(__name__)
-
-API_PAGE_SIZE = 100
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page as the user sees it, and where the next one starts."""
-
-    cursor: Cursor
-    jobs: list[DeletionJob]
-    next_cursor: Cursor | None
-    scanned: int
-    api_calls: int
-    # True when the page stopped early (call budget or deadline): the button says Continue, not Next page.
-    partial: bool = False
-
-    @property
-    def first_number(self) -> int:
-        return self.cursor.shown + 1
-
-    @property
-    def last_number(self) -> int:
-        return self.cursor.shown + len(self.jobs)
 
 
 def resume_point(jobs: list[DeletionJob], after: Position | None) -> int:
@@ -69,7 +45,7 @@ class DeletionJobPager:
         *,
         page_size: int = 10,
         max_calls: int = 5,
-        api_page_size: int = API_PAGE_SIZE,
+        api_page_size: int = MAX_RESULTS,
         visible: Callable[[DeletionJob], bool] | None = None,
     ):
         self._gateway = gateway

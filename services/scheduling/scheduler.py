@@ -42,9 +42,9 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_J
 from apscheduler.triggers.cron import CronTrigger
 
 from config.crontab import crontab_trigger
-from services.digest.errors import DigestScheduleInvalid, InvalidDigestTime, UnknownTimeZone
+from services.errors import DigestScheduleInvalid, InvalidDigestTime, UnknownTimeZone
+from services.models import Subscription
 from services.scheduling.lease import LeaderOnlyExecutor, LeaseKeeper
-from services.storage.digest_store import Subscription
 from services.storage.store import utcnow
 
 logger = logging.getLogger(__name__)

@@ -45,12 +45,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from services.storage.store import as_utc, metadata, utcnow
+from services.models import ORIGIN_SETTINGS, ORIGIN_SLACK, Subscription, as_utc
+from services.storage.store import metadata, utcnow
 
 logger = logging.getLogger(__name__)
-
-ORIGIN_SLACK = "slack"
-ORIGIN_SETTINGS = "settings"
 
 # Bound parameter lists: SQLite caps the number of variables in one statement.
 _CHUNK = 400
@@ -112,35 +110,6 @@ def _update_unposted(connection: Connection, channel_id: str, job_arns: Sequence
 
 
 # ---- subscriptions -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Subscription:
-    channel_id: str
-    dataset_group_arn: str | None
-    at_time: str | None
-    timezone: str | None
-    origin: str
-    created_by: str | None
-    created_at: datetime
-    last_digest_at: datetime | None
-
-    @property
-    def has_own_time(self) -> bool:
-        return self.at_time is not None
-
-    @classmethod
-    def from_row(cls, row) -> Subscription:
-        return cls(
-            channel_id=row.channel_id,
-            dataset_group_arn=row.dataset_group_arn,
-            at_time=row.at_time,
-            timezone=row.timezone,
-            origin=row.origin,
-            created_by=row.created_by,
-            created_at=as_utc(row.created_at),
-            last_digest_at=as_utc(row.last_digest_at) if row.last_digest_at else None,
-        )
 
 
 class SubscriptionStore:

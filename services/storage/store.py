@@ -23,7 +23,13 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.errors import StateStoreUnavailable
+from services.models import as_utc
+
 logger = logging.getLogger(__name__)
+
+# What the operator should look at when the database does not answer.
+CHECK_DATABASE_URL = "check DATABASE_URL and that the database is running"
 
 metadata = MetaData()
 
@@ -36,17 +42,8 @@ cursors = Table(
 )
 
 
-class StateStoreUnavailable(Exception):
-    """The database at DATABASE_URL cannot be reached or used; `str()` says which and why."""
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes even for timezone-aware columns.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def create_state_engine(database_url: str) -> Engine:

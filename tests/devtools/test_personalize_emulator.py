@@ -164,12 +164,13 @@ def test_max_results_out_of_range(emulator, personalize, group):
 
 
 def test_unknown_and_malformed_dataset_groups(emulator, personalize, group):
+    # The model lists only InvalidInputException and InvalidNextTokenException for ListDataDeletionJobs: a
+    # well-formed ARN that names no group has no jobs. DescribeDatasetGroup is what says it does not exist.
     missing = group.replace("media-feed", "nope")
-    with pytest.raises(ClientError) as excinfo:
-        personalize.list_data_deletion_jobs(datasetGroupArn=missing)
-    assert error_of(excinfo)["Code"] == "ResourceNotFoundException"
-    # Not in the operation's modelled errors, yet botocore still maps it to the service's class.
-    assert isinstance(excinfo.value, personalize.exceptions.ResourceNotFoundException)
+    answer = personalize.list_data_deletion_jobs(datasetGroupArn=missing)
+    assert answer["dataDeletionJobs"] == [] and "nextToken" not in answer
+    with pytest.raises(personalize.exceptions.ResourceNotFoundException):
+        personalize.describe_dataset_group(datasetGroupArn=missing)
 
     with pytest.raises(ClientError) as excinfo:
         personalize.list_data_deletion_jobs(datasetGroupArn="media-feed")

@@ -119,7 +119,8 @@ def test_details_and_back_to_list(emulator, run_bot, account):
         ("medai-feed", ["`medai-feed`", "`media-feed`"]),
         ("arn:aws:personalize:us-east-1:1234:dataset-group/x", ["is not a dataset group ARN"]),
         ("failed completed", ["`completed`", "only one status"]),
-        ("arn:aws:personalize:us-east-1:123456789012:dataset-group/nope", ["does not exist"]),
+        ("arn:aws:personalize:us-east-1:123456789012:dataset-group/nope",
+         ["`nope` does not exist in region `us-east-1`"]),
         ("help", ["Usage", "Examples"]),
         ("payload", ["`payload`"]),  # Bolt alone would read this form body as an empty interaction
     ],

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from blocks.errors import EXPIRED_TEXT, render_error
 from devtools.personalize_emulator import PersonalizeEmulator
 from services.errors import BotError, ListExpired
-from services.listing.cursor import Cursor, ListQuery
+from services.models import Cursor, ListQuery
 
 
 @pytest.fixture(scope="module")

@@ -18,13 +18,18 @@ from blocks.digest_answers import render_digest_now, render_subscribed, render_s
 from blocks.errors import render_command_error, render_error, render_expired, render_help
 from blocks.job_list import ACTION_BACK, button, render_job_page
 from services import errors
-from services.digest import errors as digest_errors
 from services.digest.window import window_for
-from services.listing.command_parser import CommandError
-from services.listing.cursor import Cursor, ListQuery
-from services.listing.paging import Page
-from services.models import STATUSES, DeletionJob, DeletionJobDetails
-from services.storage.digest_store import ORIGIN_SETTINGS, ORIGIN_SLACK, Subscription
+from services.models import (
+    ORIGIN_SETTINGS,
+    ORIGIN_SLACK,
+    STATUSES,
+    Cursor,
+    DeletionJob,
+    DeletionJobDetails,
+    ListQuery,
+    Page,
+    Subscription,
+)
 from tests.blockkit import assert_valid_message
 
 NOW = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
@@ -67,18 +72,20 @@ def error_cases(text: st.SearchStrategy[str]) -> st.SearchStrategy[Exception]:
     return st.one_of(
         st.builds(errors.ListExpired, text),
         st.builds(errors.DatasetGroupNotFound, text, names),
+        st.builds(errors.DatasetGroupArnNotFound, text, name=text, region=text, account=text),
         st.builds(errors.JobNotFound, text),
         st.builds(errors.MalformedArn, text),
         st.builds(errors.AccessRefused, text),
         *(st.builds(kind, text, request_id=st.one_of(st.none(), text), code=st.one_of(st.none(), text))
           for kind in aws),
-        st.builds(CommandError, text, st.one_of(st.none(), text)),
-        st.builds(digest_errors.DigestUsageError, text, st.one_of(st.none(), text)),
-        st.builds(digest_errors.InvalidDigestTime, text),
-        st.builds(digest_errors.UnknownTimeZone, text, names),
-        st.builds(digest_errors.BotNotInChannel, channel, st.one_of(st.just("is_archived"), text)),
-        st.builds(digest_errors.NotSubscribed, channel),
-        st.builds(digest_errors.DigestFailed, channel,
+        st.builds(errors.CommandError, text, st.one_of(st.none(), text)),
+        st.builds(errors.DigestUsageError, text, st.one_of(st.none(), text)),
+        st.builds(errors.InvalidDigestTime, text),
+        st.builds(errors.UnknownTimeZone, text, names),
+        st.builds(errors.BotNotInChannel, channel, st.one_of(st.just("is_archived"), text)),
+        st.builds(errors.NotSubscribed, channel),
+        st.builds(errors.DigestInDirectMessage, channel),
+        st.builds(errors.DigestFailed, channel,
                   st.one_of(st.sampled_from(["not_in_channel", "is_archived", "AwsThrottled"]), text)),
         st.builds(RuntimeError, text),
     )
@@ -88,7 +95,7 @@ def error_cases(text: st.SearchStrategy[str]) -> st.SearchStrategy[Exception]:
 def test_any_error_renders_valid(err, restart, back):
     assert_valid_message(render_error(err, restart_value=restart))
     assert_valid_message(render_error(err, buttons=[button("Try again", "x", back), button("Back", ACTION_BACK, back)]))
-    if isinstance(err, CommandError):
+    if isinstance(err, errors.CommandError):
         assert_valid_message(render_command_error(err))
 
 

@@ -10,3 +10,24 @@ def test_socket_mode_when_an_app_token_is_set(make_settings, monkeypatch):
     assert bot.run_bot(make_settings(slack_app_token="xapp-1-test")) == 0
     assert bot.run_bot(make_settings()) == 0
     assert chosen == ["socket", "http"]
+
+
+def test_the_digest_schedule_is_built_once_for_the_answers_and_the_scheduler(make_settings, monkeypatch):
+    from app_factory import build_services
+    from services.scheduling.scheduler import DigestSchedule
+
+    built = []
+    real = DigestSchedule.from_settings.__func__
+
+    def counting(cls, settings):
+        built.append(settings.digest_schedule)
+        return real(cls, settings)
+
+    monkeypatch.setattr(DigestSchedule, "from_settings", classmethod(counting))
+    services = build_services(make_settings(digest_schedule="30 8 * * mon-fri"))
+    scheduler = bot.start_scheduler(services)
+    try:
+        assert built == ["30 8 * * mon-fri"]
+        assert scheduler.scheduler.get_job("digest:default") is not None
+    finally:
+        scheduler.shutdown(wait=False)

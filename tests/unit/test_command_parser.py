@@ -2,14 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.errors import MalformedArn
-from services.listing.command_parser import (
-    CommandError,
-    DigestCommand,
-    HelpCommand,
-    ListCommand,
-    parse_command,
-)
+from services.errors import CommandError, MalformedArn
+from services.listing.command_parser import DigestCommand, HelpCommand, ListCommand, parse_command
 
 ARN = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
 

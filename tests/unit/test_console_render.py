@@ -9,9 +9,7 @@ from blocks.errors import render_help
 from blocks.job_list import ACTION_BACK, ACTION_DETAILS, ACTION_NEXT, render_job_page
 from devtools.console_render import message_choices, mrkdwn_to_text, render_message, unescape
 from devtools.demo import make_console
-from services.listing.cursor import Cursor, ListQuery
-from services.listing.paging import Page
-from services.models import DeletionJob, DeletionJobDetails
+from services.models import Cursor, DeletionJob, DeletionJobDetails, ListQuery, Page
 
 GROUP = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
 NOW = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.errors import ListExpired
-from services.listing.cursor import BUTTON_VALUE_LIMIT, Cursor, CursorCodec, ListQuery, Position, _b64
-from services.models import STATUSES
+from services.listing.cursor import BUTTON_VALUE_LIMIT, CursorCodec, _b64
+from services.models import STATUSES, Cursor, ListQuery, Position
 from services.storage.store import CursorStore, StateStore
 
 

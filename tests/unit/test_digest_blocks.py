@@ -114,7 +114,8 @@ def test_no_failures_is_one_line():
     message = render_no_failures(window=WINDOW, dataset_group_arn=GROUPS[0])
     assert_within_limits(message)
     assert message["text"] == "No failed deletion jobs since 2026-11-01 09:00 UTC"
-    assert "dataset group media-feed" in message["blocks"][0]["text"]["text"]
+    # The same words as the subscribe and list answers (blocks.jobs.scope_text).
+    assert "dataset group `media-feed`" in message["blocks"][0]["text"]["text"]
 
 
 names = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=80)

@@ -14,15 +14,19 @@ from services.audit import AuditLog
 from services.aws.dataset_groups import DatasetGroupResolver
 from services.container import Services
 from services.digest.commands import DigestCommands, parse_subscribe_args
-from services.digest.errors import (
+from services.digest.service import DigestService
+from services.errors import (
+    AccessRefused,
     BotNotInChannel,
+    DatasetGroupNotFound,
+    DigestInDirectMessage,
     DigestUsageError,
+    ForeignDatasetGroupArn,
     InvalidDigestTime,
+    MalformedArn,
     NotSubscribed,
     UnknownTimeZone,
 )
-from services.digest.service import DigestService
-from services.errors import AccessRefused, DatasetGroupNotFound, ForeignDatasetGroupArn, MalformedArn
 from services.listing.command_parser import DigestCommand
 from services.models import DatasetGroup, DeletionJob
 from services.scheduling.scheduler import DigestSchedule
@@ -169,6 +173,21 @@ def test_when_slack_cannot_tell_the_subscription_is_kept_with_a_warning(env):
     assert "could not check that I am a member" in answer_text(message)
 
 
+@pytest.mark.parametrize("channel, info", [
+    ("D0123ABCD", {}),  # a direct message: refused before Slack is asked (conversations.info needs im:read)
+    ("G0123ABCD", {"is_mpim": True}),  # a group direct message: only Slack can tell
+])
+def test_a_direct_message_cannot_get_the_digest_and_is_told_so(env, channel, info):
+    env.slack.channel_info[channel] = info
+    with pytest.raises(DigestInDirectMessage) as caught:
+        ask(env.commands(), "subscribe", channel=channel)
+    assert env.subscriptions.get(channel) is None
+    assert env.slack.info_calls == ([] if channel.startswith("D") else [channel])
+    text = error_text(caught.value)
+    assert text == (":no_entry: A digest goes to a channel, not to a direct message. Run `/deletion-jobs digest"
+                    " subscribe` in the channel that should get it.")
+
+
 def test_an_unknown_group_is_named_with_close_names(env):
     with pytest.raises(DatasetGroupNotFound) as caught:
         ask(env.commands(), "subscribe", "media-fed")
@@ -227,6 +246,16 @@ def test_unsubscribe_and_list(env):
     assert "nothing to stop" in answer_text(ask(commands, "unsubscribe", channel="C1"))
     env.subscriptions.subscribe("CCONF", dataset_group_arn=None, origin="settings")
     assert "DIGEST_CHANNELS" in answer_text(ask(commands, "unsubscribe", channel="CCONF"))
+
+
+def test_the_list_counts_subscriptions_in_words_that_agree(env):
+    commands = env.commands()
+    ask(commands, "subscribe", channel="C1")
+    one = ask(commands, "list")
+    assert one["text"] == "1 digest subscription" and answer_text(one) == "*1 digest subscription*"
+    ask(commands, "subscribe", channel="C2")
+    two = ask(commands, "list")
+    assert two["text"] == "2 digest subscriptions" and answer_text(two) == "*2 digest subscriptions*"
 
 
 def test_extra_words_after_list_are_refused(env):

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.digest.service import CLAIM_LOST, DigestService
-from services.models import DeletionJob
-from services.storage.digest_store import ORIGIN_SETTINGS, ORIGIN_SLACK, DigestLedger, SubscriptionStore
+from services.models import ORIGIN_SETTINGS, ORIGIN_SLACK, DeletionJob
+from services.storage.digest_store import DigestLedger, SubscriptionStore
 from tests.digest_databases import database_url, digest_engine  # noqa: F401 - fixtures
 from tests.digest_fakes import FakeGateway, FakePacer, FakeSlack, posted_arns
 

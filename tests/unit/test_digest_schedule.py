@@ -12,7 +12,8 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEv
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from services.digest.errors import DigestScheduleInvalid, InvalidDigestTime, UnknownTimeZone
+from services.errors import DigestScheduleInvalid, InvalidDigestTime, UnknownTimeZone
+from services.models import Subscription
 from services.scheduling.scheduler import (
     CATCH_UP_JOB_ID,
     CHANNEL_JOB_PREFIX,
@@ -27,7 +28,7 @@ from services.scheduling.scheduler import (
     parse_time,
     parse_timezone,
 )
-from services.storage.digest_store import Subscription, SubscriptionStore
+from services.storage.digest_store import SubscriptionStore
 from services.storage.store import StateStore
 from tests.digest_fakes import Clock
 

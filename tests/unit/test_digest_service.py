@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from services.access import AccessPolicy
-from services.digest.errors import NotSubscribed
 from services.digest.service import ChannelPacer, DigestService
+from services.errors import NotSubscribed
 from services.models import DeletionJob
 from services.storage.digest_store import DigestLedger, SubscriptionStore, digest_ledger
 from services.storage.store import StateStore

@@ -8,8 +8,8 @@ from botocore.stub import Stubber
 
 from services.aws.personalize import CLIENT_CONFIG, PersonalizeGateway
 from services.errors import AwsThrottled, ListExpired
-from services.listing.cursor import Cursor, ListQuery, Position
 from services.listing.paging import DeletionJobPager
+from services.models import Cursor, ListQuery, Position
 from tests.personalize_stubs import expect_list
 
 GROUP = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"

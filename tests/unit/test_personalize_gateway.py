@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import boto3
@@ -11,6 +12,7 @@ from botocore.stub import Stubber
 from services import errors
 from services.aws.dataset_groups import DatasetGroupResolver
 from services.aws.personalize import CLIENT_CONFIG, PersonalizeGateway
+from services.models import DatasetGroup
 from tests.unit.raw_http import RawAnswerServer
 
 
@@ -152,6 +154,28 @@ def test_a_malformed_list_dataset_groups_answer_is_an_error(stubbed, answer):
     stubber.add_response("list_dataset_groups", answer)
     with pytest.raises(errors.AwsMalformedResponse):
         gateway.list_dataset_groups()
+
+
+def test_describe_dataset_group_says_whether_the_group_exists_and_a_typo_is_no_error_in_the_log(stubbed, caplog):
+    caplog.set_level(logging.INFO, logger="services.aws.personalize")
+    gateway, stubber = stubbed
+    arn = JOB["datasetGroupArn"]
+    stubber.add_response("describe_dataset_group", {"datasetGroup": {"name": "media-feed", "datasetGroupArn": arn}},
+                         expected_params={"datasetGroupArn": arn})
+    stubber.add_client_error("describe_dataset_group", "ResourceNotFoundException", "not found",
+                             expected_params={"datasetGroupArn": arn + "x"})
+    assert gateway.describe_dataset_group(arn) == DatasetGroup("media-feed", arn)
+    assert gateway.describe_dataset_group(arn + "x") is None
+    stubber.assert_no_pending_responses()
+    assert [r.levelname for r in caplog.records if r.name == "services.aws.personalize"] == ["INFO"]
+
+
+@pytest.mark.parametrize("answer", [{}, {"datasetGroup": {"name": "media-feed"}}])
+def test_a_malformed_describe_dataset_group_answer_is_an_error(stubbed, answer):
+    gateway, stubber = stubbed
+    stubber.add_response("describe_dataset_group", answer)
+    with pytest.raises(errors.AwsMalformedResponse):
+        gateway.describe_dataset_group(JOB["datasetGroupArn"])
 
 
 @pytest.mark.parametrize("answer", [{}, {"dataDeletionJob": without("status")}])

@@ -8,15 +8,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from blocks.details import render_job_details
-from blocks.errors import message as error_message
 from blocks.errors import render_error, render_help
 from blocks.job_list import list_title, render_job_page
-from blocks.mrkdwn import date_token, escape, escape_truncated, truncate_mrkdwn
-from services.digest.errors import BotNotInChannel
-from services.errors import AccessRefused, AwsAccessDenied, DatasetGroupNotFound, ListExpired, MalformedArn
-from services.listing.cursor import Cursor, ListQuery
-from services.listing.paging import Page
-from services.models import STATUSES, DeletionJob, DeletionJobDetails
+from blocks.mrkdwn import date_token, escape, escape_truncated, section_message, truncate_mrkdwn
+from services.errors import (
+    AccessRefused,
+    AwsAccessDenied,
+    BotNotInChannel,
+    DatasetGroupNotFound,
+    ListExpired,
+    MalformedArn,
+)
+from services.models import STATUSES, Cursor, DeletionJob, DeletionJobDetails, ListQuery, Page
 from tests.blockkit import assert_valid_message, assert_whole_mrkdwn, assert_within_limits, visible_texts
 
 GROUP = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
@@ -169,7 +172,7 @@ def test_the_sentence_after_a_long_name_still_shows():
 def test_a_message_cut_never_ends_in_half_an_entity():
     """`text[:3000]` used to cut the fallback through an `&amp;`."""
     for shift in range(6):
-        answer = error_message("y" * (2990 - shift) + escape("&" * 100))
+        answer = section_message("y" * (2990 - shift) + escape("&" * 100))
         for text in (answer["text"], answer["blocks"][0]["text"]["text"]):
             assert_whole_mrkdwn(text)
             assert len(text) <= 3000 and text.endswith("&amp;…")

@@ -187,6 +187,8 @@ def test_every_job_runs_only_on_the_leader_including_jobs_added_later():
         leading.set()
         scheduler.add_job(lambda: (ran.append("leading"), done.set()), id="watch:poll-2")
         assert done.wait(30)
+        while scheduler.get_jobs() and time.monotonic() < deadline + 30:
+            time.sleep(0.02)
     finally:
         scheduler.shutdown(wait=True)
     assert ran == ["leading"]

@@ -178,9 +178,7 @@ def test_the_cap_leaves_three_times_the_biggest_click_this_bot_can_receive():
 
     from blocks.job_list import render_job_page
     from devtools.slack_requests import block_action_body
-    from services.listing.cursor import Cursor, ListQuery
-    from services.listing.paging import Page
-    from services.models import DeletionJob
+    from services.models import Cursor, DeletionJob, ListQuery, Page
 
     now = datetime.now(UTC)
     jobs = [DeletionJob(arn=f"arn:aws:personalize:us-east-1:123456789012:data-deletion-job/{'j' * 63}{i}",
