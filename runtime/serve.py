@@ -116,8 +116,8 @@ def start_scheduler(services, *, lease_seconds: float = 30.0):
 def run_scheduler_process(settings: Settings) -> int:
     """`python bot.py scheduler`: the digest scheduler until SIGTERM or Ctrl-C."""
     services = build_services(settings)
-    scheduler = start_scheduler(services, lease_seconds=settings.scheduler_lease_seconds)
     metrics_server = serve_metrics_port(settings, services)
+    scheduler = start_scheduler(services, lease_seconds=settings.scheduler_lease_seconds)
     try:
         wait_for_stop_signal(stopping="the digest scheduler")
     finally:

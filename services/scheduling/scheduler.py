@@ -203,13 +203,13 @@ class DigestScheduler:
         else:
             self._add_schedule()
         self.scheduler.start()
-        logger.info("digest scheduler started: %s in %s, next default run %s", self._schedule.cron,
-                    self._schedule.timezone, self._next_run(DEFAULT_JOB_ID))
         if self._keeper is not None:
             # Leading or not is decided (and logged) before this returns; taking the lease syncs and catches up.
             self._keeper.start()
             if not self._lease.is_leading():
                 logger.info("digest scheduler: standing by, %s leads", self._lease.holder or "another scheduler")
+        logger.info("digest scheduler started: %s in %s, next default run %s", self._schedule.cron,
+                    self._schedule.timezone, self._next_run(DEFAULT_JOB_ID))
 
     def shutdown(self, wait: bool = True) -> None:
         if self.scheduler.running:
