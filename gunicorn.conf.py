@@ -41,14 +41,9 @@ errorlog = "-"
 loglevel = "info"
 
 # GET /metrics adds up every worker's values: prometheus_client's multiprocess mode, which reads
-# PROMETHEUS_MULTIPROC_DIR when the worker imports it. The workers inherit it from here, set before they fork: a
-# fresh directory per start (or the operator's own, emptied now: files left by an earlier run would be counted).
-if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    for _stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
-        os.remove(_stale)
-    _OWN_METRICS_DIR = None
-else:
-    _OWN_METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="deletion-jobs-metrics-")
+# PROMETHEUS_MULTIPROC_DIR when the worker imports it. `on_starting` (below) sets it in the master before any worker
+# forks: a fresh directory per start, or the operator's own, emptied (files left by an earlier run would count).
+_OWN_METRICS_DIR: list[str] = []
 
 # gunicorn's admin control socket (gunicornc) would sit in $HOME and be shared by every instance on the host;
 # the platform's signals are all the web process needs.
@@ -63,6 +58,17 @@ def worker_exit(server, worker):
         shutdown()
 
 
+def on_starting(server):
+    """In the master, before the workers fork: the directory every worker writes its metric values to."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        for stale in glob.glob(os.path.join(given, "*.db")):
+            os.remove(stale)
+    else:
+        _OWN_METRICS_DIR.append(tempfile.mkdtemp(prefix="deletion-jobs-metrics-"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _OWN_METRICS_DIR[0]
+
+
 def child_exit(server, worker):
     """A worker that exited: drop its live gauges (its counters and histograms still count, as Prometheus wants)."""
     from prometheus_client import multiprocess
@@ -71,5 +77,5 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
-    if _OWN_METRICS_DIR:
-        shutil.rmtree(_OWN_METRICS_DIR, ignore_errors=True)
+    for directory in _OWN_METRICS_DIR:
+        shutil.rmtree(directory, ignore_errors=True)

@@ -109,3 +109,17 @@ def test_under_gunicorn_every_worker_counts_and_the_directory_goes_with_gunicorn
     server.process.send_signal(signal.SIGTERM)
     server.process.wait(PATIENCE)
     assert not metrics_dir.exists()
+
+
+def test_reading_the_gunicorn_config_sets_no_metrics_directory(monkeypatch):
+    """Only gunicorn's master sets it (on_starting): a process that merely reads the config must not switch its
+    own prometheus_client into multiprocess mode."""
+    import os
+    import runpy
+
+    from tests.e2e.test_gunicorn import ROOT
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    assert callable(config["on_starting"]) and callable(config["child_exit"]) and callable(config["on_exit"])
