@@ -12,8 +12,11 @@ from services.digest.service import DigestService
 from services.export.service import ExportService
 from services.export.upload import DirectMessageUploader
 from services.listing.listing import JobListing
+from services.metrics import Metrics
 from services.scheduling.scheduler import DigestSchedule
+from services.slack.dedupe import RequestDeduplicator
 from services.slack.delivery import ResponseDelivery
+from services.storage.store import StateStore
 from services.watches.poller import WatchPoller
 from services.watches.service import WatchService
 
@@ -34,6 +37,12 @@ class Services:
     # Watches (services.watches): the service for the handlers, the poller for the scheduler.
     watches: WatchService | None = None
     watch_poller: WatchPoller | None = None
+    # Prometheus metrics, served at GET /metrics.
+    metrics: Metrics | None = None
+    # Every Slack request processed once; None checks nothing.
+    dedupe: RequestDeduplicator | None = None
+    # The state store: the scheduler's lease lives there.
+    state: StateStore | None = None
     # CSV exports, and their upload to the requester's DM (app_factory always wires them; tests that build
     # Services by hand for other features may leave them out).
     export: ExportService | None = None

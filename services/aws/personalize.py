@@ -142,22 +142,24 @@ class CallScope:
 class PersonalizeGateway:
     """The bot's Personalize calls. Thread-safe: one client, per-thread call scopes."""
 
-    def __init__(self, client, *, deadline_seconds: float = 20.0):
+    def __init__(self, client, *, deadline_seconds: float = 20.0, metrics=None):
         self._client = client
         self._deadline_seconds = deadline_seconds
+        # services.metrics.Metrics: each call counted by operation and outcome, and timed.
+        self._metrics = metrics
         self._local = threading.local()
         client.meta.events.register("before-send.personalize", self._before_send)
         client.meta.events.register("before-parse.personalize", self._before_parse)
 
     @classmethod
-    def from_settings(cls, settings) -> PersonalizeGateway:
+    def from_settings(cls, settings, *, metrics=None) -> PersonalizeGateway:
         # boto3 picks up AWS_ENDPOINT_URL_PERSONALIZE and credentials on its own.
         session = boto3.session.Session()
         # One pooled connection per worker thread: botocore's default of 10 made a burst of commands
         # discard and re-open connections ("Connection pool is full"), found by the load test.
         config = CLIENT_CONFIG.merge(Config(max_pool_connections=max(settings.worker_threads, 10)))
         client = session.client("personalize", region_name=settings.aws_region, config=config)
-        return cls(client, deadline_seconds=settings.aws_deadline_seconds)
+        return cls(client, deadline_seconds=settings.aws_deadline_seconds, metrics=metrics)
 
     @property
     def client(self):
@@ -291,6 +293,19 @@ class PersonalizeGateway:
         return errors.AwsMalformedResponse(problem, request_id=request_id, code="MalformedResponse")
 
     def _call(self, method: str, params: dict, *, expected: frozenset[str] | set[str] = frozenset()) -> dict:
+        """One API call, counted and timed in the metrics (when given); see `_call_aws`."""
+        if self._metrics is None:
+            return self._call_aws(method, params, expected=expected)
+        started = time.monotonic()
+        try:
+            answer = self._call_aws(method, params, expected=expected)
+        except Exception as err:
+            self._metrics.aws_call(method, time.monotonic() - started, err)
+            raise
+        self._metrics.aws_call(method, time.monotonic() - started)
+        return answer
+
+    def _call_aws(self, method: str, params: dict, *, expected: frozenset[str] | set[str] = frozenset()) -> dict:
         """One API call, its failures mapped to domain errors; `expected` error codes are an answer, logged at INFO."""
         scope = self.current_scope()
         if scope is not None:
