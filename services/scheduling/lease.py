@@ -30,7 +30,8 @@ from sqlalchemy import or_, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.storage.coordination import scheduler_lease, upsert_statement
+from services.storage.coordination import upsert_statement
+from services.storage.schema import scheduler_lease
 from services.storage.store import as_utc, utcnow
 
 logger = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """Tables that let several processes share work through the state store: Slack deliveries already taken, and the
-scheduler lease. Both are declared here, on the shared `metadata`, so `StateStore.create_schema()` creates them.
+scheduler lease. Both tables are declared in `schema.py`; this module owns their queries.
 
 - `slack_deliveries`: one row per Slack request key (`trigger_id` of a command or click, `event_id` of an event),
   inserted by the first copy to arrive. A later copy's insert finds the row and does nothing: that copy is

@@ -46,8 +46,8 @@ def test_stopping_the_scheduler_asks_a_running_digest_to_stop_first(make_setting
 
     services = build_services(make_settings())
     monkeypatch.setattr(bot, "build_services", lambda settings: services)
-    monkeypatch.setattr(bot, "start_scheduler", lambda services: Scheduler())
-    monkeypatch.setattr(bot, "wait_for_stop_signal", lambda stopping: events.append("signal"))
+    monkeypatch.setattr(bot, "start_scheduler", lambda services, **_: Scheduler())
+    monkeypatch.setattr(bot, "wait_for_stop_signal", lambda **_: events.append("signal"))
     try:
         assert bot.run_scheduler_process(make_settings()) == 0
     finally:

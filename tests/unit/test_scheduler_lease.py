@@ -38,7 +38,6 @@ class Clocks:
 
 @pytest.fixture
 def engine(database_url):  # noqa: F811
-    import services.storage.digest_store  # noqa: F401 - the subscriptions table, for the digest scheduler's tests
 
     store = StateStore.from_url(database_url)
     store.create_schema()
@@ -201,9 +200,8 @@ def test_only_the_leading_digest_scheduler_catches_up_and_a_successor_catches_up
         engine, clocks, tmp_path):
     import time
 
-    from services.storage.digest_store import SubscriptionStore
-
     from services.scheduling.scheduler import DigestScheduler
+    from services.storage.subscriptions import SubscriptionStore
     from tests.digest_fakes import Clock
     from tests.unit.test_digest_schedule import NOW, SCHEDULE, RecordingDigest
 
