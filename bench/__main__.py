@@ -251,8 +251,9 @@ def digest_cost(emulator, slack, database) -> list[tuple[str, str, str]]:
              str(calls), f"one subscription scope; {posted} failures posted")]
 
 
-def export_cost(emulator, slack, database, jobs: int = 2000, latency: float = 0.15) -> list[tuple[str, str, str]]:
-    """`/deletion-jobs export` of `jobs` jobs under gunicorn, every AWS call taking `latency` seconds."""
+def export_cost(emulator, slack, database, *, quick: bool = False, latency: float = 0.15) -> list[tuple[str, str, str]]:
+    """`/deletion-jobs export` of 2,000 jobs (400 with --quick) under gunicorn, every AWS call taking `latency` s."""
+    jobs = 400 if quick else 2000
     group = emulator.add_dataset_group("bench-export")
     emulator.seed_bulk(group, jobs, failed_every=10)
     port = free_port()
@@ -465,8 +466,7 @@ def main(argv: list[str] | None = None) -> int:
             "digest_cost": lambda: digest_cost(emulator, slack, f"sqlite:///{tmp}/digest.sqlite3"),
             "watch_poll_cost": lambda: watch_poll_cost(emulator, slack, f"sqlite:///{tmp}/watch.sqlite3"),
             "digest_stuck_cost": lambda: digest_stuck_cost(emulator, slack, f"sqlite:///{tmp}/stuck.sqlite3"),
-            "export_cost": lambda: export_cost(emulator, slack, f"sqlite:///{tmp}/export.sqlite3",
-                                               jobs=400 if args.quick else 2000),
+            "export_cost": lambda: export_cost(emulator, slack, f"sqlite:///{tmp}/export.sqlite3", quick=args.quick),
             "steady_state": lambda: steady_state(emulator, slack, database, 100 if args.quick else 1000),
             "rendering": rendering,
             "load": lambda: load(emulator, slack, f"sqlite:///{tmp}/load.sqlite3", 100 if args.quick else 1000),
