@@ -6,7 +6,7 @@ import pytest
 
 from devtools.personalize_emulator import PersonalizeEmulator
 from devtools.slack_stub import SlackStub
-from tests.e2e.harness import start_bot
+from tests.helpers.bots import start_bot
 
 
 @pytest.fixture

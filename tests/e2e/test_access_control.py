@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.e2e.harness import find_button, job_arns, walk
+from tests.helpers.bots import find_button, job_arns, walk
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 ALLOWED_USER, OTHER_USER = "UALLOWED1", "UOUTSIDER"

@@ -12,7 +12,7 @@ import pytest
 from config.logging import configure_logging
 from devtools.slack_requests import post, sign, slash_command_body
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
-from tests.e2e.harness import job_arns
+from tests.helpers.bots import job_arns
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 AUDIT_FIELDS = {"audit", "team", "user", "channel", "filter", "results", "aws_calls", "latency_ms", "outcome"}

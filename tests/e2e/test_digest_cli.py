@@ -19,8 +19,8 @@ from sqlalchemy import create_engine, func, select
 
 from services.storage.digest_store import SubscriptionStore, digest_ledger
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
-from tests.digest_databases import DATABASE_KINDS, database_url_for
-from tests.digest_fakes import posted_arns
+from tests.helpers.databases import DATABASE_KINDS, database_url_for
+from tests.helpers.digest_fakes import posted_arns
 
 ROOT = Path(__file__).resolve().parents[2]
 CHANNEL = "CPRIVACY1"

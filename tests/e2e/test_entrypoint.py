@@ -14,7 +14,7 @@ import pytest
 
 from devtools.slack_requests import post, sign, slash_command_body
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
-from tests.e2e.harness import job_arns
+from tests.helpers.bots import job_arns
 
 ROOT = Path(__file__).resolve().parents[2]
 

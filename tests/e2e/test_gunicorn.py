@@ -20,7 +20,7 @@ import pytest
 from devtools.slack_requests import post, sign, slash_command_body
 from devtools.slow_clients import SlowClients, wait_until_closed_by_server
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
-from tests.e2e.harness import job_arns
+from tests.helpers.bots import job_arns
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.blockkit import assert_within_limits
-from tests.e2e.harness import find_button, footer, job_arns, walk
+from tests.helpers.blockkit import assert_within_limits
+from tests.helpers.bots import find_button, footer, job_arns, walk
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.e2e.harness import job_arns
+from tests.helpers.bots import job_arns
 
 
 @pytest.mark.slow

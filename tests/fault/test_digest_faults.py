@@ -15,10 +15,10 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
 
 from services.storage.digest_store import digest_ledger
-from tests.digest_databases import postgres_database
-from tests.digest_fakes import posted_arns
 from tests.e2e.test_digest_cli import CHANNEL, Account, bot, create_schema, digest_env, run_digest, shown
-from tests.fault.tcp_proxy import TcpProxy
+from tests.helpers.databases import postgres_database
+from tests.helpers.digest_fakes import posted_arns
+from tests.helpers.tcp_proxy import TcpProxy
 
 # A claim TTL for the run after a failure: short, so the test need not wait 15 minutes for the failed run's claims
 # to expire. Not shorter: a run renews its claims once per message, and messages are paced 1 s apart.

@@ -7,10 +7,10 @@ import time
 
 from devtools.slack_requests import block_action_body, post, sign, slash_command_body
 from tests.conftest import SIGNING_SECRET
-from tests.e2e.harness import find_button, job_arns
 from tests.e2e.test_audit_and_secrets import everything_logged
 from tests.e2e.test_gunicorn import PATIENCE
-from tests.fault.tcp_proxy import TcpProxy
+from tests.helpers.bots import find_button, job_arns
+from tests.helpers.tcp_proxy import TcpProxy
 
 
 def test_response_url_500_then_ok_is_retried(emulator, run_bot, slack):

@@ -25,7 +25,7 @@ from services.listing.cursor import Cursor, ListQuery
 from services.listing.paging import Page
 from services.models import STATUSES, DeletionJob, DeletionJobDetails
 from services.storage.digest_store import ORIGIN_SETTINGS, ORIGIN_SLACK, Subscription
-from tests.blockkit import assert_valid_message
+from tests.helpers.blockkit import assert_valid_message
 
 NOW = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
 WINDOW = window_for(NOW - timedelta(hours=24), now=NOW, lookback=timedelta(hours=24))

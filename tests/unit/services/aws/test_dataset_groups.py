@@ -12,7 +12,7 @@ from services.digest.errors import DigestGroupInvalid
 from services.digest.service import DigestService
 from services.errors import ForeignDatasetGroupArn
 from services.models import DatasetGroup
-from tests.blockkit import assert_within_limits
+from tests.helpers.blockkit import assert_within_limits
 
 HOME = "arn:aws:personalize:us-east-1:123456789012:dataset-group/"
 

@@ -29,7 +29,7 @@ from services.scheduling.scheduler import (
 )
 from services.storage.digest_store import Subscription, SubscriptionStore
 from services.storage.store import StateStore
-from tests.digest_fakes import Clock
+from tests.helpers.digest_fakes import Clock
 
 
 def fire_times(trigger, start: datetime, count: int) -> list[datetime]:

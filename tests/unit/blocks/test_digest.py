@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from blocks.digest import MAX_BLOCKS, REASON_LIMIT, pack_digest, render_digest, render_no_failures
 from services.digest.window import window_for
 from services.models import DeletionJob
-from tests.blockkit import assert_within_limits, visible_texts
-from tests.digest_fakes import posted_arns
+from tests.helpers.blockkit import assert_within_limits, visible_texts
+from tests.helpers.digest_fakes import posted_arns
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 WINDOW = window_for(NOW - timedelta(hours=24), now=NOW, lookback=timedelta(hours=24))

@@ -10,7 +10,7 @@ from services.aws.personalize import CLIENT_CONFIG, PersonalizeGateway
 from services.errors import AwsThrottled, ListExpired
 from services.listing.cursor import Cursor, ListQuery, Position
 from services.listing.paging import DeletionJobPager
-from tests.personalize_stubs import expect_list
+from tests.helpers.personalize_stubs import expect_list
 
 GROUP = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

@@ -10,8 +10,8 @@ import pytest
 from services.digest.service import CLAIM_LOST, DigestService
 from services.models import DeletionJob
 from services.storage.digest_store import ORIGIN_SETTINGS, ORIGIN_SLACK, DigestLedger, SubscriptionStore
-from tests.digest_databases import database_url, digest_engine  # noqa: F401 - fixtures
-from tests.digest_fakes import FakeGateway, FakePacer, FakeSlack, posted_arns
+from tests.helpers.databases import database_url, digest_engine  # noqa: F401 - fixtures
+from tests.helpers.digest_fakes import FakeGateway, FakePacer, FakeSlack, posted_arns
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 TTL = timedelta(minutes=15)

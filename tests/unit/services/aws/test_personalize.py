@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 from services import errors
 from services.aws.dataset_groups import DatasetGroupResolver
 from services.aws.personalize import CLIENT_CONFIG, PersonalizeGateway
-from tests.unit.raw_http import RawAnswerServer
+from tests.helpers.raw_http import RawAnswerServer
 
 
 def test_client_uses_standard_retries_short_timeouts_and_boto3_endpoint_variable(monkeypatch, make_settings):

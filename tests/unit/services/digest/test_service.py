@@ -14,8 +14,8 @@ from services.digest.service import ChannelPacer, DigestService
 from services.models import DeletionJob
 from services.storage.digest_store import DigestLedger, SubscriptionStore, digest_ledger
 from services.storage.store import StateStore
-from tests.blockkit import assert_within_limits
-from tests.digest_fakes import Clock, FakeGateway, FakePacer, FakeSlack, posted_arns
+from tests.helpers.blockkit import assert_within_limits
+from tests.helpers.digest_fakes import Clock, FakeGateway, FakePacer, FakeSlack, posted_arns
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 MEDIA = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"

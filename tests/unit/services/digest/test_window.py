@@ -17,8 +17,8 @@ from services.digest.service import DigestService
 from services.digest.window import WINDOW_OVERLAP, read_cutoff, window_for
 from services.storage.digest_store import DigestLedger, SubscriptionStore
 from services.storage.store import StateStore
-from tests.digest_fakes import Clock, FakePacer, FakeSlack, posted_arns
-from tests.personalize_stubs import expect_list
+from tests.helpers.digest_fakes import Clock, FakePacer, FakeSlack, posted_arns
+from tests.helpers.personalize_stubs import expect_list
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 LOOKBACK = timedelta(hours=24)

@@ -11,7 +11,7 @@ from slack_bolt.context.respond import Respond
 from config.logging import install_redaction
 from devtools.slack_stub import SlackStub
 from services.slack.delivery import POSTS_PER_RESPONSE_URL, ResponseDelivery, ResponseUrlBudget
-from tests.fault.tcp_proxy import TcpProxy
+from tests.helpers.tcp_proxy import TcpProxy
 
 MESSAGE = {"text": "answer", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "answer"}}]}
 

@@ -17,7 +17,7 @@ from services.errors import AccessRefused, AwsAccessDenied, DatasetGroupNotFound
 from services.listing.cursor import Cursor, ListQuery
 from services.listing.paging import Page
 from services.models import STATUSES, DeletionJob, DeletionJobDetails
-from tests.blockkit import assert_valid_message, assert_whole_mrkdwn, assert_within_limits, visible_texts
+from tests.helpers.blockkit import assert_valid_message, assert_whole_mrkdwn, assert_within_limits, visible_texts
 
 GROUP = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
 NOW = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
