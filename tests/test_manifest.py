@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from handlers.commands import COMMAND
-from tests.conftest import SIGNING_SECRET
+from tests.helpers.credentials import SIGNING_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = {"http": ROOT / "manifest.yml", "socket": ROOT / "manifest.socket.yml"}

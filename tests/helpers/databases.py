@@ -1,8 +1,11 @@
-"""Database URLs for the digest's ledger and concurrency tests: a SQLite file, and a throwaway PostgreSQL database.
+"""Databases for the tests: a SQLite file, and PostgreSQL databases on the server at 127.0.0.1:5432 (trust auth).
 
-PostgreSQL is the server at 127.0.0.1:5432 (trust auth); each test gets its own database, created from `test`
-and dropped afterwards. When the server does not answer, the PostgreSQL variants skip and say why, unless
-REQUIRE_POSTGRES=1 (CI), which makes them fail instead: a CI run must not pass with PostgreSQL silently untested.
+`postgres_database()` creates a database from `test` and drops it afterwards: for tests whose processes race on a
+fresh server database. The `database_url` fixture (tests/conftest.py) instead reuses one PostgreSQL database per
+test session, emptied before each test (`empty_database`): as good as new for a test, without the cost of a
+CREATE DATABASE and a DROP DATABASE each time. When the server does not answer, the PostgreSQL variants skip and
+say why, unless REQUIRE_POSTGRES=1 (CI), which makes them fail instead: a CI run must not pass with PostgreSQL
+silently untested.
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ import secrets
 from contextlib import contextmanager
 
 import pytest
+from sqlalchemy import MetaData, create_engine, text
 
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
 PG_USERS = ("postgres", "root")
 REQUIRE_POSTGRES = "REQUIRE_POSTGRES"
+
+DATABASE_KINDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
 def postgres_required() -> bool:
@@ -53,32 +59,45 @@ def postgres_database():
         admin.close()
 
 
-DATABASE_KINDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+def empty_database(url: str) -> None:
+    """Drop every table of the PostgreSQL database at `url`, after ending any connection a previous test left."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        tables = MetaData()
+        tables.reflect(engine)
+        tables.drop_all(engine)
+    finally:
+        engine.dispose()
+
+
+def sqlite_url_in(directory) -> str:
+    return f"sqlite:///{directory / 'state.sqlite3'}"
+
+
+def _state_store(url: str):
+    # Declares the digest's tables on the shared metadata, so that create_schema() creates them too.
+    import services.storage.digest_store  # noqa: F401
+    from services.storage.store import StateStore
+
+    return StateStore.from_url(url)
+
+
+def create_schema(url: str) -> None:
+    """Every table of the bot, created as the bot creates them at start-up."""
+    store = _state_store(url)
+    store.create_schema()
+    store.engine.dispose()
 
 
 @contextmanager
-def database_url_for(kind: str, tmp_path):
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 'digest.sqlite3'}"
-    else:
-        with postgres_database() as url:
-            yield url
-
-
-@pytest.fixture(params=DATABASE_KINDS)
-def database_url(request, tmp_path):
-    """Runs the test once on SQLite and once on PostgreSQL."""
-    with database_url_for(request.param, tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
-def digest_engine(database_url):
-    """An engine with the digest's tables (and every other table on the shared metadata)."""
-    import services.storage.digest_store  # noqa: F401 - declares the digest tables on the metadata
-    from services.storage.store import StateStore
-
-    store = StateStore.from_url(database_url)
+def engine_with_schema(url: str):
+    """An engine on `url` with every table created; disposed afterwards."""
+    store = _state_store(url)
     store.create_schema()
-    yield store.engine
-    store.engine.dispose()
+    try:
+        yield store.engine
+    finally:
+        store.engine.dispose()

@@ -1,9 +1,8 @@
-"""Test doubles for the digest's unit tests: a Slack client that records posts, and a fixed clock."""
+"""Test doubles for the digest's unit tests: a Slack client that records posts, a pacer, a gateway."""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import datetime
 from types import SimpleNamespace
 
 from slack_sdk.errors import SlackApiError
@@ -46,14 +45,6 @@ class FakeSlack:
 
     def posted_to(self, channel: str) -> list[dict]:
         return [p for p in self.posts if p["channel"] == channel]
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class FakePacer:

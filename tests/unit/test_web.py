@@ -12,7 +12,7 @@ from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 
 from devtools.slack_requests import sign, slash_command_body
-from tests.conftest import SIGNING_SECRET
+from tests.helpers.credentials import SIGNING_SECRET
 from web import MAX_BODY_BYTES, create_wsgi_app
 
 UNSIGNED = {"HTTP_X_SLACK_REQUEST_TIMESTAMP": str(int(time.time())), "HTTP_X_SLACK_SIGNATURE": "v0=" + "0" * 64}

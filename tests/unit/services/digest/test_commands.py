@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -27,11 +27,11 @@ from services.listing.command_parser import DigestCommand
 from services.models import DatasetGroup, DeletionJob
 from services.scheduling.scheduler import DigestSchedule
 from services.storage.digest_store import DigestLedger, SubscriptionStore
-from services.storage.store import StateStore
 from tests.helpers.blockkit import assert_within_limits
-from tests.helpers.digest_fakes import Clock, FakeGateway, FakePacer, FakeSlack, posted_arns
+from tests.helpers.clock import CLOCK_START
+from tests.helpers.digest_fakes import FakeGateway, FakePacer, FakeSlack, posted_arns
 
-NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+NOW = CLOCK_START
 MEDIA = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
 RETAIL = "arn:aws:personalize:us-east-1:123456789012:dataset-group/retail"
 
@@ -42,16 +42,11 @@ class GroupsGateway(FakeGateway):
 
 
 @pytest.fixture
-def env(tmp_path):
-    import services.storage.digest_store  # noqa: F401 - tables on the metadata
-
-    state = StateStore.from_url(f"sqlite:///{tmp_path / 'state.sqlite3'}")
-    state.create_schema()
-    clock = Clock(NOW)
+def env(state_engine, clock):
     gateway = GroupsGateway()
     slack = FakeSlack()
-    subscriptions = SubscriptionStore(state.engine, clock=clock)
-    digest = DigestService(gateway, subscriptions, DigestLedger(state.engine, claim_ttl=timedelta(minutes=15)), slack,
+    subscriptions = SubscriptionStore(state_engine, clock=clock)
+    digest = DigestService(gateway, subscriptions, DigestLedger(state_engine, claim_ttl=timedelta(minutes=15)), slack,
                            lookback=timedelta(hours=24), max_job_age=timedelta(hours=48), pacer=FakePacer(),
                            clock=clock)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -13,11 +13,11 @@ from services.digest.errors import NotSubscribed
 from services.digest.service import ChannelPacer, DigestService
 from services.models import DeletionJob
 from services.storage.digest_store import DigestLedger, SubscriptionStore, digest_ledger
-from services.storage.store import StateStore
 from tests.helpers.blockkit import assert_within_limits
-from tests.helpers.digest_fakes import Clock, FakeGateway, FakePacer, FakeSlack, posted_arns
+from tests.helpers.clock import CLOCK_START
+from tests.helpers.digest_fakes import FakeGateway, FakePacer, FakeSlack, posted_arns
 
-NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+NOW = CLOCK_START
 MEDIA = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
 RETAIL = "arn:aws:personalize:us-east-1:123456789012:dataset-group/retail"
 
@@ -34,20 +34,14 @@ def arns(jobs) -> list[str]:
 
 
 @pytest.fixture
-def env(tmp_path):
-    import services.storage.digest_store  # noqa: F401 - tables on the metadata
-
-    state = StateStore.from_url(f"sqlite:///{tmp_path / 'state.sqlite3'}")
-    state.create_schema()
-    clock = Clock(NOW)
-
+def env(state_engine, clock):
     class Env:
         gateway = FakeGateway()
         slack = FakeSlack()
         pacer = FakePacer()
-        subscriptions = SubscriptionStore(state.engine, clock=clock)
-        ledger = DigestLedger(state.engine, claim_ttl=timedelta(minutes=15), clock=clock)
-        engine = state.engine
+        subscriptions = SubscriptionStore(state_engine, clock=clock)
+        ledger = DigestLedger(state_engine, claim_ttl=timedelta(minutes=15), clock=clock)
+        engine = state_engine
 
         def service(self, **kwargs):
             kwargs.setdefault("lookback", timedelta(hours=24))

@@ -6,7 +6,7 @@ call the test did not queue fails the test.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import boto3
 import pytest
@@ -16,11 +16,11 @@ from services.aws.personalize import CLIENT_CONFIG, PersonalizeGateway
 from services.digest.service import DigestService
 from services.digest.window import WINDOW_OVERLAP, read_cutoff, window_for
 from services.storage.digest_store import DigestLedger, SubscriptionStore
-from services.storage.store import StateStore
-from tests.helpers.digest_fakes import Clock, FakePacer, FakeSlack, posted_arns
+from tests.helpers.clock import CLOCK_START
+from tests.helpers.digest_fakes import FakePacer, FakeSlack, posted_arns
 from tests.helpers.personalize_stubs import expect_list
 
-NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+NOW = CLOCK_START
 LOOKBACK = timedelta(hours=24)
 MAX_JOB_AGE = timedelta(hours=48)
 MEDIA = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
@@ -81,16 +81,11 @@ def test_read_cutoff_is_the_earliest_window_minus_the_longest_job():
 
 
 @pytest.fixture
-def env(tmp_path):
+def env(state_engine, clock):
     client = boto3.client("personalize", region_name="us-east-1", config=CLIENT_CONFIG)
-    state = StateStore.from_url(f"sqlite:///{tmp_path / 'state.sqlite3'}")
-    import services.storage.digest_store  # noqa: F401 - tables on the metadata
-
-    state.create_schema()
-    clock = Clock(NOW)
     slack = FakeSlack()
-    subscriptions = SubscriptionStore(state.engine, clock=clock)
-    ledger = DigestLedger(state.engine, claim_ttl=timedelta(minutes=15), clock=clock)
+    subscriptions = SubscriptionStore(state_engine, clock=clock)
+    ledger = DigestLedger(state_engine, claim_ttl=timedelta(minutes=15), clock=clock)
     service = DigestService(
         PersonalizeGateway(client), subscriptions, ledger, slack, lookback=LOOKBACK, max_job_age=MAX_JOB_AGE,
         pacer=FakePacer(), clock=clock,

@@ -28,8 +28,7 @@ from services.scheduling.scheduler import (
     parse_timezone,
 )
 from services.storage.digest_store import Subscription, SubscriptionStore
-from services.storage.store import StateStore
-from tests.helpers.digest_fakes import Clock
+from tests.helpers.clock import Clock
 
 
 def fire_times(trigger, start: datetime, count: int) -> list[datetime]:
@@ -164,12 +163,8 @@ class RecordingDigest:
 
 
 @pytest.fixture
-def store(tmp_path):
-    import services.storage.digest_store  # noqa: F401 - tables on the metadata
-
-    state = StateStore.from_url(f"sqlite:///{tmp_path / 'state.sqlite3'}")
-    state.create_schema()
-    return SubscriptionStore(state.engine, clock=Clock(NOW - timedelta(days=1)))
+def store(state_engine):
+    return SubscriptionStore(state_engine, clock=Clock(NOW - timedelta(days=1)))
 
 
 @pytest.fixture

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import logging
-import socket
 
 import pytest
 from slack_bolt.context.respond import Respond
 
 from config.logging import install_redaction
-from devtools.slack_stub import SlackStub
+from devtools._http import free_port
 from services.slack.delivery import POSTS_PER_RESPONSE_URL, ResponseDelivery, ResponseUrlBudget
 from tests.helpers.tcp_proxy import TcpProxy
 
 MESSAGE = {"text": "answer", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "answer"}}]}
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    # slack_sdk honours HTTP(S)_PROXY but not NO_PROXY: loopback posts would go to the proxy.
-    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -33,22 +25,13 @@ def redacting_log(caplog):
     logging.setLogRecordFactory(saved)
 
 
-@pytest.fixture
-def slack():
-    with SlackStub() as stub:
-        yield stub
-
-
 def delivery(**kwargs) -> ResponseDelivery:
     return ResponseDelivery(backoff_seconds=0, **kwargs)
 
 
 def refused_url(key: str) -> str:
     """A response_url on a loopback port nobody listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/response/{key}"
+    return f"http://127.0.0.1:{free_port()}/response/{key}"
 
 
 # ---- the budget ------------------------------------------------------------------------------------------

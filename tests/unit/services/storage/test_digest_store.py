@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from services.digest.service import CLAIM_LOST, DigestService
 from services.models import DeletionJob
 from services.storage.digest_store import ORIGIN_SETTINGS, ORIGIN_SLACK, DigestLedger, SubscriptionStore
-from tests.helpers.databases import database_url, digest_engine  # noqa: F401 - fixtures
+from tests.helpers.clock import CLOCK_START
 from tests.helpers.digest_fakes import FakeGateway, FakePacer, FakeSlack, posted_arns
 
-T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+T0 = CLOCK_START
 TTL = timedelta(minutes=15)
-
-
-class Clock:
-    def __init__(self, now: datetime = T0):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def arn(i: int) -> str:
@@ -34,12 +26,7 @@ def failures(n: int, start: int = 0) -> list[tuple[str, datetime]]:
 
 
 @pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def ledger(digest_engine, clock):  # noqa: F811 - the imported fixture
+def ledger(digest_engine, clock):
     return DigestLedger(digest_engine, claim_ttl=TTL, clock=clock)
 
 
@@ -152,7 +139,7 @@ def test_many_claimers_of_expired_claims_split_them_without_overlap(ledger, cloc
 
 
 @pytest.fixture
-def subscriptions(digest_engine, clock):  # noqa: F811 - the imported fixture
+def subscriptions(digest_engine, clock):
     return SubscriptionStore(digest_engine, clock=clock)
 
 
@@ -245,7 +232,7 @@ class _Runs:
 
 
 def test_a_slow_multi_message_digest_keeps_its_claims_so_a_concurrent_run_posts_nothing(
-        digest_engine, clock):  # noqa: F811 - the imported fixture
+        digest_engine, clock):
     """Each post takes 8 minutes (under the TTL); the whole digest takes longer than the TTL. A run started while
     the second message is in flight must leave the later messages' failures alone: the first run renewed them."""
     jobs = [_job(i) for i in range(60)]
@@ -268,7 +255,7 @@ def test_a_slow_multi_message_digest_keeps_its_claims_so_a_concurrent_run_posts_
     assert sorted(posted_arns(slack.posts)) == sorted(job.arn for job in jobs), "each failure exactly once"
 
 
-def test_a_run_whose_claim_was_taken_over_does_not_post_the_next_message(digest_engine, clock):  # noqa: F811
+def test_a_run_whose_claim_was_taken_over_does_not_post_the_next_message(digest_engine, clock):
     """The first post outlasts the TTL (a long wait inside it) and another run takes over and posts everything.
     The first run's renew() before its second message finds the claim gone: it posts nothing more."""
     jobs = [_job(i) for i in range(60)]
@@ -300,7 +287,7 @@ def test_a_run_whose_claim_was_taken_over_does_not_post_the_next_message(digest_
 
 
 def test_a_long_retry_after_fails_the_post_instead_of_outliving_the_claim(
-        digest_engine, clock, make_settings, monkeypatch):  # noqa: F811 - the imported fixture
+        digest_engine, clock, make_settings, monkeypatch):
     """The reviewer's case through the bot's own Slack client: Slack answers 429 with Retry-After: 960 (longer
     than the 15-minute claim). Waiting it out would let another run take the claim and post, and then this post
     would land too. The client must not wait: the post fails, the claim is released, the next run posts once."""
