@@ -224,9 +224,9 @@ def test_a_dataset_group_outside_allowed_dataset_groups_is_refused_by_name_and_b
 @pytest.fixture
 def failure(emulator, account):
     """One deletion job that failed an hour ago: what a digest now must post."""
-    return emulator.add_job(account["media-feed"], status="FAILED", name="erase-ada",
-                            created=datetime.now(UTC) - timedelta(hours=2), updated=datetime.now(UTC) - timedelta(hours=1),
-                            failure_reason="Access denied to s3://acme/gdpr/ada.csv")
+    now = datetime.now(UTC)
+    return emulator.add_job(account["media-feed"], status="FAILED", name="erase-ada", created=now - timedelta(hours=2),
+                            updated=now - timedelta(hours=1), failure_reason="Access denied to s3://acme/gdpr/ada.csv")
 
 
 def test_digest_subscribe_checks_the_channel_with_slack_then_subscribes_it(bot, slack):
