@@ -1,9 +1,13 @@
 """DIGEST_SCHEDULE is a standard crontab: weekdays count from Sunday = 0 (or 7), as in cron, not as in APScheduler."""
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfoNotFoundError
 
 import pytest
+import tzlocal
+import tzlocal.unix as tzlocal_unix
 from apscheduler.triggers.cron import CronTrigger
+from pydantic import ValidationError
 
 from config.crontab import CrontabError, to_apscheduler, weekday_field
 
@@ -49,10 +53,17 @@ def test_bad_weekdays_are_refused(expression):
 
 
 def test_settings_refuse_a_schedule_that_never_fires(make_settings):
-    with pytest.raises(Exception, match="never fires"):
+    with pytest.raises(ValidationError, match="never fires"):
         make_settings(digest_schedule="0 9 31 2 *")
 
 
 def test_settings_do_not_depend_on_the_machine_time_zone(make_settings, monkeypatch):
+    """Without an explicit zone APScheduler asks tzlocal for the machine's, which need not be an IANA name."""
     monkeypatch.setenv("TZ", "UTC0")
+    # tzlocal keeps the first zone it found for the whole process: forget it, so this test sees the machine's zone
+    # as it is now, whatever ran before it (monkeypatch puts the cached zone back afterwards).
+    monkeypatch.setattr(tzlocal_unix, "_cache_tz", None)
+    monkeypatch.setattr(tzlocal_unix, "_cache_tz_name", None)
+    with pytest.raises(ZoneInfoNotFoundError):
+        tzlocal.get_localzone()  # the premise: asking the machine for its zone fails here
     assert make_settings(digest_schedule="0 9 * * 1-5").digest_schedule == "0 9 * * 1-5"

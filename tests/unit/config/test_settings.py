@@ -1,6 +1,7 @@
 """Settings: what the operator gets told when something is missing or wrong."""
 
 import pytest
+from pydantic import ValidationError
 
 from config import SettingsError, load_settings
 
@@ -22,7 +23,7 @@ def test_heroku_postgres_url_and_lists(make_settings):
 
 
 def test_page_size_is_capped_at_twenty(make_settings):
-    with pytest.raises(Exception, match="page_size"):
+    with pytest.raises(ValidationError, match="page_size"):
         make_settings(page_size=21)
 
 

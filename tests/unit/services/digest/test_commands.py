@@ -16,6 +16,7 @@ from services.container import Services
 from services.digest.commands import DigestCommands, parse_subscribe_args
 from services.digest.errors import (
     BotNotInChannel,
+    DigestFailed,
     DigestUsageError,
     InvalidDigestTime,
     NotSubscribed,
@@ -251,8 +252,9 @@ def test_now_without_a_subscription_and_now_refused_by_slack(env):
                                 dataset_group_arn=MEDIA, status="FAILED", created=NOW - timedelta(hours=3),
                                 updated=NOW - timedelta(hours=2), failure_reason="nope"))
     env.slack.refuse("C1", "not_in_channel")
-    with pytest.raises(Exception) as refused:
+    with pytest.raises(DigestFailed) as refused:
         ask(env.commands(), "now")
+    assert (refused.value.channel_id, refused.value.code) == ("C1", "not_in_channel")
     assert "/invite @deletion-jobs" in error_text(refused.value)
 
 
