@@ -31,11 +31,18 @@ def test_client_uses_standard_retries_short_timeouts_and_boto3_endpoint_variable
     assert not gateway.client.can_paginate("list_data_deletion_jobs")
 
 
+# What the gateway sends: pages of 100, and the job it describes. The Stubber checks every call against them.
+LIST_PAGE = {"maxResults": 100}
+LIST_GROUPS_PAGE = {"maxResults": 100}
+
+
 @pytest.fixture
 def stubbed():
+    """A gateway on a Stubber'd client; every queued answer must have been asked for by the end of the test."""
     client = boto3.client("personalize", region_name="us-east-1", config=CLIENT_CONFIG)
     with Stubber(client) as stubber:
         yield PersonalizeGateway(client), stubber
+        stubber.assert_no_pending_responses()
 
 
 @pytest.mark.parametrize(
@@ -52,7 +59,8 @@ def stubbed():
 )
 def test_error_codes_map_to_domain_errors_and_log_the_request_id(stubbed, caplog, code, error_type):
     gateway, stubber = stubbed
-    stubber.add_client_error("list_data_deletion_jobs", code, "message", response_meta={"RequestId": "rid-42"})
+    stubber.add_client_error("list_data_deletion_jobs", code, "message", response_meta={"RequestId": "rid-42"},
+                             expected_params=LIST_PAGE)
     with pytest.raises(error_type):
         gateway.list_jobs_page()
     if error_type is not errors.ListExpired:
@@ -80,7 +88,7 @@ def test_scope_counts_calls_and_request_ids(stubbed):
     gateway, stubber = stubbed
     for _ in range(2):
         stubber.add_response("list_data_deletion_jobs", {"dataDeletionJobs": [], "ResponseMetadata": {
-            "RequestId": "rid", "HTTPStatusCode": 200, "HTTPHeaders": {}, "RetryAttempts": 0}})
+            "RequestId": "rid", "HTTPStatusCode": 200, "HTTPHeaders": {}, "RetryAttempts": 0}}, LIST_PAGE)
     with gateway.scope() as scope:
         gateway.list_jobs_page()
         gateway.list_jobs_page()
@@ -90,7 +98,7 @@ def test_scope_counts_calls_and_request_ids(stubbed):
 
 def test_no_call_starts_after_the_deadline(stubbed):
     gateway, stubber = stubbed
-    stubber.add_response("list_data_deletion_jobs", {"dataDeletionJobs": []})
+    stubber.add_response("list_data_deletion_jobs", {"dataDeletionJobs": []}, LIST_PAGE)
     with gateway.scope(deadline_seconds=0.000001) as scope:
         gateway.list_jobs_page()  # the first call of a request always goes
         with pytest.raises(errors.AwsTimeout):
@@ -128,7 +136,7 @@ def without(field: str) -> dict:
 )
 def test_a_200_without_what_the_bot_needs_is_an_error_logged_once_with_the_request_id(stubbed, caplog, answer):
     gateway, stubber = stubbed
-    stubber.add_response("list_data_deletion_jobs", {**answer, "ResponseMetadata": META})
+    stubber.add_response("list_data_deletion_jobs", {**answer, "ResponseMetadata": META}, LIST_PAGE)
     with pytest.raises(errors.AwsMalformedResponse) as caught:
         gateway.list_jobs_page()
     assert caught.value.request_id == "rid-200"
@@ -140,7 +148,7 @@ def test_a_200_without_what_the_bot_needs_is_an_error_logged_once_with_the_reque
 
 def test_an_empty_list_is_a_well_formed_answer(stubbed):
     gateway, stubber = stubbed
-    stubber.add_response("list_data_deletion_jobs", {"dataDeletionJobs": []})
+    stubber.add_response("list_data_deletion_jobs", {"dataDeletionJobs": []}, LIST_PAGE)
     page = gateway.list_jobs_page()
     assert page.jobs == [] and page.next_token is None
 
@@ -149,7 +157,7 @@ def test_an_empty_list_is_a_well_formed_answer(stubbed):
                                     {"datasetGroups": [{"datasetGroupArn": JOB["datasetGroupArn"]}]}])
 def test_a_malformed_list_dataset_groups_answer_is_an_error(stubbed, answer):
     gateway, stubber = stubbed
-    stubber.add_response("list_dataset_groups", answer)
+    stubber.add_response("list_dataset_groups", answer, LIST_GROUPS_PAGE)
     with pytest.raises(errors.AwsMalformedResponse):
         gateway.list_dataset_groups()
 
@@ -157,16 +165,17 @@ def test_a_malformed_list_dataset_groups_answer_is_an_error(stubbed, answer):
 @pytest.mark.parametrize("answer", [{}, {"dataDeletionJob": without("status")}])
 def test_a_malformed_describe_answer_is_an_error(stubbed, answer):
     gateway, stubber = stubbed
-    stubber.add_response("describe_data_deletion_job", answer)
+    stubber.add_response("describe_data_deletion_job", answer, {"dataDeletionJobArn": JOB["dataDeletionJobArn"]})
     with pytest.raises(errors.AwsMalformedResponse):
         gateway.describe_job(JOB["dataDeletionJobArn"])
 
 
 def test_a_malformed_list_dataset_groups_answer_is_not_cached(stubbed):
     gateway, stubber = stubbed
-    stubber.add_response("list_dataset_groups", {})
+    stubber.add_response("list_dataset_groups", {}, LIST_GROUPS_PAGE)
     stubber.add_response("list_dataset_groups", {"datasetGroups": [{"name": "media-feed",
-                                                                    "datasetGroupArn": JOB["datasetGroupArn"]}]})
+                                                                    "datasetGroupArn": JOB["datasetGroupArn"]}]},
+                         LIST_GROUPS_PAGE)
     resolver = DatasetGroupResolver(gateway)
     with pytest.raises(errors.AwsMalformedResponse):
         resolver.resolve("media-feed")
