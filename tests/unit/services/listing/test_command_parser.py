@@ -1,15 +1,24 @@
+import html
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from blocks.errors import TOKEN_LIMIT, render_error
+from blocks.mrkdwn import escape_truncated
 from services.errors import MalformedArn
 from services.listing.command_parser import (
+    ARN_PATTERN,
+    DIGEST_ACTIONS,
+    NAME_PATTERN,
     CommandError,
     DigestCommand,
     HelpCommand,
     ListCommand,
+    normalise_status,
     parse_command,
 )
+from tests.helpers.blockkit import assert_within_limits
 
 ARN = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
 
@@ -67,13 +76,47 @@ def test_malformed_arns_are_named(arn):
     assert caught.value.arn == arn
 
 
-@given(st.text(max_size=4000))
+def usage_answer(err: Exception) -> str:
+    message = render_error(err)
+    assert_within_limits(message)
+    return message["blocks"][0]["text"]["text"]
+
+
+def assert_is_what_was_typed(result, words: list[str]) -> None:
+    """A parsed command is made of the words typed, each read as what it is, and of nothing else."""
+    if isinstance(result, HelpCommand):
+        assert len(words) == 1 and words[0].lower() in {"help", "-h", "--help", "?", "usage"}
+    elif isinstance(result, DigestCommand):
+        assert words[0].lower() == "digest" and result.action == words[1].lower() in DIGEST_ACTIONS
+        assert result.args == tuple(words[2:])
+    else:
+        assert isinstance(result, ListCommand)
+        assert len(words) == (result.group is not None) + (result.status is not None)
+        assert result.status is None or result.status in [normalise_status(word) for word in words]
+        if result.group is not None:
+            assert result.group in words and normalise_status(result.group) is None
+            assert NAME_PATTERN.match(result.group) or ARN_PATTERN.match(result.group)
+
+
+WORDS = ["failed", "IN-progress", "media-feed", ARN, "digest", "help", "x!", "arn:aws:s3:::b", "&lt;", "at", "09:30"]
+
+
+@given(st.text(max_size=4000)
+       | st.lists(st.sampled_from(WORDS), max_size=4).map(" ".join)
+       | st.lists(st.sampled_from(WORDS + list(DIGEST_ACTIONS)), max_size=4).map(lambda w: " ".join(["digest", *w])))
 def test_any_text_parses_or_gives_a_usage_answer(text):
+    words = html.unescape(text).split()
     try:
         result = parse_command(text)
     except CommandError as err:
-        assert err.problem
+        # The answer names the word it could not read and points to the usage.
+        assert err.problem and err.token
+        assert err.token.lower() in {word.lower() for word in words} | {" ".join(words[2:]).lower()}
+        answer = usage_answer(err)
+        assert answer.startswith(f":warning: I did not understand `{escape_truncated(err.token, TOKEN_LIMIT)}`: ")
+        assert "Type `/deletion-jobs help` for examples." in answer
     except MalformedArn as err:
-        assert err.arn
+        assert err.arn in words
+        assert "is not a dataset group ARN. It should look like" in usage_answer(err)
     else:
-        assert isinstance(result, ListCommand | HelpCommand | DigestCommand)
+        assert_is_what_was_typed(result, words)
