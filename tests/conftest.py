@@ -38,6 +38,21 @@ from tests.helpers.databases import (  # noqa: E402
 from tests.helpers.gunicorn import Gunicorn, gunicorn_env  # noqa: E402
 from tests.helpers.logs import bot_logging_installed  # noqa: E402
 
+# The whole suite waits more than it computes (subprocesses starting, servers timing out idle clients, AWS and Slack
+# answering late on purpose): it runs on at least this many worker processes (pyproject's `-n auto`), so the waits
+# overlap. A run that names its own tests (a file, a folder other than tests/) stays in one process: starting
+# workers would cost it more than it saves. `-n N` on the command line, or PYTEST_XDIST_AUTO_NUM_WORKERS, decides.
+SUITE_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config):
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own reading of it
+    whole_suite = config.args_source == pytest.Config.ArgsSource.TESTPATHS or all(
+        Path(arg.split("::")[0]).resolve() == ROOT / "tests" for arg in config.args)
+    return max(SUITE_WORKERS, os.cpu_count() or 1) if whole_suite else 0
+
+
 # Fuzzing: fixed seeds by default (CI), many more random examples on demand:
 #   HYPOTHESIS_PROFILE=thorough .venv/bin/python -m pytest -k "fuzz or hypothesis or any_"
 settings.register_profile("ci", derandomize=True, max_examples=200, deadline=None, print_blob=True,
