@@ -15,7 +15,10 @@ from devtools.slack_requests import sign, slash_command_body
 from tests.helpers.credentials import SIGNING_SECRET
 from web import MAX_BODY_BYTES, create_wsgi_app
 
-UNSIGNED = {"HTTP_X_SLACK_REQUEST_TIMESTAMP": str(int(time.time())), "HTTP_X_SLACK_SIGNATURE": "v0=" + "0" * 64}
+
+def unsigned() -> dict[str, str]:
+    """Headers of a current request with a wrong signature (a timestamp taken at import went stale in a slow run)."""
+    return {"HTTP_X_SLACK_REQUEST_TIMESTAMP": str(int(time.time())), "HTTP_X_SLACK_SIGNATURE": "v0=" + "0" * 64}
 
 
 class NoReading(io.RawIOBase):
@@ -84,7 +87,7 @@ def refusals(caplog) -> list[str]:
 def test_a_body_over_the_cap_is_refused_from_its_content_length_without_being_read(bolt, caplog):
     stream = NoReading()
     status, _ = call(create_wsgi_app(bolt, SIGNING_SECRET), environ(stream=stream, length=str(5 * 2**20),
-                                                                      headers=UNSIGNED))
+                                                                      headers=unsigned()))
     assert status == 413
     assert stream.reads == 0
     assert refusals(caplog) == [f"refused a request to /slack/events: 413, a body of {5 * 2**20} bytes is over"
@@ -97,7 +100,7 @@ def test_an_unsigned_5_mb_body_costs_no_memory(bolt, body):
     app = create_wsgi_app(bolt, SIGNING_SECRET)
     tracemalloc.start()
     try:
-        status, _ = call(app, environ(body, headers=UNSIGNED))
+        status, _ = call(app, environ(body, headers=unsigned()))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -111,7 +114,7 @@ def test_an_unsigned_body_under_the_cap_is_refused_before_anything_parses_it(bol
     app = create_wsgi_app(bolt, SIGNING_SECRET)
     tracemalloc.start()
     try:
-        status, _ = call(app, environ(body, headers=UNSIGNED))
+        status, _ = call(app, environ(body, headers=unsigned()))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -124,14 +127,14 @@ def test_an_unsigned_body_under_the_cap_is_refused_before_anything_parses_it(bol
 def test_a_body_of_unknown_length_is_read_only_up_to_the_cap(bolt):
     stream = io.BytesIO(b"x" * (3 * MAX_BODY_BYTES))
     status, _ = call(create_wsgi_app(bolt, SIGNING_SECRET),
-                     environ(stream=stream, headers=UNSIGNED, **{"wsgi.input_terminated": True}))
+                     environ(stream=stream, headers=unsigned(), **{"wsgi.input_terminated": True}))
     assert status == 413
     assert stream.tell() == MAX_BODY_BYTES + 1
 
 
 def test_a_body_of_unknown_length_on_a_server_that_cannot_end_it_is_411_unread(bolt):
     stream = NoReading()
-    assert call(create_wsgi_app(bolt, SIGNING_SECRET), environ(stream=stream, headers=UNSIGNED))[0] == 411
+    assert call(create_wsgi_app(bolt, SIGNING_SECRET), environ(stream=stream, headers=unsigned()))[0] == 411
     assert stream.reads == 0
 
 
