@@ -14,6 +14,7 @@ import pytest
 from devtools.slack_requests import slash_command_body
 from tests.helpers.blockkit import assert_within_limits
 from tests.helpers.bots import find_button, footer, job_arns
+from tests.helpers.digest_fakes import posted_arns
 from tests.helpers.logs import audit_lines, tracebacks
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -254,7 +255,8 @@ def test_digest_now_posts_the_failures_in_the_channel_and_says_how_many(bot, sla
     assert failure in str(post.params["blocks"]) and "Access denied to s3://acme/gdpr/ada.csv" in str(post.params)
     again = ask(bot, "digest now")
     assert "No new failed deletion jobs" in again["text"]
-    assert len(slack.calls("chat.postMessage")) == 1, "each failure is posted once"
+    # The second run may still post the jobs that need attention (stuck, full queues), but no failure again.
+    assert posted_arns(slack.messages(CHANNEL)) == [failure], "each failure is posted once"
 
 
 def test_digest_now_without_a_subscription_says_how_to_subscribe(bot, slack):
@@ -287,7 +289,3 @@ def test_digest_mistakes_are_answered_naming_the_word(bot, slack, text, must_con
     assert slack.calls("chat.postMessage") == []
 
 
-def test_without_digest_commands_the_digest_subcommands_say_so(bot):
-    bot.services.digest_commands = None
-    message = ask(bot, "digest list")
-    assert "digests are not set up on this bot" in message["text"]

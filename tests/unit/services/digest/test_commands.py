@@ -57,8 +57,8 @@ def env(state_engine, clock):
     slack = FakeSlack()
     subscriptions = SubscriptionStore(state_engine, clock=clock)
     digest = DigestService(gateway, subscriptions, DigestLedger(state_engine, claim_ttl=timedelta(minutes=15)), slack,
-                           lookback=timedelta(hours=24), max_job_age=timedelta(hours=48), pacer=FakePacer(),
-                           clock=clock)
+                           renderer=DIGEST_RENDERER, lookback=timedelta(hours=24), max_job_age=timedelta(hours=48),
+                           pacer=FakePacer(), clock=clock)
 
     def commands(access=None, configured=()):
         return DigestCommands(subscriptions, digest, DatasetGroupResolver(gateway), access or AccessPolicy(), slack,

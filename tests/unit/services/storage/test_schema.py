@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 from services.storage import schema
 from services.storage.store import StateStore
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 SOURCE_FOLDERS = ("services", "handlers", "blocks", "runtime", "config", "devtools", "bench")
 
 
