@@ -37,6 +37,8 @@ ARN_PATTERN = re.compile(r"arn:([a-z\d-]+):personalize:.*:.*:.+")
 NAME_PATTERN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9\-_]*")
 MAX_ARN = 256
 MAX_NAME = 63
+# A held answer goes out after this long at the latest: a test that forgets release() fails, it does not hang.
+HOLD_LIMIT = 120.0
 # Printable, no whitespace: quotes and backslashes included on purpose, since the
 # real token is only promised to be ASCII and callers must treat it as opaque.
 _TOKEN_PAD = string.ascii_letters + string.digits + string.punctuation
@@ -112,9 +114,9 @@ class PersonalizeEmulator(LocalHTTPServer):
         self._faults: list[dict[str, Any]] = []
         self._random_faults: tuple[float, float] = (0.0, 0.0)
         self._rng = random.Random(0)
-        # Operations whose calls wait until `unblock()` (see `block`).
-        self._blocked: set[str] = set()
-        self._unblocked = threading.Event()
+        # Cleared by hold(): answers wait until release() (or stop()) sets it again.
+        self._answering = threading.Event()
+        self._answering.set()
 
     # ---- data API -------------------------------------------------------------
 
@@ -264,6 +266,19 @@ class PersonalizeEmulator(LocalHTTPServer):
         """Answer every request `seconds` late (0 to stop), e.g. to trip client read timeouts."""
         self.latency = seconds
 
+    def hold(self) -> None:
+        """Hold every answer, from now until `release()` (at most HOLD_LIMIT seconds): AWS busy for exactly as long
+        as a test needs, where `hang` would make it wait a fixed time."""
+        self._answering.clear()
+
+    def release(self) -> None:
+        """Send the held answers now, and answer at once from here on."""
+        self._answering.set()
+
+    def stop(self) -> None:
+        self.release()
+        super().stop()
+
     def inject_error(
         self, operation: str, code: str, *, status: int = 400, message: str | None = None, times: int = 1
     ) -> None:
@@ -307,24 +322,6 @@ class PersonalizeEmulator(LocalHTTPServer):
         with self._lock:
             self._faults.clear()
 
-    def block(self, operation: str) -> None:
-        """Hold every call of `operation` ("*" for any), recorded but unanswered, until `unblock()` (or stop):
-        a test can then act while the bot is certainly inside that call."""
-        with self._lock:
-            self._blocked.add(operation)
-            self._unblocked.clear()
-
-    def unblock(self) -> None:
-        with self._lock:
-            self._blocked.clear()
-            self._unblocked.set()
-
-    def _wait_if_blocked(self, operation: str) -> None:
-        with self._lock:
-            blocked = bool({operation, "*"} & self._blocked)
-        while blocked and not self._unblocked.wait(0.05) and self.running:
-            pass
-
     def call_count(self, operation: str | None = None) -> int:
         with self._lock:
             return sum(1 for op, _ in self.calls if operation is None or op == operation)
@@ -345,8 +342,8 @@ class PersonalizeEmulator(LocalHTTPServer):
         recorded = params if isinstance(params, dict) else {"_raw": raw.decode(errors="replace")}
         with self._lock:
             self.calls.append((operation, recorded))
-        self._wait_if_blocked(operation)
         self.pause(self.latency)
+        self._answering.wait(HOLD_LIMIT)
         try:
             if not authorized:
                 raise ApiError("MissingAuthenticationTokenException", "Missing Authentication Token")

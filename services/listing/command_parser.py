@@ -223,6 +223,7 @@ def parse_date(token: str, word: str) -> date:
 def parse_export(args: list[str]) -> ExportCommand:
     """`[dataset-group] [status] [since YYYY-MM-DD] [until YYYY-MM-DD]`, in any order."""
     dates: dict[str, date] = {}
+    typed: dict[str, str] = {}
     rest: list[str] = []
     words = iter(args)
     for token in words:
@@ -236,12 +237,16 @@ def parse_export(args: list[str]) -> ExportCommand:
         if value is None:
             raise CommandError(f"`{word}` needs a date as YYYY-MM-DD (UTC), e.g. {word} 2026-11-01", token)
         dates[word] = parse_date(value, word)
+        typed[word] = value
     if len(rest) > 2:
         raise CommandError("too many words: an export takes a dataset group, a status, since and until", rest[2])
-    return export_command(*group_and_status(rest), since=dates.get("since"), until=dates.get("until"))
+    return export_command(*group_and_status(rest), since=dates.get("since"), until=dates.get("until"),
+                          since_typed=typed.get("since"))
 
 
-def export_command(group: str | None, status: str | None, since: date | None, until: date | None) -> ExportCommand:
+def export_command(group: str | None, status: str | None, since: date | None, until: date | None, *,
+                   since_typed: str | None = None) -> ExportCommand:
+    """The command, once `since` is known to come before `until` (the error names `since` as it was typed)."""
     if since and until and since >= until:
-        raise CommandError("`since` must be before `until` (until is exclusive)", f"since {since} until {until}")
+        raise CommandError("`since` must be before `until` (until is exclusive)", since_typed or since.isoformat())
     return ExportCommand(group=group, status=status, since=since, until=until)

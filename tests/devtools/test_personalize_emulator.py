@@ -402,6 +402,22 @@ def test_latency_trips_a_read_timeout_and_can_be_lifted(emulator, make_personali
     assert client.list_data_deletion_jobs()["dataDeletionJobs"] == []
 
 
+def test_held_answers_go_out_on_release_and_later_ones_at_once(emulator, make_personalize, group):
+    client = make_personalize(read_timeout=60)
+    emulator.hold()
+    answers = []
+    worker = threading.Thread(target=lambda: answers.append(client.list_data_deletion_jobs()), daemon=True)
+    worker.start()
+    while emulator.call_count() == 0:
+        time.sleep(0.01)
+    worker.join(0.3)
+    assert worker.is_alive() and answers == [], "the answer is held"
+    emulator.release()
+    worker.join(30)
+    assert [a["dataDeletionJobs"] for a in answers] == [[]]
+    assert client.list_data_deletion_jobs()["dataDeletionJobs"] == [], "not held once released"
+
+
 def test_set_job_changes_what_the_api_returns(emulator, personalize, group):
     arn = emulator.add_job(group, status="PENDING", created=NOW)
 
@@ -524,22 +540,3 @@ def test_advance_job_moves_a_job_on_as_personalize_does(emulator, personalize, g
         emulator.advance_job(failing, "FAILED")  # without its reason
     emulator.advance_job(failing, "FAILED", failure_reason="The input file must be a CSV file")
     assert describe(dataDeletionJobArn=failing)["dataDeletionJob"]["failureReason"].endswith("CSV file")
-
-
-def test_a_blocked_operation_is_recorded_and_answered_only_once_unblocked(emulator, personalize, group):
-    job = emulator.add_job(group, status="COMPLETED", created=datetime(2026, 11, 1, tzinfo=UTC), num_deleted=3)
-    emulator.block("DescribeDataDeletionJob")
-    answers = []
-    caller = threading.Thread(target=lambda: answers.append(personalize.describe_data_deletion_job(
-        dataDeletionJobArn=job)))
-    caller.start()
-    deadline = time.monotonic() + 30
-    while emulator.call_count("DescribeDataDeletionJob") == 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    # Other operations go on while one is held.
-    assert personalize.list_data_deletion_jobs(datasetGroupArn=group)["dataDeletionJobs"]
-    assert answers == [] and caller.is_alive()
-    emulator.unblock()
-    caller.join(30)
-    assert answers[0]["dataDeletionJob"]["numDeleted"] == 3

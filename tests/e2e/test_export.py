@@ -195,7 +195,7 @@ def test_a_throttled_describe_call_fails_the_export_and_no_file_is_made(emulator
 def test_a_second_export_by_the_same_person_is_told_to_wait(emulator, slack, run_bot):
     Account(emulator)
     bot = run_bot()
-    emulator.block("ListDataDeletionJobs")
+    emulator.hold()
     try:
         first = bot.command(f"export {WINDOW}", user_id="U1")
         slack.wait_for_responses(1, key=first.response_key, timeout=60)  # "preparing": the slot is taken
@@ -203,7 +203,7 @@ def test_a_second_export_by_the_same_person_is_told_to_wait(emulator, slack, run
         other = bot.command(f"export {WINDOW}", user_id="U2")  # someone else may export meanwhile
         slack.wait_for_responses(1, key=other.response_key, timeout=60)
     finally:
-        emulator.unblock()
+        emulator.release()
     assert "Your previous export is still being prepared" in second["text"]
     assert final_answer(slack, first)["text"].startswith(":white_check_mark:")
     assert final_answer(slack, other)["text"].startswith(":white_check_mark:")
