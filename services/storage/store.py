@@ -122,6 +122,8 @@ class StateStore:
         # gunicorn workers, or web and clock, start together on a fresh database: between create_all's "is the
         # table there?" and its CREATE TABLE, another process may create it ("table ... already exists").
         # Checking again then finds the table; an error that persists is a real one and is raised.
+        import services.storage.home_store  # noqa: F401 - declares the Home tab's snapshot table on the metadata
+
         for attempt in range(1, attempts + 1):
             try:
                 metadata.create_all(self.engine)
