@@ -16,6 +16,7 @@ from blocks.details import render_job_details
 from blocks.digest import render_digest, render_no_failures
 from blocks.digest_answers import render_digest_now, render_subscribed, render_subscription_list, render_unsubscribed
 from blocks.errors import render_command_error, render_error, render_expired, render_help
+from blocks.home import render_details_modal, render_error_modal, render_home, render_home_unreadable
 from blocks.job_list import ACTION_BACK, button, render_job_page
 from services import errors
 from services.digest.window import window_for
@@ -26,11 +27,16 @@ from services.models import (
     Cursor,
     DeletionJob,
     DeletionJobDetails,
+    GroupActivity,
+    HomeFailure,
+    HomeModel,
+    HomeStuckJob,
+    HomeSubscription,
     ListQuery,
     Page,
     Subscription,
 )
-from tests.blockkit import assert_valid_message
+from tests.blockkit import assert_valid_message, assert_valid_view
 
 NOW = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
 WINDOW = window_for(NOW - timedelta(hours=24), now=NOW, lookback=timedelta(hours=24))
@@ -148,3 +154,39 @@ def test_any_subscription_list_renders_valid(listed, schedule):
 def test_any_digest_now_answer_renders_valid(channel_id, reported, messages, since, posted_empty):
     assert_valid_message(render_digest_now(channel_id, reported=reported, messages=messages, since=since,
                                            posted_empty=posted_empty))
+
+
+# ---- the Home tab (issue 13) ------------------------------------------------------------------------------
+
+counts = st.dictionaries(st.one_of(st.sampled_from(STATUSES), hostile), st.integers(0, 10**7), max_size=6)
+activities = st.builds(GroupActivity, arn=group_arn, name=hostile, counts=counts, pending=st.integers(0, 10**4),
+                       last_failed_at=moment)
+home_models = st.builds(
+    HomeModel, read_at=st.just(NOW), window_days=st.integers(1, 365), refresh_seconds=st.integers(30, 86400),
+    groups=st.lists(activities, max_size=250).map(tuple),
+    failures=st.lists(st.builds(HomeFailure, job=jobs, failed_at=moment, details_value=st.one_of(st.none(), value)),
+                      max_size=10).map(tuple),
+    failure_count=st.integers(0, 10**6),
+    stuck=st.lists(st.builds(HomeStuckJob, job=jobs, running_for=st.timedeltas(timedelta(0), timedelta(days=900))),
+                   max_size=10).map(tuple),
+    stuck_count=st.integers(0, 10**6),
+    stuck_after=st.one_of(st.none(), st.timedeltas(timedelta(minutes=1), timedelta(days=30))),
+    subscriptions=st.lists(st.builds(HomeSubscription, subscription=subscriptions, schedule=hostile),
+                           max_size=300).map(tuple),
+    complete=st.booleans(), covers_since=moment,
+    refresh_failure=st.one_of(st.none(), st.sampled_from(["AwsThrottled", "AwsTimeout"]), hostile),
+    refresh_failed_at=moment,
+)
+
+
+@given(model=home_models)
+def test_any_home_tab_renders_valid(model):
+    view = render_home(model)
+    assert_valid_view(view)
+
+
+@given(failure=st.one_of(st.none(), hostile), failed_at=moment, job=jobs, err=error_cases(hostile))
+def test_any_home_fallback_and_modal_renders_valid(failure, failed_at, job, err):
+    assert_valid_view(render_home_unreadable(failure, failed_at))
+    assert_valid_view(render_details_modal(DeletionJobDetails(job, None, None, None)))
+    assert_valid_view(render_error_modal(err))
