@@ -16,6 +16,14 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
 import handlers
+from blocks.home import (
+    render_details_modal,
+    render_error_modal,
+    render_home,
+    render_home_unavailable,
+    render_home_unreadable,
+    render_loading_modal,
+)
 from config import Settings
 from services.access import AccessPolicy
 from services.audit import AuditLog
@@ -25,6 +33,9 @@ from services.background import BackgroundRunner
 from services.container import Services
 from services.digest.commands import DigestCommands
 from services.digest.service import DigestService
+from services.home.service import HomeRenderers, HomeTab
+from services.home.snapshot import SharedSnapshot, SnapshotReader
+from services.home.view_model import HomeModelBuilder
 from services.listing.cursor import CursorCodec
 from services.listing.listing import JobListing
 from services.listing.paging import DeletionJobPager
@@ -32,6 +43,7 @@ from services.scheduling.scheduler import DigestSchedule
 from services.slack.delivery import ResponseDelivery
 from services.slack.retry import CappedRateLimitRetryHandler, rate_limit_wait_cap
 from services.storage.digest_store import DigestLedger, SubscriptionStore
+from services.storage.home_store import HomeSnapshotStore
 from services.storage.store import CursorStore, StateStore
 
 logger = logging.getLogger("deletion_jobs.factory")
@@ -85,8 +97,9 @@ def build_services(settings: Settings, *, state=None, gateway=None):
     # One schedule for the subscribe answers and the scheduler; it validates DIGEST_SCHEDULE once.
     schedule = DigestSchedule.from_settings(settings)
     digest, digest_commands = build_digest(settings, state, gateway, resolver, access, schedule)
+    listing = build_listing(settings, state, gateway, resolver, access)
     return Services(
-        listing=build_listing(settings, state, gateway, resolver, access),
+        listing=listing,
         access=access,
         audit=AuditLog(gateway),
         background=BackgroundRunner(settings.worker_threads),
@@ -94,6 +107,7 @@ def build_services(settings: Settings, *, state=None, gateway=None):
         digest_commands=digest_commands,
         digest=digest,
         digest_schedule=schedule,
+        home=build_home(settings, state, gateway, resolver, access, listing, digest.subscriptions, schedule),
     )
 
 
@@ -126,6 +140,23 @@ def build_digest(settings: Settings, state, gateway, resolver, access,
         configured_channels=settings.digest_channels,
     )
     return digest, digest_commands
+
+
+def build_home(settings: Settings, state, gateway, resolver, access, listing, subscriptions,
+               schedule: DigestSchedule) -> HomeTab:
+    """The Home tab: one read of the account per HOME_REFRESH_SECONDS, shared through the state store."""
+    reader = SnapshotReader(gateway, resolver.groups, window=timedelta(days=settings.home_window_days),
+                            max_calls=settings.home_max_api_calls)
+    store = HomeSnapshotStore(state.engine, key=f"{settings.aws_region}:{settings.home_window_days}d")
+    # The lease outlives a read: the AWS deadline, one attempt started just before it, and a margin.
+    snapshot = SharedSnapshot(store, reader, refresh_after=timedelta(seconds=settings.home_refresh_seconds),
+                              lease_for=timedelta(seconds=settings.aws_deadline_seconds + 30))
+    builder = HomeModelBuilder(access, subscriptions, schedule.describe, refresh_seconds=settings.home_refresh_seconds,
+                               details_value=listing.details_value)
+    renderers = HomeRenderers(home=render_home, unavailable=render_home_unavailable, unreadable=render_home_unreadable,
+                              loading_modal=render_loading_modal, details_modal=render_details_modal,
+                              error_modal=render_error_modal)
+    return HomeTab(snapshot, builder, build_web_client(settings), renderers, access, listing)
 
 
 def build_app(settings: Settings, services):

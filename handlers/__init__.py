@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import actions, commands
+from handlers import actions, commands, events, home
 
 
 def register(app, services) -> None:
@@ -12,4 +12,7 @@ def register(app, services) -> None:
         next()
 
     commands.register(app)
+    # Before actions: a Details click on the Home tab is answered in a modal, not through a response_url.
+    home.register(app)
     actions.register(app)
+    events.register(app)

@@ -43,6 +43,10 @@ class AccessPolicy:
             logger.warning("access refused: channel %s is not in ALLOWED_CHANNEL_IDS (user %s)", channel_id, user_id)
             raise AccessRefused("use this bot in this channel")
 
+    def user_allowed(self, user_id: str | None) -> bool:
+        """Whether ALLOWED_USER_IDS lets this person through (no log line: callers say what it refuses)."""
+        return not self._users or user_id in self._users
+
     def group_allowed(self, arn: str) -> bool:
         if not self.restricts_groups:
             return True

@@ -25,3 +25,5 @@ class Services:
     digest: Any = None
     # When digests run (services.scheduling.scheduler.DigestSchedule): the subscribe answers and the scheduler.
     digest_schedule: Any = None
+    # The Home tab (services.home.service.HomeTab).
+    home: Any = None
