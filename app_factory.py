@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
 import handlers
+from blocks.digest import render_digest, render_no_failures
 from blocks.home import (
     render_details_modal,
     render_error_modal,
@@ -32,6 +33,7 @@ from services.aws.personalize import PersonalizeGateway
 from services.background import BackgroundRunner
 from services.container import Services
 from services.digest.commands import DigestCommands
+from services.digest.render import DigestRenderer
 from services.digest.service import DigestService
 from services.home.service import HomeRenderers, HomeTab
 from services.home.snapshot import SharedSnapshot, SnapshotReader
@@ -42,9 +44,10 @@ from services.listing.paging import DeletionJobPager
 from services.scheduling.scheduler import DigestSchedule
 from services.slack.delivery import ResponseDelivery
 from services.slack.retry import CappedRateLimitRetryHandler, rate_limit_wait_cap
-from services.storage.digest_store import DigestLedger, SubscriptionStore
 from services.storage.home_store import HomeSnapshotStore
+from services.storage.ledger import DigestLedger
 from services.storage.store import CursorStore, StateStore
+from services.storage.subscriptions import SubscriptionStore
 
 logger = logging.getLogger("deletion_jobs.factory")
 
@@ -76,7 +79,7 @@ def build_web_client(settings: Settings, *, with_token: bool = True):
 
 def build_state(settings: Settings):
 
-    store = StateStore.from_url(settings.database_url)
+    store = StateStore.from_url(settings.database_url, timeout_seconds=settings.database_timeout_seconds)
     store.create_schema()
     return store
 
@@ -132,6 +135,8 @@ def build_digest(settings: Settings, state, gateway, resolver, access,
         subscriptions=SubscriptionStore(state.engine),
         ledger=DigestLedger(state.engine, claim_ttl=timedelta(minutes=settings.digest_claim_ttl_minutes)),
         slack_client=digest_slack,
+        # services never import blocks/: the digest's Block Kit is handed in here.
+        renderer=DigestRenderer(render_digest, render_no_failures),
         resolver=resolver,
         access=access,
     )

@@ -163,6 +163,8 @@ def _digest_text(err: Exception) -> str | None:
     if isinstance(err, errors.NotSubscribed):
         return (f"{channel_mention(err.channel_id)} has no digest subscription yet."
                 " Subscribe it with `/deletion-jobs digest subscribe`.")
+    if isinstance(err, errors.DigestDatabaseUnavailable):
+        return _database_text(err)
     if isinstance(err, errors.DigestFailed):
         where = channel_mention(err.channel_id)
         if err.code in ("not_in_channel", "channel_not_found"):
@@ -175,3 +177,20 @@ def _digest_text(err: Exception) -> str | None:
         return (f":warning: Slack did not take the digest ({_code(err.code, SHORT_LIMIT)}). Nothing was marked"
                 " as reported: the next digest includes these failures.")
     return None
+
+
+_DATABASE_WHAT = {
+    "list": "show the digest subscriptions",
+    "now": "post this channel's digest",
+    "subscribe": "change this channel's digest subscription",
+    "unsubscribe": "change this channel's digest subscription",
+}
+
+
+def _database_text(err) -> str:
+    what = _DATABASE_WHAT.get(err.action, "do that")
+    text = f":electric_plug: The bot's database is unavailable right now, so I could not {what}."
+    if err.posted:
+        text += (f" I posted {err.posted} failed deletion job{'s' if err.posted != 1 else ''} before it stopped"
+                 " answering; the next digest brings the rest.")
+    return text + " Please try again in a few minutes; the operators have the details in the log."

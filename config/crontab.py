@@ -1,8 +1,18 @@
-"""Standard crontab weekdays for APScheduler 3, whose numeric weekdays start at Monday (cron's start at Sunday)."""
+"""Standard crontab for APScheduler 3: weekday numbers, and the day fields' OR, translated.
+
+Two differences from APScheduler's `CronTrigger.from_crontab`:
+
+- numeric weekdays: cron's start at Sunday = 0 (or 7), APScheduler 3's at Monday = 0;
+- both day fields restricted (`0 9 1,15 * 1`): cron fires when *either* matches (the 1st, the 15th and every
+  Monday), CronTrigger only when both do (Mondays that fall on the 1st or 15th). We follow cron (vixie cron and
+  POSIX): a day field that starts with `*` (`*`, `*/2`) is unrestricted, and then the other one alone decides.
+"""
 
 from __future__ import annotations
 
 import re
+
+from apscheduler.triggers.combining import OrTrigger
 
 # cron: 0 and 7 are Sunday, 1 is Monday. APScheduler 3: 0 is Monday. Names mean the same in both.
 _CRON_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -39,16 +49,54 @@ def weekday_field(field: str) -> str:
     return ",".join(parts)
 
 
+class EitherDayTrigger(OrTrigger):
+    """Cron's day rule for a crontab with both day fields restricted: the earlier of a day-of-month trigger and a
+    day-of-week trigger, identical in every other field.
+
+    APScheduler's OrTrigger asks each trigger with the same previous fire time and `now`, and CronTrigger uses the
+    previous fire time only as a lower bound, so each side computes exactly what it would alone; a day that
+    matches both fires once (both give the same time). DST is each side's own handling (WallClockCronTrigger's,
+    in the scheduler), unchanged: both sides share the hour and minute fields.
+    """
+
+    def __init__(self, by_day_of_month, by_day_of_week, expression: str):
+        super().__init__([by_day_of_month, by_day_of_week])
+        self.expression = expression
+
+    @property
+    def timezone(self):
+        return self.triggers[0].timezone
+
+    def __str__(self):
+        return f"crontab[{self.expression}] ({self.triggers[0]} or {self.triggers[1]})"
+
+
+def _restricted(day_field: str) -> bool:
+    # vixie cron sets DOM_STAR/DOW_STAR when the field starts with `*`, so `*/2` counts as unrestricted too.
+    return not day_field.startswith("*")
+
+
 def crontab_trigger(expression: str, timezone, *, trigger_class=None):
-    """A CronTrigger for a standard crontab in `timezone`; CrontabError when it cannot be read or never fires."""
+    """A trigger for a standard crontab in `timezone`: a CronTrigger (of `trigger_class`), or an EitherDayTrigger
+    of two when both day fields are restricted; CrontabError when it cannot be read or never fires."""
     from datetime import UTC, datetime
 
     from apscheduler.triggers.cron import CronTrigger
 
+    cls = trigger_class or CronTrigger
+    fields = to_apscheduler(expression).split()
+    minute, hour, day, month, weekday = fields
+    # Decided on the fields as written: the translation turns a numeric `*/2` weekday into day names.
+    as_written = expression.split()
     try:
-        trigger = (trigger_class or CronTrigger).from_crontab(to_apscheduler(expression), timezone=timezone)
-    except CrontabError:
-        raise
+        if _restricted(as_written[2]) and _restricted(as_written[4]):
+            trigger = EitherDayTrigger(
+                cls.from_crontab(f"{minute} {hour} {day} {month} *", timezone=timezone),
+                cls.from_crontab(f"{minute} {hour} * {month} {weekday}", timezone=timezone),
+                expression,
+            )
+        else:
+            trigger = cls.from_crontab(" ".join(fields), timezone=timezone)
     except (ValueError, TypeError) as err:
         raise CrontabError(str(err)) from err
     if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:

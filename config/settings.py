@@ -47,6 +47,9 @@ class Settings(BaseSettings):
 
     # State
     database_url: str = "sqlite:///deletion_jobs_bot.sqlite3"
+    # Longest one database operation may take: PostgreSQL's statement_timeout (the bot itself gives up 5 s later,
+    # when the server does not answer at all), SQLite's wait for the write lock.
+    database_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
 
     # Serving
     port: int = Field(default=3000, ge=1, le=65535)

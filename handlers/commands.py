@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from blocks.errors import render_help
 from blocks.job_list import render_job_page
+from handlers.digest import answer_digest
 from handlers.failures import failure_answer
 from handlers.requests import Requester
 from services.listing.command_parser import DigestCommand, HelpCommand, parse_command
@@ -28,7 +29,7 @@ def answer_command(services, requester: Requester, text: str | None, respond) ->
             if isinstance(parsed, HelpCommand):
                 message = render_help()
             elif isinstance(parsed, DigestCommand):
-                message = services.digest_commands.handle(parsed, requester)
+                message = answer_digest(services.digest_commands, parsed, requester)
             else:
                 query = services.listing.query_for(parsed, user_id=requester.user_id)
                 audit.note(filter={"dataset_group": query.dataset_group_arn, "status": query.status})

@@ -1,4 +1,4 @@
-"""One digest now (`python bot.py digest`), and the DIGEST_CHANNELS sync every digest process starts with.
+"""One digest now (`python bot.py digest`), stopped cleanly by SIGTERM or Ctrl-C.
 
 `bot.py` builds the services and hands them here; nothing in this module reads the environment.
 """
@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.digest.service import database_reason
-from services.errors import AwsError
-from services.storage.store import CHECK_DATABASE_URL
+from services.storage.store import CHECK_DATABASE_URL, database_reason
 
 logger = logging.getLogger("deletion_jobs.digest")
 
@@ -23,27 +25,41 @@ EXIT_POST_FAILED = 1
 EXIT_USAGE = 2
 
 
-def sync_configured_channels(digest) -> bool:
-    """DIGEST_CHANNELS → stored subscriptions. False (logged) when AWS or the database did not answer."""
+@contextmanager
+def stop_digest_on_signals(digest) -> Iterator[None]:
+    """While the block runs, SIGTERM (or Ctrl-C) asks the digest to stop at its next safe point instead of killing
+    it: the post in flight is finished and recorded, the rest released. A second Ctrl-C interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, _frame):
+        logger.warning("%s received: finishing the post in flight, releasing the rest, then stopping",
+                       signal.Signals(signum).name)
+        digest.request_stop()
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
-        digest.sync_configured_channels()
-    except AwsError as err:
-        logger.error("could not resolve DIGEST_DATASET_GROUP through AWS (%s); DIGEST_CHANNELS were not synced",
-                     type(err).__name__)
-        return False
-    except SQLAlchemyError as err:
-        logger.error("could not store DIGEST_CHANNELS: the database does not answer (%s). To fix: %s.",
-                     database_reason(err), CHECK_DATABASE_URL)
-        return False
-    return True
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def run_digest_once(digest, *, channel: str | None = None, dry_run: bool = False,
                     out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """One digest for every subscription (or one channel's). 0 when every post went through, 1 otherwise."""
+    """One digest for every subscription (or one channel's). 0 when every post went through, 1 otherwise
+    (including a run stopped by SIGTERM: what it did not post is released for the next run)."""
+    with stop_digest_on_signals(digest):
+        return _run_digest_once(digest, channel=channel, dry_run=dry_run, out=out, err=err)
+
+
+def _run_digest_once(digest, *, channel: str | None, dry_run: bool, out: TextIO | None, err: TextIO | None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    if not dry_run and not sync_configured_channels(digest):
+    if not dry_run and not digest.apply_configured_channels():
         return EXIT_POST_FAILED
     channels = None
     if channel is not None:

@@ -66,8 +66,7 @@ def run_bot(settings: Settings) -> int:
         else:
             serve_http(app, settings)
     finally:
-        if scheduler is not None:
-            scheduler.shutdown(wait=False)
+        stop_scheduler(scheduler, services)
         services.background.shutdown(wait=True)
     return 0
 
@@ -77,10 +76,9 @@ def start_scheduler(services):
 
     Only one process may run it: `python bot.py` when RUN_SCHEDULER is true, or the Procfile's clock process.
     """
-    from runtime.digest_once import sync_configured_channels
     from services.scheduling.scheduler import DigestScheduler
 
-    sync_configured_channels(services.digest)
+    # The scheduler stores DIGEST_CHANNELS as subscriptions itself, and retries that until it works.
     scheduler = DigestScheduler(services.digest, services.digest.subscriptions, services.digest_schedule)
     scheduler.start()
     return scheduler
@@ -93,7 +91,14 @@ def run_scheduler_process(settings: Settings) -> int:
     try:
         wait_for_stop_signal(stopping="the digest scheduler")
     finally:
-        # Lets a digest that is posting finish, so its claims are marked rather than left to expire.
-        if scheduler is not None:
-            scheduler.shutdown(wait=True)
+        stop_scheduler(scheduler, services)
     return 0
+
+
+def stop_scheduler(scheduler, services) -> None:
+    """A digest that is posting finishes the post in flight (marked) and releases the rest, then the scheduler
+    stops: nothing is left claimed until the TTL, and nothing waits for a whole digest."""
+    if scheduler is None:
+        return
+    services.digest.request_stop()
+    scheduler.shutdown(wait=True)

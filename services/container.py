@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from services.access import AccessPolicy
 from services.audit import AuditLog
 from services.background import BackgroundRunner
+from services.digest.commands import DigestCommands
+from services.digest.service import DigestService
+from services.home.service import HomeTab
 from services.listing.listing import JobListing
+from services.scheduling.scheduler import DigestSchedule
 from services.slack.delivery import ResponseDelivery
 
 
@@ -19,11 +22,11 @@ class Services:
     audit: AuditLog
     background: BackgroundRunner
     delivery: ResponseDelivery
-    # Digest subscriptions from Slack; None until the digest is wired.
-    digest_commands: Any = None
-    # The digest itself (services.digest.DigestService), for the scheduler and `bot.py digest`.
-    digest: Any = None
-    # When digests run (services.scheduling.scheduler.DigestSchedule): the subscribe answers and the scheduler.
-    digest_schedule: Any = None
-    # The Home tab (services.home.service.HomeTab).
-    home: Any = None
+    # `/deletion-jobs digest …`: subscriptions from Slack, and `digest now`.
+    digest_commands: DigestCommands
+    # The digest itself, for the scheduler and `bot.py digest`.
+    digest: DigestService
+    # When digests run: the subscribe answers and the scheduler.
+    digest_schedule: DigestSchedule
+    # The Home tab.
+    home: HomeTab | None = None

@@ -209,3 +209,13 @@ class DigestGroupInvalid(DigestSettingInvalid):
 
 class StateStoreUnavailable(StartupError):
     """The database at DATABASE_URL cannot be reached or used; `str()` says which and why."""
+
+
+class DigestDatabaseUnavailable(BotError):
+    """The state store did not answer a `/deletion-jobs digest …` command; `action` is what was asked, `posted` how
+    many failures `digest now` had posted (and recorded) before it stopped answering."""
+
+    def __init__(self, action: str, posted: int = 0):
+        super().__init__(action)
+        self.action = action
+        self.posted = posted

@@ -74,8 +74,7 @@ def database_url(request, tmp_path):
 
 @pytest.fixture
 def digest_engine(database_url):
-    """An engine with the digest's tables (and every other table on the shared metadata)."""
-    import services.storage.digest_store  # noqa: F401 - declares the digest tables on the metadata
+    """An engine with every table of the state store."""
     from services.storage.store import StateStore
 
     store = StateStore.from_url(database_url)

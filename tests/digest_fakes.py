@@ -1,4 +1,5 @@
-"""Test doubles for the digest's unit tests: a Slack client that records posts, and a fixed clock."""
+"""Test doubles for the digest's unit tests: a Slack client that records posts, and a fixed clock; and the real
+renderer, as app_factory injects it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ from types import SimpleNamespace
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.slack_response import SlackResponse
 
+from blocks.digest import render_digest, render_no_failures
+from services.digest.render import DigestRenderer
 from services.models import JobsPage
+
+# What app_factory hands DigestService: blocks.digest's renderers.
+DIGEST_RENDERER = DigestRenderer(render_digest, render_no_failures)
 
 
 def slack_error(method: str, code: str, status: int = 200) -> SlackApiError:

@@ -18,9 +18,6 @@ from services.errors import BotError, StartupError
 ROOT = Path(__file__).resolve().parent.parent
 # What `blocks/` may import from the rest of the project: plain dataclasses and exception types.
 PLAIN = {"services.models", "services.errors"}
-# The digest split (issue 9, items 2 and 4, done on another branch) injects the digest's renderers; until it
-# lands these two still import `blocks/` (and `handlers.requests`). Nothing else may join them.
-AWAITING_DIGEST_SPLIT = {"services/digest/service.py", "services/digest/commands.py"}
 PROJECT = {"app_factory", "bench", "blocks", "bot", "config", "devtools", "handlers", "runtime", "services", "web",
            "web_server"}
 
@@ -61,8 +58,6 @@ def test_blocks_import_only_plain_models_and_errors(path):
 
 @pytest.mark.parametrize("path", modules_in("services"), ids=lambda p: str(p.relative_to(ROOT / "services")))
 def test_services_never_import_blocks_or_handlers(path):
-    if str(path.relative_to(ROOT)) in AWAITING_DIGEST_SPLIT:
-        pytest.skip("the digest split injects its renderers")
     upward = {name for name in imported_modules(path) if name.split(".")[0] in {"blocks", "handlers"}}
     assert not upward, f"{path.relative_to(ROOT)} imports {sorted(upward)}"
 

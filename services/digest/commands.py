@@ -1,70 +1,36 @@
 """`/deletion-jobs digest subscribe|unsubscribe|list|now`: digest subscriptions managed from Slack.
 
-`handlers.commands` has already acknowledged the command and checked the user and channel allowlists; this
-runs on the background pool and returns the answer message.
+`handlers.commands` has already acknowledged the command, checked the user and channel allowlists and parsed
+the text (`services.listing.command_parser`, arguments included); this runs on the background pool and returns
+what it did as plain data (`services.digest.results`), which the handler renders.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import SQLAlchemyError
 
-from blocks.digest_answers import (
-    render_digest_now,
-    render_subscribed,
-    render_subscription_list,
-    render_unsubscribed,
-)
-from handlers.requests import Requester
+from services.digest.outcome import DATABASE_ERROR
+from services.digest.results import DigestAnswer, DigestPosted, Subscribed, SubscriptionList, Unsubscribed
 from services.errors import (
     BotNotInChannel,
+    DigestDatabaseUnavailable,
     DigestFailed,
     DigestInDirectMessage,
     DigestUsageError,
-    InvalidDigestTime,
-    MalformedArn,
 )
-from services.listing.command_parser import ARN_PATTERN, MAX_ARN_LENGTH, NAME_PATTERN, DigestCommand, is_arn
-from services.scheduling.scheduler import DigestSchedule, parse_time, parse_timezone
+from services.listing.command_parser import DigestCommand
+from services.scheduling.scheduler import DigestSchedule
 from services.slack.error_code import slack_error_code
+from services.storage.store import database_reason
 
 logger = logging.getLogger(__name__)
 
 # Slack's direct message channel ids start with D (group DMs are told apart by conversations.info).
 DIRECT_MESSAGE_PREFIX = "D"
-_LOOKS_LIKE_TIME = re.compile(r"^\d{1,2}([:.h]\d{0,2})?\s*(am|pm)?$", re.IGNORECASE)
-
-
-def parse_subscribe_args(args: Sequence[str]) -> tuple[str | None, str | None, str | None]:
-    """`[dataset-group] [at HH:MM] [time-zone]` → (group as typed, "HH:MM", IANA zone); errors name the word."""
-    tokens = list(args)
-    marker = next((i for i, t in enumerate(tokens) if t.lower() == "at" or (":" in t and not is_arn(t))), None)
-    before, at_time, zone = (tokens if marker is None else tokens[:marker]), None, None
-    if marker is not None:
-        after = tokens[marker + 1:] if tokens[marker].lower() == "at" else tokens[marker:]
-        if not after:
-            raise DigestUsageError("say when after `at`, e.g. `at 09:30`", "at")
-        at_time = parse_time(after[0])
-        if len(after) > 2:
-            raise DigestUsageError("too many words after the time: give at most a time zone", " ".join(after[2:]))
-        if len(after) == 2:
-            zone = parse_timezone(after[1])
-    if len(before) > 1:
-        if _LOOKS_LIKE_TIME.match(before[1]):
-            # `subscribe media-feed 9am`: a time, but not in a form we take.
-            raise InvalidDigestTime(before[1])
-        raise DigestUsageError("give at most one dataset group; a time goes after `at`", " ".join(before[1:]))
-    group = before[0] if before else None
-    if group is not None and not is_arn(group) and not NAME_PATTERN.match(group):
-        if "/" in group or group.upper() == "UTC":
-            raise DigestUsageError("a time zone needs a time before it, e.g. `at 09:30 Europe/Berlin`", group)
-        raise DigestUsageError("not a dataset group name", group)
-    if group is not None and is_arn(group) and (len(group) > MAX_ARN_LENGTH or not ARN_PATTERN.match(group)):
-        raise MalformedArn(group)
-    return group, at_time, zone
 
 
 class DigestCommands:
@@ -78,50 +44,66 @@ class DigestCommands:
         self._schedule = schedule
         self._configured = frozenset(configured_channels)
 
-    def handle(self, parsed: DigestCommand, requester: Requester) -> dict:
-        channel = requester.channel_id
-        if not channel:
+    def handle(self, parsed: DigestCommand, *, channel_id: str | None, user_id: str | None) -> DigestAnswer:
+        """What `parsed`, asked in `channel_id` by `user_id`, did. A database that does not answer is
+        DigestDatabaseUnavailable, logged here in one line (an outage the operator must see, not a bug with a
+        traceback)."""
+        try:
+            return self._handle(parsed, channel_id=channel_id, user_id=user_id)
+        except SQLAlchemyError as err:
+            logger.error("/deletion-jobs digest %s in %s: the database does not answer (%s). Check DATABASE_URL and"
+                         " that the database is running.", parsed.action, channel_id, database_reason(err))
+            raise DigestDatabaseUnavailable(parsed.action) from None
+
+    def _handle(self, parsed: DigestCommand, *, channel_id: str | None, user_id: str | None) -> DigestAnswer:
+        if not channel_id:
             raise DigestUsageError("run this in the channel that should get the digest")
         if parsed.action == "subscribe":
-            return self.subscribe(parsed.args, channel, requester.user_id)
-        if parsed.args:
-            raise DigestUsageError(f"`digest {parsed.action}` takes no more words", " ".join(parsed.args))
+            return self.subscribe(parsed, channel_id, user_id)
         if parsed.action == "unsubscribe":
-            removed = self._subscriptions.unsubscribe(channel)
-            if removed:
-                logger.info("digest: %s unsubscribed %s", requester.user_id, channel)
-            return render_unsubscribed(channel, removed, still_configured=channel in self._configured)
+            return self.unsubscribe(channel_id, user_id)
         if parsed.action == "list":
-            # Subscriptions to dataset groups the allowlist hides are not shown: nobody outside it sees them.
-            visible = [sub for sub in self._subscriptions.list()
-                       if sub.dataset_group_arn is None or self._access.group_allowed(sub.dataset_group_arn)]
-            return render_subscription_list(visible, self._schedule.describe)
+            return self.list_subscriptions()
         # "now": the command parser lets no other action through.
-        return self.now(channel)
+        return self.now(channel_id)
 
-    def subscribe(self, args: Sequence[str], channel: str, user_id: str | None) -> dict:
+    def subscribe(self, parsed: DigestCommand, channel: str, user_id: str | None) -> Subscribed:
         if channel.startswith(DIRECT_MESSAGE_PREFIX):
             raise DigestInDirectMessage(channel)
-        group, at_time, zone = parse_subscribe_args(args)
         arn = None
-        if group is not None:
-            arn = self._resolver.resolve(group).arn
+        if parsed.group is not None:
+            arn = self._resolver.resolve(parsed.group).arn
             self._access.check_group(arn, user_id=user_id)
         note = self._check_membership(channel)
+        at_time, zone = parsed.at_time, parsed.timezone
         subscription, created = self._subscriptions.subscribe(
             channel, dataset_group_arn=arn, at_time=at_time, timezone=zone if at_time else None, created_by=user_id)
         logger.info("digest: %s %s %s (group %s, time %s %s)", user_id, "subscribed" if created else "updated",
                     channel, arn or "all", at_time or "default", zone or "")
-        return render_subscribed(subscription, created=created, schedule_text=self._schedule.describe(subscription),
-                                 next_run=self._schedule.next_run(subscription), note=note)
+        return Subscribed(subscription, created=created, schedule_text=self._schedule.describe(subscription),
+                          next_run=self._schedule.next_run(subscription), note=note)
 
-    def now(self, channel: str) -> dict:
+    def unsubscribe(self, channel: str, user_id: str | None) -> Unsubscribed:
+        removed = self._subscriptions.unsubscribe(channel)
+        if removed:
+            logger.info("digest: %s unsubscribed %s", user_id, channel)
+        return Unsubscribed(channel, removed, still_configured=channel in self._configured)
+
+    def list_subscriptions(self) -> SubscriptionList:
+        # Subscriptions to dataset groups the allowlist hides are not shown: nobody outside it sees them.
+        visible = tuple(sub for sub in self._subscriptions.list()
+                        if sub.dataset_group_arn is None or self._access.group_allowed(sub.dataset_group_arn))
+        return SubscriptionList(visible, {sub.channel_id: self._schedule.describe(sub) for sub in visible})
+
+    def now(self, channel: str) -> DigestPosted:
         outcome = self._digest.run_channel(channel)
+        if outcome.error == DATABASE_ERROR:  # the run logged it already
+            raise DigestDatabaseUnavailable("now", posted=outcome.reported)
         if not outcome.ok:
             raise DigestFailed(channel, outcome.error or "unknown", outcome.fix)
         since = outcome.window.since if outcome.window else None
-        return render_digest_now(channel, reported=outcome.reported, messages=outcome.messages_posted, since=since,
-                                 posted_empty=outcome.messages_posted > 0 and outcome.reported == 0)
+        return DigestPosted(channel, reported=outcome.reported, messages=outcome.messages_posted, since=since,
+                            posted_empty=outcome.messages_posted > 0 and outcome.reported == 0)
 
     def _check_membership(self, channel: str) -> str | None:
         """Refuse (BotNotInChannel) when the bot cannot post here; a note when Slack could not tell us."""

@@ -1,18 +1,26 @@
-"""Parses the text of `/deletion-jobs …` into a command, or a CommandError that says what is wrong."""
+"""Parses the text of `/deletion-jobs …` into a command, or a CommandError that says what is wrong.
+
+Every argument is checked here, the digest's too (`digest subscribe [dataset-group] [at HH:MM] [time-zone]`):
+a dataset group name or ARN passes the same checks in a listing and in a subscription.
+"""
 
 from __future__ import annotations
 
+import difflib
 import html
 import re
 from dataclasses import dataclass
+from zoneinfo import available_timezones
 
-from services.errors import CommandError, MalformedArn
+from services.errors import CommandError, DigestUsageError, InvalidDigestTime, MalformedArn, UnknownTimeZone
 from services.models import STATUSES
 
 ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:personalize:[a-z0-9-]+:\d{12}:dataset-group/[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 MAX_ARN_LENGTH = 256
 DIGEST_ACTIONS = ("subscribe", "unsubscribe", "list", "now")
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_LOOKS_LIKE_TIME = re.compile(r"^\d{1,2}([:.h]\d{0,2})?\s*(am|pm)?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -30,8 +38,13 @@ class ListCommand:
 
 @dataclass(frozen=True)
 class DigestCommand:
+    """`digest subscribe|unsubscribe|list|now`. Only `subscribe` has arguments: a dataset group as typed (None: all
+    groups), a 24-hour "HH:MM" (None: the bot's schedule) and an IANA zone (None: the bot's DIGEST_TIMEZONE)."""
+
     action: str
-    args: tuple[str, ...] = ()
+    group: str | None = None
+    at_time: str | None = None
+    timezone: str | None = None
 
 
 Command = HelpCommand | ListCommand | DigestCommand
@@ -44,6 +57,15 @@ def normalise_status(token: str) -> str | None:
 
 def is_arn(token: str) -> bool:
     return token.lower().startswith("arn:")
+
+
+def is_dataset_group(token: str) -> bool:
+    """Whether the token can name a dataset group: a name, or a well-formed ARN (MalformedArn for any other ARN)."""
+    if is_arn(token):
+        if len(token) > MAX_ARN_LENGTH or not ARN_PATTERN.match(token):
+            raise MalformedArn(token)
+        return True
+    return bool(NAME_PATTERN.match(token))
 
 
 def parse_command(text: str | None) -> Command:
@@ -70,10 +92,7 @@ def parse_command(text: str | None) -> Command:
             continue
         if group is not None:
             raise CommandError("give only one dataset group", token)
-        if is_arn(token):
-            if len(token) > MAX_ARN_LENGTH or not ARN_PATTERN.match(token):
-                raise MalformedArn(token)
-        elif not NAME_PATTERN.match(token):
+        if not is_dataset_group(token):
             raise CommandError("not a status or a dataset group name", token)
         group = token
     return ListCommand(group=group, status=status)
@@ -85,4 +104,57 @@ def _parse_digest(args: list[str]) -> DigestCommand:
     action = args[0].lower()
     if action not in DIGEST_ACTIONS:
         raise CommandError("unknown digest action (use subscribe, unsubscribe, list or now)", args[0])
-    return DigestCommand(action=action, args=tuple(args[1:]))
+    if action == "subscribe":
+        return _parse_subscribe(args[1:])
+    if len(args) > 1:
+        raise DigestUsageError(f"`digest {action}` takes no more words", " ".join(args[1:]))
+    return DigestCommand(action=action)
+
+
+def _parse_subscribe(tokens: list[str]) -> DigestCommand:
+    """`[dataset-group] [at HH:MM] [time-zone]`; errors name the word."""
+    marker = next((i for i, t in enumerate(tokens) if t.lower() == "at" or (":" in t and not is_arn(t))), None)
+    before, at_time, zone = (tokens if marker is None else tokens[:marker]), None, None
+    if marker is not None:
+        at_time, zone = _parse_when(tokens[marker + 1:] if tokens[marker].lower() == "at" else tokens[marker:])
+    if len(before) > 1:
+        if _LOOKS_LIKE_TIME.match(before[1]):
+            # `subscribe media-feed 9am`: a time, but not in a form we take.
+            raise InvalidDigestTime(before[1])
+        raise DigestUsageError("give at most one dataset group; a time goes after `at`", " ".join(before[1:]))
+    group = before[0] if before else None
+    if group is not None and not is_dataset_group(group):
+        if "/" in group or group.upper() == "UTC":
+            raise DigestUsageError("a time zone needs a time before it, e.g. `at 09:30 Europe/Berlin`", group)
+        raise DigestUsageError("not a dataset group name", group)
+    return DigestCommand("subscribe", group=group, at_time=at_time, timezone=zone)
+
+
+def _parse_when(after: list[str]) -> tuple[str, str | None]:
+    """The words after `at` (or from the first `HH:MM`): a time and, optionally, a time zone."""
+    if not after:
+        raise DigestUsageError("say when after `at`, e.g. `at 09:30`", "at")
+    at_time = parse_time(after[0])
+    if len(after) > 2:
+        raise DigestUsageError("too many words after the time: give at most a time zone", " ".join(after[2:]))
+    return at_time, parse_timezone(after[1]) if len(after) == 2 else None
+
+
+def parse_time(token: str) -> str:
+    """`9:30`, `09:30` → `09:30`; InvalidDigestTime otherwise."""
+    match = _TIME.match(token.strip())
+    if not match:
+        raise InvalidDigestTime(token)
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
+def parse_timezone(token: str) -> str:
+    """An IANA zone name, matched case-insensitively; UnknownTimeZone (with close names) otherwise."""
+    zones = available_timezones()
+    if token in zones:
+        return token
+    by_folded = {zone.casefold(): zone for zone in zones}
+    if token.casefold() in by_folded:
+        return by_folded[token.casefold()]
+    close = difflib.get_close_matches(token.casefold(), list(by_folded), n=3, cutoff=0.6)
+    raise UnknownTimeZone(token, tuple(by_folded[c] for c in close))

@@ -5,7 +5,9 @@ Jobs:
 - `digest:default`: DIGEST_SCHEDULE (crontab) in DIGEST_TIMEZONE, for every subscription without its own time;
 - `digest:channel:<id>`: daily at the subscription's HH:MM in its time zone;
 - `digest:sync`: every minute, adds, replaces and removes the per-channel jobs to match the subscriptions table,
-  so `/deletion-jobs digest subscribe` and `unsubscribe` take effect without a restart;
+  so `/deletion-jobs digest subscribe` and `unsubscribe` take effect without a restart; and, until it has worked
+  once, stores DIGEST_CHANNELS as subscriptions (it needs AWS when DIGEST_DATASET_GROUP is a name, and the
+  database: either may be down when the scheduler starts);
 - `digest:catch-up`: once at start-up, when needed (below).
 
 Every job has an explicit id, `replace_existing=True`, `coalesce=True`, `max_instances=1` and a one-hour
@@ -24,21 +26,21 @@ catch-up from repeating anything an earlier run posted.
 
 from __future__ import annotations
 
-import difflib
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.exc import SQLAlchemyError
 
 from config.crontab import crontab_trigger
-from services.errors import DigestScheduleInvalid, InvalidDigestTime, UnknownTimeZone
+from services.errors import DigestGroupInvalid, DigestScheduleInvalid
 from services.models import Subscription
-from services.storage.store import utcnow
+from services.storage.store import database_reason, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +50,6 @@ DEFAULT_JOB_ID = "digest:default"
 SYNC_JOB_ID = "digest:sync"
 CATCH_UP_JOB_ID = "digest:catch-up"
 CHANNEL_JOB_PREFIX = "digest:channel:"
-
-_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-
 
 class WallClockCronTrigger(CronTrigger):
     """A CronTrigger that fires once for a wall-clock time that happens twice when DST ends.
@@ -68,27 +67,7 @@ class WallClockCronTrigger(CronTrigger):
         return fire
 
 
-def parse_time(token: str) -> str:
-    """`9:30`, `09:30` → `09:30`; InvalidDigestTime otherwise."""
-    match = _TIME.match(token.strip())
-    if not match:
-        raise InvalidDigestTime(token)
-    return f"{int(match.group(1)):02d}:{match.group(2)}"
-
-
-def parse_timezone(token: str) -> str:
-    """An IANA zone name, matched case-insensitively; UnknownTimeZone (with close names) otherwise."""
-    zones = available_timezones()
-    if token in zones:
-        return token
-    by_folded = {zone.casefold(): zone for zone in zones}
-    if token.casefold() in by_folded:
-        return by_folded[token.casefold()]
-    close = difflib.get_close_matches(token.casefold(), list(by_folded), n=3, cutoff=0.6)
-    raise UnknownTimeZone(token, tuple(by_folded[c] for c in close))
-
-
-def last_fire_time(trigger: CronTrigger, *, now: datetime, within: timedelta) -> datetime | None:
+def last_fire_time(trigger: BaseTrigger, *, now: datetime, within: timedelta) -> datetime | None:
     """The latest time in (now - within, now] at which `trigger` fires, if any."""
     fire = trigger.get_next_fire_time(None, now - within)
     last = None
@@ -118,15 +97,16 @@ class DigestSchedule:
     def from_settings(cls, settings) -> DigestSchedule:
         return cls(settings.digest_schedule, settings.digest_timezone)
 
-    def default_trigger(self) -> CronTrigger:
-        # DIGEST_SCHEDULE is a standard crontab (0 or 7 is Sunday); crontab_trigger translates it for APScheduler.
+    def default_trigger(self) -> BaseTrigger:
+        # DIGEST_SCHEDULE is a standard crontab (0 or 7 is Sunday; both day fields restricted means either day);
+        # crontab_trigger translates it for APScheduler.
         return crontab_trigger(self.cron, ZoneInfo(self.timezone), trigger_class=WallClockCronTrigger)
 
     def own_trigger(self, at_time: str, timezone: str | None) -> CronTrigger:
         hour, minute = (int(part) for part in at_time.split(":"))
         return WallClockCronTrigger(hour=hour, minute=minute, timezone=ZoneInfo(timezone or self.timezone))
 
-    def trigger_for(self, subscription: Subscription) -> CronTrigger:
+    def trigger_for(self, subscription: Subscription) -> BaseTrigger:
         if subscription.at_time:
             return self.own_trigger(subscription.at_time, subscription.timezone)
         return self.default_trigger()
@@ -181,6 +161,7 @@ class DigestScheduler:
         self.scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
         # channel id → (at_time, timezone) of the per-channel job now scheduled
         self._channel_jobs: dict[str, tuple[str, str | None]] = {}
+        self._configured_synced = False
 
     def start(self) -> None:
         self.add_jobs()
@@ -198,7 +179,7 @@ class DigestScheduler:
         self.scheduler.add_job(self.sync, "interval", seconds=self._sync_seconds, id=SYNC_JOB_ID,
                                name="digest subscription sync", replace_existing=True,
                                misfire_grace_time=self._sync_seconds)
-        self.sync()
+        self.sync(at_start_up=True)
         self.schedule_catch_up()
 
     def _next_run(self, job_id: str):
@@ -208,7 +189,12 @@ class DigestScheduler:
     # -- jobs ---------------------------------------------------------------------------------------------
 
     def run_default(self) -> None:
-        channels = [s.channel_id for s in self._subscriptions.list() if not s.at_time]
+        try:
+            channels = [s.channel_id for s in self._subscriptions.list() if not s.at_time]
+        except SQLAlchemyError as err:
+            logger.error("digest (default schedule) not run: the database does not answer (%s); the next run"
+                         " covers its window", database_reason(err))
+            return
         if channels:
             self._digest.run(channels)
 
@@ -222,9 +208,34 @@ class DigestScheduler:
                     ", ".join(channel_ids))
         self._digest.run(channel_ids)
 
-    def sync(self) -> None:
-        """Make the per-channel jobs match the subscriptions table."""
-        wanted = {s.channel_id: (s.at_time, s.timezone) for s in self._subscriptions.list() if s.at_time}
+    def sync(self, *, at_start_up: bool = False) -> None:
+        """Store DIGEST_CHANNELS (until that has worked once), then make the per-channel jobs match the table.
+
+        Each failure is one ERROR line, and the next sync, a minute later, tries again. At start-up only, a
+        DIGEST_DATASET_GROUP that names no dataset group is raised: the process stops with that setting named.
+        """
+        if not self._configured_synced:
+            self._configured_synced = self._sync_configured(at_start_up=at_start_up)
+        try:
+            subscriptions = self._subscriptions.list()
+        except SQLAlchemyError as err:
+            logger.error("digest scheduler: could not read the subscriptions, the database does not answer (%s);"
+                         " trying again in %d s", database_reason(err), self._sync_seconds)
+            return
+        self._sync_channel_jobs(subscriptions)
+
+    def _sync_configured(self, *, at_start_up: bool) -> bool:
+        retry = f"; the scheduler tries again every {self._sync_seconds} s"
+        try:
+            return self._digest.apply_configured_channels(then=retry)
+        except DigestGroupInvalid as err:
+            if at_start_up:
+                raise
+            logger.error("%s. DIGEST_CHANNELS were not synced%s", err, retry)
+            return False
+
+    def _sync_channel_jobs(self, subscriptions: list[Subscription]) -> None:
+        wanted = {s.channel_id: (s.at_time, s.timezone) for s in subscriptions if s.at_time}
         for channel_id in list(self._channel_jobs):
             if channel_id not in wanted:
                 job_id = CHANNEL_JOB_PREFIX + channel_id

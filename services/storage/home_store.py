@@ -1,4 +1,5 @@
 """The Home tab's shared read of the account: one row holding the snapshot JSON, when it was read, and a lease.
+The table is declared in `services.storage.schema`; this module owns its queries.
 
 Every process that serves Home reads this row; only the holder of the lease reads AWS. `take_lease` is one UPDATE
 whose WHERE clause re-checks the row (no lease alive, the snapshot still older than the caller accepts, no read
@@ -12,26 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, DateTime, String, Table, Text, insert, or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from services.models import as_utc
-from services.storage.store import metadata, utcnow
-
-home_snapshots = Table(
-    "home_snapshots",
-    metadata,
-    # One row per kind of read (region and window), so processes configured differently never fight.
-    Column("scope", String(64), primary_key=True),
-    Column("payload", Text, nullable=True),
-    Column("read_at", DateTime(timezone=True), nullable=True),
-    Column("lease_owner", String(80), nullable=True),
-    Column("lease_until", DateTime(timezone=True), nullable=True),
-    # The last read that failed, and the name of its error (a services.errors class), for the back-off and Home.
-    Column("failed_at", DateTime(timezone=True), nullable=True),
-    Column("failure", String(64), nullable=True),
-)
+from services.storage.schema import home_snapshots
+from services.storage.store import stored_utc, utcnow
 
 
 @dataclass(frozen=True)
@@ -78,7 +66,7 @@ class HomeSnapshotStore:
                    failed_before: datetime) -> bool:
         """Take the right to read AWS: only when no lease is alive, the snapshot was read before `read_before`
         (or never), and no read failed since `failed_before`. True for exactly one of any concurrent callers."""
-        now = now or utcnow()
+        now = stored_utc(now or utcnow())
         self._ensure_row()
         t = home_snapshots.c
         with self._engine.begin() as connection:
@@ -86,8 +74,8 @@ class HomeSnapshotStore:
                 update(home_snapshots)
                 .where(t.scope == self._key)
                 .where(or_(t.lease_until.is_(None), t.lease_until < now))
-                .where(or_(t.read_at.is_(None), t.read_at < read_before))
-                .where(or_(t.failed_at.is_(None), t.failed_at < failed_before))
+                .where(or_(t.read_at.is_(None), t.read_at < stored_utc(read_before)))
+                .where(or_(t.failed_at.is_(None), t.failed_at < stored_utc(failed_before)))
                 .values(lease_owner=owner, lease_until=now + lease_for)
             )
         return taken.rowcount == 1
@@ -95,6 +83,7 @@ class HomeSnapshotStore:
     def save(self, owner: str, payload: str, read_at: datetime) -> None:
         """Store a snapshot (unless a newer one is there already) and give the lease back."""
         t = home_snapshots.c
+        read_at = stored_utc(read_at)
         with self._engine.begin() as connection:
             connection.execute(
                 update(home_snapshots)
@@ -108,7 +97,7 @@ class HomeSnapshotStore:
         """A read failed: say so (Home shows it, and nobody reads again during the back-off); give the lease back."""
         with self._engine.begin() as connection:
             connection.execute(update(home_snapshots).where(home_snapshots.c.scope == self._key)
-                               .values(failed_at=at or utcnow(), failure=failure[:64]))
+                               .values(failed_at=stored_utc(at or utcnow()), failure=failure[:64]))
             self._release(connection, owner)
 
     def release(self, owner: str) -> None:

@@ -1,4 +1,4 @@
-"""The state store: SQLAlchemy tables shared by paging (long cursors) and the digest (subscriptions, ledger)."""
+"""The state store: the engine for DATABASE_URL, the schema it creates (declared in `schema.py`), paging cursors."""
 
 from __future__ import annotations
 
@@ -6,52 +6,51 @@ import logging
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    delete,
-    event,
-    insert,
-    select,
-    text,
-)
+from sqlalchemy import create_engine, delete, event, insert, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.errors import StateStoreUnavailable
 from services.models import as_utc
+from services.storage.schema import cursors, metadata
 
 logger = logging.getLogger(__name__)
 
 # What the operator should look at when the database does not answer.
 CHECK_DATABASE_URL = "check DATABASE_URL and that the database is running"
 
-metadata = MetaData()
-
-cursors = Table(
-    "cursors",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("payload", Text, nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
-)
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def create_state_engine(database_url: str) -> Engine:
-    """An engine for DATABASE_URL, set up for several threads (and, on SQLite, several processes)."""
+def stored_utc(moment: datetime) -> datetime:
+    """A moment as written to the database: SQLite stores datetimes without their zone, so always UTC."""
+    return as_utc(moment).astimezone(UTC)
+
+
+def database_reason(err: SQLAlchemyError) -> str:
+    """The driver's first line (e.g. "connection refused"), without SQLAlchemy's SQL and parameters."""
+    reason = str(getattr(err, "orig", None) or err).strip()
+    return reason.splitlines()[0] if reason else type(err).__name__
+
+
+DEFAULT_TIMEOUT_SECONDS = 30.0
+# The client-side bound waits this much longer than the server's statement_timeout, so that a merely slow statement
+# is cancelled by the server (an error that leaves the connection usable) before the client gives up on it.
+CLIENT_BOUND_MARGIN_SECONDS = 5.0
+
+
+def create_state_engine(database_url: str, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> Engine:
+    """An engine for DATABASE_URL, set up for several threads (and, on SQLite, several processes).
+
+    `timeout_seconds` (DATABASE_TIMEOUT_SECONDS) bounds one database operation: SQLite's wait for the write lock;
+    PostgreSQL's statement_timeout, and on the client side every wait for the server (see `bound_every_wait`).
+    """
     if database_url.startswith("sqlite"):
         engine = create_engine(
             database_url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": timeout_seconds},
         )
 
         @event.listens_for(engine, "connect")
@@ -59,7 +58,7 @@ def create_state_engine(database_url: str) -> Engine:
             # WAL lets readers and one writer work at once; busy_timeout makes writers wait, not fail.
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(timeout_seconds * 1000)}")
             cursor.close()
 
         return engine
@@ -69,7 +68,7 @@ def create_state_engine(database_url: str) -> Engine:
         # and digest after it, for good: fail in seconds with a message instead.
         connect_args = {
             "connect_timeout": 5,
-            "options": "-c statement_timeout=30000",
+            "options": f"-c statement_timeout={int(timeout_seconds * 1000)}",
             # A connection whose peer vanished (a partition, a firewall dropping idle flows) is noticed by the
             # kernel and fails, instead of leaving a digest or a click waiting on it for good.
             "keepalives": 1,
@@ -78,10 +77,52 @@ def create_state_engine(database_url: str) -> Engine:
             "keepalives_count": 3,
             "tcp_user_timeout": 30000,
         }
-    return create_engine(
+    engine = create_engine(
         database_url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=10, pool_recycle=1800,
         connect_args=connect_args,
     )
+    if database_url.startswith("postgresql+psycopg"):
+        bound_every_wait(engine, timeout_seconds + CLIENT_BOUND_MARGIN_SECONDS)
+    return engine
+
+
+def bound_every_wait(engine: Engine, seconds: float) -> None:
+    """Make every psycopg connection of `engine` give up on the server after `seconds`, and close itself.
+
+    A frozen server (SIGSTOP, a hung VM, a proxy that stops forwarding) is the case nothing else covers: its
+    statement_timeout cannot fire, and its kernel still acknowledges our packets and keepalives, so neither
+    tcp_user_timeout nor keepalives ever notice. psycopg 3 runs every exchange with the server (execute, fetch,
+    commit, rollback, SQLAlchemy's pre-ping) through `Connection.wait()`, whose `timeout` (psycopg >= 3.2) bounds
+    the whole exchange; connecting is bounded by connect_timeout already. A timed-out connection is in an unknown
+    protocol state, so it is closed: SQLAlchemy then sees a disconnect, invalidates it, and never reuses it.
+    """
+    connection_class = _bounded_connection_class(seconds)
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect, _record, cargs, cparams):
+        return connection_class.connect(*cargs, **cparams)
+
+
+def _bounded_connection_class(seconds: float):
+    import psycopg
+
+    # psycopg's own wait-timeout error: internal, documented as "handle it or convert it to a public one".
+    from psycopg.errors import _WaitTimeout
+
+    class BoundedConnection(psycopg.Connection):
+        def wait(self, gen, interval=0.1, timeout=None):
+            if timeout is not None:  # psycopg's own timed waits (notifies, cancelling on Ctrl-C) keep theirs
+                return super().wait(gen, interval=interval, timeout=timeout)
+            try:
+                return super().wait(gen, interval=interval, timeout=seconds)
+            except _WaitTimeout:
+                self.pgconn.finish()
+                raise psycopg.OperationalError(
+                    f"the database did not answer within {seconds:g} s (the bot's client-side limit,"
+                    " DATABASE_TIMEOUT_SECONDS + 5); the connection was closed"
+                ) from None
+
+    return BoundedConnection
 
 
 def redact_url(database_url: str) -> str:
@@ -101,14 +142,15 @@ class StateStore:
         self.engine = engine
 
     @classmethod
-    def from_url(cls, database_url: str) -> StateStore:
+    def from_url(cls, database_url: str, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> StateStore:
         try:
-            return cls(create_state_engine(database_url))
+            return cls(create_state_engine(database_url, timeout_seconds=timeout_seconds))
         except (SQLAlchemyError, ImportError, ValueError) as err:
             raise StateStoreUnavailable(f"DATABASE_URL {redact_url(database_url)} is not usable: {err}") from err
 
     def create_schema(self) -> None:
-        """Create missing tables; raise StateStoreUnavailable when the database does not answer."""
+        """Create the missing tables of `schema.py` (all of them, whatever was imported before); raise
+        StateStoreUnavailable when the database does not answer."""
         try:
             with self.engine.begin() as connection:
                 connection.execute(text("SELECT 1"))
@@ -122,8 +164,6 @@ class StateStore:
         # gunicorn workers, or web and clock, start together on a fresh database: between create_all's "is the
         # table there?" and its CREATE TABLE, another process may create it ("table ... already exists").
         # Checking again then finds the table; an error that persists is a real one and is raised.
-        import services.storage.home_store  # noqa: F401 - declares the Home tab's snapshot table on the metadata
-
         for attempt in range(1, attempts + 1):
             try:
                 metadata.create_all(self.engine)

@@ -19,6 +19,7 @@ import pytest
 
 from devtools.demo import ConsoleSession, make_console
 from devtools.personalize_emulator import PersonalizeEmulator
+from services.digest.results import DigestPosted
 
 ROOT = Path(__file__).resolve().parents[2]
 # Generous: a safety net for a stuck process, never a measure of speed.
@@ -305,17 +306,17 @@ def test_quit_after_a_command_on_a_terminal(tmp_path):
 
 
 class PostingDigest:
-    """Stands in for the digest until it is wired: posts to the channel as a digest does, then answers."""
+    """Stands in for the digest commands: posts to the channel as a digest does, then says what it posted."""
 
     def __init__(self, client):
         self.client = client
 
-    def handle(self, command, requester):
-        self.client.chat_postMessage(channel=requester.channel_id, text="Failed deletion jobs",
+    def handle(self, command, *, channel_id, user_id):
+        self.client.chat_postMessage(channel=channel_id, text="Failed deletion jobs",
                                      blocks=[{"type": "header", "text": {"type": "plain_text", "text": "Digest"}},
                                              {"type": "section", "text": {"type": "mrkdwn",
                                               "text": ":x: *Failed* · *job-7* · media-feed"}}])
-        return {"text": "Posted the digest in this channel."}
+        return DigestPosted(channel_id, reported=1, messages=1, since=None)
 
 
 def test_digest_commands_show_what_reached_the_channel(run_bot, emulator):
@@ -328,7 +329,7 @@ def test_digest_commands_show_what_reached_the_channel(run_bot, emulator):
     session = ConsoleSession(bot, make_console(stream))
     assert session.run_all(["/deletion-jobs digest now"], echo=True) == 0
     shown = stream.getvalue()
-    assert "Posted the digest in this channel." in shown
+    assert "Posted 1 failed deletion job in 1 message to #C123." in shown
     assert "posted in channel C123" in shown
     assert "Digest\n\n❌ Failed · job-7 · media-feed" in shown
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from services.storage.digest_store import SubscriptionStore, digest_ledger
+from services.storage.schema import digest_ledger
+from services.storage.subscriptions import SubscriptionStore
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET
 from tests.digest_databases import DATABASE_KINDS, database_url_for
 from tests.digest_fakes import posted_arns
@@ -44,7 +45,6 @@ def digest_env(emulator, slack, database_url: str, **extra: str) -> dict:
 
 
 def create_schema(database_url: str) -> None:
-    import services.storage.digest_store  # noqa: F401 - tables on the metadata
     from services.storage.store import StateStore
 
     store = StateStore.from_url(database_url)

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, select
 
 from blocks.home import ACTION_HOME_REFRESH
 from devtools.slack_requests import JSON, post, sign
-from services.storage.home_store import home_snapshots
+from services.storage.schema import home_snapshots
 from tests.blockkit import assert_valid_view
 
 ALLOWED_USER, OUTSIDER = "UALLOWED1", "UOUTSIDER"

@@ -12,7 +12,7 @@ import logging
 import pytest
 from sqlalchemy import create_engine
 
-from services.storage.digest_store import SubscriptionStore
+from services.storage.subscriptions import SubscriptionStore
 from tests.e2e.harness import job_arns
 from tests.e2e.test_digest_cli import CHANNEL, Account, digest_env, run_digest
 from tests.fault.test_digest_faults import assert_failed_loudly, assert_next_run_posts_everything_once, ledger_rows

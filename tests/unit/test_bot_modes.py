@@ -31,3 +31,25 @@ def test_the_digest_schedule_is_built_once_for_the_answers_and_the_scheduler(mak
         assert scheduler.scheduler.get_job("digest:default") is not None
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_stopping_the_scheduler_asks_a_running_digest_to_stop_first(make_settings, monkeypatch):
+    """SIGTERM to `python bot.py scheduler` (or `python bot.py`): the digest in progress is asked to stop at its next
+    safe point before the scheduler waits for it, so a long digest does not outlive the platform's grace period."""
+    events = []
+
+    class Scheduler:
+        def shutdown(self, wait):
+            events.append(("shutdown", wait, services.digest.stopping))
+
+    from app_factory import build_services
+
+    services = build_services(make_settings())
+    monkeypatch.setattr(bot, "build_services", lambda settings: services)
+    monkeypatch.setattr(bot, "start_scheduler", lambda services: Scheduler())
+    monkeypatch.setattr(bot, "wait_for_stop_signal", lambda stopping: events.append("signal"))
+    try:
+        assert bot.run_scheduler_process(make_settings()) == 0
+    finally:
+        services.background.shutdown(wait=True)
+    assert events == ["signal", ("shutdown", True, True)]

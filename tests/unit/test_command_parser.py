@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.errors import CommandError, MalformedArn
+from services.errors import CommandError, InvalidDigestTime, MalformedArn, UnknownTimeZone
 from services.listing.command_parser import DigestCommand, HelpCommand, ListCommand, parse_command
 
 ARN = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
@@ -26,7 +26,9 @@ ARN = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
         ("help", HelpCommand()),
         ("HELP", HelpCommand()),
         ("digest subscribe media-feed at 09:30 Europe/Berlin",
-         DigestCommand("subscribe", ("media-feed", "at", "09:30", "Europe/Berlin"))),
+         DigestCommand("subscribe", group="media-feed", at_time="09:30", timezone="Europe/Berlin")),
+        ("digest subscribe", DigestCommand("subscribe")),
+        (f"digest subscribe {ARN} 7:05", DigestCommand("subscribe", group=ARN, at_time="07:05")),
         ("digest now", DigestCommand("now")),
     ],
 )
@@ -69,5 +71,7 @@ def test_any_text_parses_or_gives_a_usage_answer(text):
         assert err.problem
     except MalformedArn as err:
         assert err.arn
+    except (InvalidDigestTime, UnknownTimeZone) as err:  # `digest subscribe at 25:00`, `at 9:00 Mars/Base`
+        assert err.token
     else:
         assert isinstance(result, ListCommand | HelpCommand | DigestCommand)

@@ -1,11 +1,12 @@
-"""DIGEST_SCHEDULE is a standard crontab: weekdays count from Sunday = 0 (or 7), as in cron, not as in APScheduler."""
+"""DIGEST_SCHEDULE is a standard crontab: weekdays count from Sunday = 0 (or 7), as in cron, not as in APScheduler;
+with both day fields restricted it fires on either day, as cron does, not only when both match."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from config.crontab import CrontabError, to_apscheduler, weekday_field
+from config.crontab import CrontabError, crontab_trigger, to_apscheduler, weekday_field
 
 
 @pytest.mark.parametrize(
@@ -56,3 +57,52 @@ def test_settings_refuse_a_schedule_that_never_fires(make_settings):
 def test_settings_do_not_depend_on_the_machine_time_zone(make_settings, monkeypatch):
     monkeypatch.setenv("TZ", "UTC0")
     assert make_settings(digest_schedule="0 9 * * 1-5").digest_schedule == "0 9 * * 1-5"
+
+
+# ---- both day fields restricted: cron fires on either day -------------------------------------------------
+
+
+def fire_dates(expression, start, until, timezone=UTC):
+    trigger = crontab_trigger(expression, timezone)
+    fires, previous, now = [], None, start
+    while True:
+        previous = trigger.get_next_fire_time(previous, now)
+        if previous is None or previous >= until:
+            return fires
+        fires.append(previous)
+        now = previous + timedelta(seconds=1)
+
+
+def days_at_nine(start, until, matches):
+    day, found = start, []
+    while day < until:
+        if matches(day):
+            found.append(day.replace(hour=9))
+        day += timedelta(days=1)
+    return found
+
+
+def test_both_day_fields_restricted_fire_on_either_day_as_cron_does():
+    start, until = datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 9, 1, tzinfo=UTC)
+    fires = fire_dates("0 9 1,15 * 1", start, until)
+    # The 1st, the 15th and every Monday (weekday() == 0); a Monday the 1st or 15th fires once.
+    assert fires == days_at_nine(start, until, lambda d: d.day in (1, 15) or d.weekday() == 0)
+    assert len(fires) == 18 and len(set(fires)) == len(fires)  # June 5, July 6, August 7
+    assert datetime(2026, 7, 1, 9, tzinfo=UTC) in fires  # a Wednesday: by its day of the month
+    assert datetime(2026, 6, 8, 9, tzinfo=UTC) in fires  # the 8th: by its weekday
+
+
+def test_a_day_field_starting_with_a_star_leaves_the_other_one_alone_deciding():
+    start, until = datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 9, 1, tzinfo=UTC)
+    # `*/2` in the day of month counts as unrestricted (vixie cron): Mondays on odd days, not odd days or Mondays.
+    assert fire_dates("0 9 */2 * 1", start, until) == days_at_nine(
+        start, until, lambda d: d.day % 2 == 1 and d.weekday() == 0)
+    assert fire_dates("0 9 1,15 * *", start, until) == days_at_nine(start, until, lambda d: d.day in (1, 15))
+    assert fire_dates("0 9 * * 1", start, until) == days_at_nine(start, until, lambda d: d.weekday() == 0)
+
+
+def test_an_impossible_day_of_month_still_fires_on_the_weekday(make_settings):
+    # Cron runs `0 9 31 2 1` on the Mondays of February; only a schedule that never fires is refused.
+    assert make_settings(digest_schedule="0 9 31 2 1").digest_schedule == "0 9 31 2 1"
+    fires = fire_dates("0 9 31 2 1", datetime(2027, 1, 1, tzinfo=UTC), datetime(2027, 3, 1, tzinfo=UTC))
+    assert [f.day for f in fires] == [1, 8, 15, 22]

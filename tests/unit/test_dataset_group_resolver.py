@@ -86,8 +86,9 @@ def test_whether_a_group_the_allowlist_hides_exists_is_not_told():
 
 
 def test_a_digest_dataset_group_arn_that_names_no_group_stops_the_bot():
-    digest = DigestService(Gateway(), None, None, None, lookback=timedelta(hours=24), max_job_age=timedelta(hours=48),
-                           configured_group=HOME + "ghost", resolver=DatasetGroupResolver(Gateway()))
+    digest = DigestService(Gateway(), None, None, None, renderer=None, lookback=timedelta(hours=24),
+                           max_job_age=timedelta(hours=48), configured_group=HOME + "ghost",
+                           resolver=DatasetGroupResolver(Gateway()))
     with pytest.raises(DigestGroupInvalid) as caught:
         digest.configured_group_arn()
     assert f"DIGEST_DATASET_GROUP '{HOME}ghost' is not a dataset group in this account and region" in str(caught.value)
@@ -123,8 +124,9 @@ def test_the_answer_says_which_part_does_not_match_and_escapes_the_arn():
 @pytest.mark.parametrize("configured", ["arn:aws:personalize:eu-west-1:123456789012:dataset-group/media-feed",
                                         "arn:nonsense"])
 def test_a_digest_dataset_group_setting_elsewhere_is_a_settings_error(configured):
-    digest = DigestService(Gateway(), None, None, None, lookback=timedelta(hours=24), max_job_age=timedelta(hours=48),
-                           configured_group=configured, resolver=DatasetGroupResolver(Gateway()))
+    digest = DigestService(Gateway(), None, None, None, renderer=None, lookback=timedelta(hours=24),
+                           max_job_age=timedelta(hours=48), configured_group=configured,
+                           resolver=DatasetGroupResolver(Gateway()))
     with pytest.raises(DigestGroupInvalid) as caught:
         digest.configured_group_arn()
     assert "DIGEST_DATASET_GROUP" in str(caught.value)

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from blocks.errors import render_error
 from handlers.commands import answer_command
+from handlers.digest import answer_digest
 from handlers.requests import Requester
 from services.access import AccessPolicy
 from services.audit import AuditLog
 from services.aws.dataset_groups import DatasetGroupResolver
 from services.container import Services
-from services.digest.commands import DigestCommands, parse_subscribe_args
+from services.digest.commands import DigestCommands
+from services.digest.results import DigestPosted, Subscribed, Unsubscribed
 from services.digest.service import DigestService
 from services.errors import (
     AccessRefused,
     BotNotInChannel,
     DatasetGroupNotFound,
+    DigestDatabaseUnavailable,
     DigestInDirectMessage,
     DigestUsageError,
     ForeignDatasetGroupArn,
@@ -27,13 +31,14 @@ from services.errors import (
     NotSubscribed,
     UnknownTimeZone,
 )
-from services.listing.command_parser import DigestCommand
+from services.listing.command_parser import CommandError, parse_command
 from services.models import DatasetGroup, DeletionJob
 from services.scheduling.scheduler import DigestSchedule
-from services.storage.digest_store import DigestLedger, SubscriptionStore
+from services.storage.ledger import DigestLedger
 from services.storage.store import StateStore
+from services.storage.subscriptions import SubscriptionStore
 from tests.blockkit import assert_within_limits
-from tests.digest_fakes import Clock, FakeGateway, FakePacer, FakeSlack, posted_arns
+from tests.digest_fakes import DIGEST_RENDERER, Clock, FakeGateway, FakePacer, FakeSlack, posted_arns
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 MEDIA = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
@@ -47,8 +52,6 @@ class GroupsGateway(FakeGateway):
 
 @pytest.fixture
 def env(tmp_path):
-    import services.storage.digest_store  # noqa: F401 - tables on the metadata
-
     state = StateStore.from_url(f"sqlite:///{tmp_path / 'state.sqlite3'}")
     state.create_schema()
     clock = Clock(NOW)
@@ -56,8 +59,8 @@ def env(tmp_path):
     slack = FakeSlack()
     subscriptions = SubscriptionStore(state.engine, clock=clock)
     digest = DigestService(gateway, subscriptions, DigestLedger(state.engine, claim_ttl=timedelta(minutes=15)), slack,
-                           lookback=timedelta(hours=24), max_job_age=timedelta(hours=48), pacer=FakePacer(),
-                           clock=clock)
+                           renderer=DIGEST_RENDERER, lookback=timedelta(hours=24), max_job_age=timedelta(hours=48),
+                           pacer=FakePacer(), clock=clock)
 
     def commands(access=None, configured=()):
         return DigestCommands(subscriptions, digest, DatasetGroupResolver(gateway), access or AccessPolicy(), slack,
@@ -68,7 +71,9 @@ def env(tmp_path):
 
 
 def ask(commands, action: str, *args: str, channel: str = "C1", user: str = "U1") -> dict:
-    message = commands.handle(DigestCommand(action, tuple(args)), Requester("T1", user, channel))
+    """`/deletion-jobs digest <action> <args>` as the command handler runs it: parsed, handled, rendered."""
+    parsed = parse_command(" ".join(["digest", action, *args]))
+    message = answer_digest(commands, parsed, Requester("T1", user, channel))
     assert_within_limits(message)
     return message
 
@@ -86,6 +91,11 @@ def error_text(err: Exception) -> str:
 # ---- parsing --------------------------------------------------------------------------------------------
 
 
+def parse_subscribe_args(args):
+    """`digest subscribe <args>` through the command parser."""
+    return parse_command(" ".join(["digest", "subscribe", *args]))
+
+
 @pytest.mark.parametrize("args, expected", [
     ((), (None, None, None)),
     (("media-feed",), ("media-feed", None, None)),
@@ -96,7 +106,8 @@ def error_text(err: Exception) -> str:
     ((MEDIA, "at", "07:00", "UTC"), (MEDIA, "07:00", "UTC")),
 ])
 def test_subscribe_arguments(args, expected):
-    assert parse_subscribe_args(args) == expected
+    parsed = parse_subscribe_args(args)
+    assert (parsed.group, parsed.at_time, parsed.timezone) == expected
 
 
 @pytest.mark.parametrize("args, error", [
@@ -222,7 +233,8 @@ def test_the_user_and_channel_allowlists_apply_before_anything_happens(env):
             return None
 
     services = Services(listing=Listing(), access=AccessPolicy(user_ids=("UADMIN",)), audit=AuditLog(env.gateway),
-                        background=None, delivery=Delivery(), digest_commands=env.commands())
+                        background=None, delivery=Delivery(), digest_commands=env.commands(),
+                        digest=env.digest, digest_schedule=DigestSchedule("0 9 * * *", "UTC"))
     answer_command(services, Requester("T1", "UOTHER", "C1"), "digest subscribe", respond=None)
     assert "not allowed" in delivered[0]["blocks"][0]["text"]["text"]
     assert env.subscriptions.get("C1") is None and env.slack.info_calls == []
@@ -297,3 +309,117 @@ def test_a_dataset_group_arn_of_another_region_is_refused_and_nothing_is_stored(
     assert env.subscriptions.get("C1") is None
     assert env.slack.info_calls == [], "refused before asking Slack anything"
     assert "this bot reads region `us-east-1`" in error_text(caught.value)
+
+
+@pytest.mark.parametrize("token", ["media-feed", "a" * 63, "a" * 64, "-feed", "feed!", MEDIA, MEDIA + "/x",
+                                   "arn:aws:personalize:us-east-1:123:dataset-group/x", "ARN:aws:s3:::bucket"])
+def test_a_subscription_names_its_dataset_group_as_a_listing_does(token):
+    """One name/ARN check in the command parser: a token a listing refuses, a subscription refuses too."""
+    def verdict(text):
+        try:
+            parse_command(text)
+        except MalformedArn:
+            return "malformed ARN"
+        except CommandError:
+            return "not a name"
+        return "accepted"
+
+    assert verdict(f"digest subscribe {token}") == verdict(token)
+
+
+def test_digest_commands_return_what_they_did_as_plain_data(env):
+    """No Block Kit in services/: the handler renders these (handlers/digest.py)."""
+    commands = env.commands()
+    subscribed = commands.handle(parse_command("digest subscribe media-feed at 8:30"), channel_id="C1", user_id="U1")
+    assert isinstance(subscribed, Subscribed) and subscribed.created
+    assert (subscribed.subscription.dataset_group_arn, subscribed.subscription.at_time) == (MEDIA, "08:30")
+    assert subscribed.schedule_text == "every day at 08:30 UTC" and subscribed.note is None
+
+    listed = commands.handle(parse_command("digest list"), channel_id="C1", user_id="U1")
+    assert [s.channel_id for s in listed.subscriptions] == ["C1"]
+    assert listed.schedule_of(listed.subscriptions[0]) == "every day at 08:30 UTC"
+
+    posted = commands.handle(parse_command("digest now"), channel_id="C1", user_id="U1")
+    assert posted == DigestPosted("C1", reported=0, messages=0, since=posted.since)
+
+    removed = commands.handle(parse_command("digest unsubscribe"), channel_id="C1", user_id="U1")
+    assert isinstance(removed, Unsubscribed) and removed.removed.channel_id == "C1" and not removed.still_configured
+
+
+# ---- the database down ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(("command", "says"), [
+    ("digest list", "could not show the digest subscriptions"),
+    ("digest now", "could not post this channel's digest"),
+    ("digest subscribe", "could not change this channel's digest subscription"),
+    ("digest unsubscribe", "could not change this channel's digest subscription"),
+])
+def test_with_the_database_down_digest_commands_say_so_without_a_traceback(env, caplog, command, says):
+    """Nothing listens at DATABASE_URL: a real driver error, through the real command handler."""
+    from services.storage.store import create_state_engine
+
+    engine = create_state_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test")
+    subscriptions = SubscriptionStore(engine)
+    digest = DigestService(env.gateway, subscriptions, DigestLedger(engine, claim_ttl=timedelta(minutes=15)),
+                           env.slack, renderer=DIGEST_RENDERER, lookback=timedelta(hours=24),
+                           max_job_age=timedelta(hours=48), pacer=FakePacer())
+    commands = DigestCommands(subscriptions, digest, DatasetGroupResolver(env.gateway), AccessPolicy(), env.slack,
+                              DigestSchedule("0 9 * * *", "UTC"))
+    delivered = []
+
+    class Delivery:
+        def send(self, respond, message, **kwargs):
+            delivered.append(message)
+
+    services = Services(listing=None, access=AccessPolicy(), audit=AuditLog(env.gateway), background=None,
+                        delivery=Delivery(), digest_commands=commands, digest=digest,
+                        digest_schedule=DigestSchedule("0 9 * * *", "UTC"))
+    with caplog.at_level(logging.INFO):
+        answer_command(services, Requester("T1", "U1", "C1"), command, respond=None)
+    engine.dispose()
+
+    [message] = delivered
+    assert_within_limits(message)
+    text = message["blocks"][0]["text"]["text"]
+    assert "database is unavailable" in text and says in text, text
+    assert "Something went wrong" not in text
+    assert all(r.exc_info is None for r in caplog.records), "no traceback in the log"
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "database does not answer" in errors[0], errors
+    audit = [r.getMessage() for r in caplog.records if r.name == "deletion_jobs.audit"]
+    assert len(audit) == 1 and "DigestDatabaseUnavailable" in audit[0]
+
+
+def test_digest_now_that_loses_the_database_mid_run_says_what_it_posted(env, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    ask(env.commands(), "subscribe")
+    for i in range(30):  # two messages
+        env.gateway.add(DeletionJob(arn=f"arn:aws:personalize:us-east-1:123456789012:data-deletion-job/m{i}",
+                                    name=f"m{i}", dataset_group_arn=MEDIA, status="FAILED",
+                                    created=NOW - timedelta(hours=3), updated=NOW - timedelta(hours=2, minutes=i),
+                                    failure_reason="nope"))
+    ledger = env.digest._ledger
+    original, marks = ledger.mark_posted, []
+
+    def mark_then_fail(claim, job_arns, *, message_ts):
+        marks.append(len(job_arns))
+        if len(marks) == 2:
+            raise OperationalError("UPDATE digest_ledger ...", {}, Exception("server closed the connection"))
+        return original(claim, job_arns, message_ts=message_ts)
+
+    monkeypatch.setattr(ledger, "mark_posted", mark_then_fail)
+    with pytest.raises(DigestDatabaseUnavailable) as caught:
+        ask(env.commands(), "now")
+    text = error_text(caught.value)
+    assert f"I posted {marks[0]} failed deletion jobs before it stopped answering" in text
+    assert "could not post this channel's digest" in text

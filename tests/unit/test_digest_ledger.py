@@ -7,11 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.digest.service import CLAIM_LOST, DigestService
+from services.digest.outcome import CLAIM_LOST
+from services.digest.service import DigestService
 from services.models import ORIGIN_SETTINGS, ORIGIN_SLACK, DeletionJob
-from services.storage.digest_store import DigestLedger, SubscriptionStore
+from services.storage.ledger import DigestLedger
+from services.storage.subscriptions import SubscriptionStore
 from tests.digest_databases import database_url, digest_engine  # noqa: F401 - fixtures
-from tests.digest_fakes import FakeGateway, FakePacer, FakeSlack, posted_arns
+from tests.digest_fakes import DIGEST_RENDERER, FakeGateway, FakePacer, FakeSlack, posted_arns
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 TTL = timedelta(minutes=15)
@@ -240,7 +242,7 @@ class _Runs:
     def service(self):
         # Each run its own ledger object, as each process has: only the database is shared.
         return DigestService(self.gateway, self.subscriptions, DigestLedger(self.engine, claim_ttl=TTL,
-                             clock=self.clock), self.slack, lookback=timedelta(hours=24),
+                             clock=self.clock), self.slack, renderer=DIGEST_RENDERER, lookback=timedelta(hours=24),
                              max_job_age=timedelta(hours=48), pacer=FakePacer(), clock=self.clock)
 
 

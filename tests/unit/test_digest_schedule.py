@@ -12,8 +12,17 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEv
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from services.errors import DigestScheduleInvalid, InvalidDigestTime, UnknownTimeZone
-from services.models import Subscription
+from services.aws.dataset_groups import DatasetGroupResolver
+from services.digest.service import DigestService
+from services.errors import (
+    AwsUnreachable,
+    DigestGroupInvalid,
+    DigestScheduleInvalid,
+    InvalidDigestTime,
+    UnknownTimeZone,
+)
+from services.listing.command_parser import parse_time, parse_timezone
+from services.models import ORIGIN_SETTINGS, DatasetGroup, Subscription
 from services.scheduling.scheduler import (
     CATCH_UP_JOB_ID,
     CHANNEL_JOB_PREFIX,
@@ -25,12 +34,11 @@ from services.scheduling.scheduler import (
     WallClockCronTrigger,
     due_for_catch_up,
     last_fire_time,
-    parse_time,
-    parse_timezone,
 )
-from services.storage.digest_store import SubscriptionStore
+from services.storage.ledger import DigestLedger
 from services.storage.store import StateStore
-from tests.digest_fakes import Clock
+from services.storage.subscriptions import SubscriptionStore
+from tests.digest_fakes import DIGEST_RENDERER, Clock, FakeGateway, FakeSlack
 
 
 def fire_times(trigger, start: datetime, count: int) -> list[datetime]:
@@ -76,6 +84,21 @@ def test_a_time_skipped_when_dst_starts_still_runs_once_that_day():
     times = fire_times(trigger, datetime(2026, 3, 28, tzinfo=UTC), 3)
     # 02:30 does not exist on 29 March in Berlin; the digest runs once that night, an hour later on the clock.
     assert utc(times) == ["03-28 01:30", "03-29 01:30", "03-30 00:30"]
+
+
+def test_either_day_schedule_fires_once_a_day_across_the_autumn_dst_change():
+    # 1 November 2026 is a Sunday and the day New York's 01:00-02:00 happens twice; the 2nd is a Monday.
+    trigger = DigestSchedule("30 1 1,2 * 0", "America/New_York").default_trigger()
+    times = fire_times(trigger, datetime(2026, 10, 24, tzinfo=UTC), 5)
+    assert utc(times) == ["10-25 05:30", "11-01 05:30", "11-02 06:30", "11-08 06:30", "11-15 06:30"]
+    assert {t.astimezone(ZoneInfo("America/New_York")).strftime("%H:%M") for t in times} == {"01:30"}
+
+
+def test_either_day_schedule_runs_once_on_the_spring_dst_change():
+    # 29 March 2026: a Sunday, and 02:30 does not exist in Berlin. The 1st is a Wednesday.
+    trigger = DigestSchedule("30 2 1 * 0", "Europe/Berlin").default_trigger()
+    times = fire_times(trigger, datetime(2026, 3, 21, tzinfo=UTC), 4)
+    assert utc(times) == ["03-22 01:30", "03-29 01:30", "04-01 00:30", "04-05 00:30"]
 
 
 def test_a_subscription_time_uses_its_own_zone_or_the_bot_zone():
@@ -163,11 +186,12 @@ class RecordingDigest:
     def run(self, channel_ids=None, *, dry_run=False):
         self.runs.append(list(channel_ids) if channel_ids is not None else None)
 
+    def apply_configured_channels(self, *, then=""):
+        return True
+
 
 @pytest.fixture
 def store(tmp_path):
-    import services.storage.digest_store  # noqa: F401 - tables on the metadata
-
     state = StateStore.from_url(f"sqlite:///{tmp_path / 'state.sqlite3'}")
     state.create_schema()
     return SubscriptionStore(state.engine, clock=Clock(NOW - timedelta(days=1)))
@@ -272,3 +296,125 @@ def test_missed_and_failed_jobs_are_logged_at_error(make_scheduler, caplog):
 def test_the_trigger_class_is_ours_everywhere():
     assert isinstance(SCHEDULE.default_trigger(), WallClockCronTrigger)
     assert isinstance(SCHEDULE.own_trigger("09:00", "UTC"), WallClockCronTrigger)
+
+
+def test_the_scheduler_runs_an_either_day_schedule_and_catches_it_up(store):
+    schedule = DigestSchedule("0 9 1,15 * 1", "UTC")
+    scheduler = DigestScheduler(RecordingDigest(), store, schedule, clock=Clock(NOW),
+                                scheduler_factory=BackgroundScheduler)
+    scheduler.add_jobs()
+    job = scheduler.scheduler.get_job(DEFAULT_JOB_ID)
+    assert str(job.trigger.timezone) == "UTC"
+    # NOW is Monday 2 November 2026, 09:40: it fired 40 minutes ago by its weekday; next on Monday the 9th.
+    assert last_fire_time(job.trigger, now=NOW, within=timedelta(hours=1)) == NOW - timedelta(minutes=40)
+    assert schedule.next_run(subscription(created=NOW - timedelta(days=3), last=None), NOW) == datetime(
+        2026, 11, 9, 9, tzinfo=UTC)
+
+
+# ---- DIGEST_CHANNELS while AWS is down -------------------------------------------------------------------
+
+MEDIA = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
+
+
+class FlakyGroupsGateway(FakeGateway):
+    """ListDatasetGroups that fails with AwsUnreachable `failures` times, then answers."""
+
+    def __init__(self, failures: int, groups=(("media-feed", MEDIA),)):
+        super().__init__()
+        self.failures = failures
+        self.groups = [DatasetGroup(name, arn) for name, arn in groups]
+        self.group_calls = 0
+
+    def list_dataset_groups(self):
+        self.group_calls += 1
+        if self.group_calls <= self.failures:
+            raise AwsUnreachable("could not connect to the endpoint")
+        return self.groups
+
+
+def configured_digest(store, gateway, channels=("CNEW",)) -> DigestService:
+    ledger = DigestLedger(store._engine, claim_ttl=timedelta(minutes=15))
+    return DigestService(gateway, store, ledger, FakeSlack(), renderer=DIGEST_RENDERER, lookback=timedelta(hours=24),
+                         max_job_age=timedelta(hours=48), configured_channels=channels,
+                         configured_group="media-feed", resolver=DatasetGroupResolver(gateway), clock=Clock(NOW))
+
+
+def stored(store) -> dict[str, str | None]:
+    return {s.channel_id: s.dataset_group_arn for s in store.list()}
+
+
+def test_digest_channels_are_stored_by_the_sync_after_aws_comes_back_and_the_setting_change_applied(store, caplog):
+    # COLD came from an earlier DIGEST_CHANNELS; the setting now lists CNEW only. AWS is down at start-up.
+    store.subscribe("COLD", dataset_group_arn=None, origin=ORIGIN_SETTINGS)
+    gateway = FlakyGroupsGateway(failures=2)
+    scheduler = DigestScheduler(configured_digest(store, gateway), store, SCHEDULE, clock=Clock(NOW),
+                                scheduler_factory=BackgroundScheduler)
+
+    with caplog.at_level(logging.INFO):
+        scheduler.add_jobs()
+        assert stored(store) == {"COLD": None}
+        scheduler.sync()  # a minute later: AWS still down
+        assert stored(store) == {"COLD": None}
+        scheduler.sync()  # AWS is back
+
+    assert stored(store) == {"CNEW": MEDIA}, "CNEW subscribed to the named group, COLD removed"
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 2 and all(r.exc_info is None for r in errors), "one line per failure, no traceback"
+    assert all("DIGEST_DATASET_GROUP" in r.getMessage() and "AwsUnreachable" in r.getMessage()
+               and "tries again" in r.getMessage() for r in errors)
+    scheduler.sync()
+    assert gateway.group_calls == 3, "once synced, no more attempts"
+
+
+def test_a_group_that_turns_out_not_to_exist_is_logged_by_the_sync_and_stops_start_up(store, caplog):
+    gateway = FlakyGroupsGateway(failures=1, groups=(("retail", MEDIA.replace("media-feed", "retail")),))
+    scheduler = DigestScheduler(configured_digest(store, gateway), store, SCHEDULE, clock=Clock(NOW),
+                                scheduler_factory=BackgroundScheduler)
+    scheduler.add_jobs()  # AWS down: logged, start-up goes on
+    caplog.clear()
+    with caplog.at_level(logging.ERROR):
+        scheduler.sync()  # AWS answers: there is no media-feed
+    [line] = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "DIGEST_DATASET_GROUP 'media-feed' is not a dataset group" in line and "tries again" in line
+    assert stored(store) == {}
+
+    with pytest.raises(DigestGroupInvalid):
+        DigestScheduler(configured_digest(store, FlakyGroupsGateway(failures=0, groups=())), store, SCHEDULE,
+                        clock=Clock(NOW), scheduler_factory=BackgroundScheduler).add_jobs()
+
+
+def test_a_running_scheduler_retries_digest_channels_by_itself(store, caplog):
+    gateway = FlakyGroupsGateway(failures=1)
+    scheduler = DigestScheduler(configured_digest(store, gateway), store, SCHEDULE, clock=Clock(NOW),
+                                scheduler_factory=BackgroundScheduler, sync_seconds=1)
+    try:
+        with caplog.at_level(logging.ERROR):
+            scheduler.start()
+            assert stored(store) == {}
+            deadline = time.monotonic() + 60
+            while not stored(store) and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        scheduler.shutdown(wait=True)
+    assert stored(store) == {"CNEW": MEDIA}
+    assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1, "one failure, one line"
+
+
+def test_the_scheduler_jobs_log_a_database_outage_in_one_line_without_a_traceback(make_scheduler, store, caplog,
+                                                                                   monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    scheduler, digest = make_scheduler()
+    scheduler.add_jobs()
+
+    def down():
+        raise OperationalError("SELECT ...", {}, Exception("connection timeout expired"))
+
+    monkeypatch.setattr(store, "list", down)
+    with caplog.at_level(logging.ERROR):
+        scheduler.sync()
+        scheduler.run_default()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 2 and all(r.exc_info is None for r in errors)
+    assert all("database does not answer (connection timeout expired)" in r.getMessage() for r in errors)
+    assert digest.runs == []

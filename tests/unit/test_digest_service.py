@@ -10,12 +10,14 @@ from sqlalchemy import func, select
 
 from services.access import AccessPolicy
 from services.digest.service import ChannelPacer, DigestService
-from services.errors import NotSubscribed
+from services.errors import AwsUnreachable, NotSubscribed
 from services.models import DeletionJob
-from services.storage.digest_store import DigestLedger, SubscriptionStore, digest_ledger
+from services.storage.ledger import DigestLedger
+from services.storage.schema import digest_ledger
 from services.storage.store import StateStore
+from services.storage.subscriptions import SubscriptionStore
 from tests.blockkit import assert_within_limits
-from tests.digest_fakes import Clock, FakeGateway, FakePacer, FakeSlack, posted_arns
+from tests.digest_fakes import DIGEST_RENDERER, Clock, FakeGateway, FakePacer, FakeSlack, posted_arns
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 MEDIA = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
@@ -35,8 +37,6 @@ def arns(jobs) -> list[str]:
 
 @pytest.fixture
 def env(tmp_path):
-    import services.storage.digest_store  # noqa: F401 - tables on the metadata
-
     state = StateStore.from_url(f"sqlite:///{tmp_path / 'state.sqlite3'}")
     state.create_schema()
     clock = Clock(NOW)
@@ -52,6 +52,7 @@ def env(tmp_path):
         def service(self, **kwargs):
             kwargs.setdefault("lookback", timedelta(hours=24))
             kwargs.setdefault("max_job_age", timedelta(hours=48))
+            kwargs.setdefault("renderer", DIGEST_RENDERER)
             return DigestService(self.gateway, self.subscriptions, self.ledger, self.slack, pacer=self.pacer,
                                  clock=clock, **kwargs)
 
@@ -182,6 +183,23 @@ def test_a_dry_run_writes_nothing_and_includes_configured_channels(env):
     assert env.subscriptions.get("CCONF") is None
 
 
+def test_a_dry_run_whose_configured_group_cannot_be_resolved_fails_without_raising(env, caplog):
+    class Unreachable:
+        def resolve(self, token):
+            raise AwsUnreachable("no route", code="EndpointConnectionError")
+
+    service = env.service(configured_channels=["CCONF"], configured_group="media-feed", resolver=Unreachable())
+
+    with caplog.at_level(logging.ERROR):
+        run = service.run(dry_run=True)
+
+    assert not run.ok and run.error == "AwsUnreachable" and run.outcomes == []
+    assert env.gateway.list_calls == 0 and env.slack.posts == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
+        "digest run stopped: could not resolve DIGEST_DATASET_GROUP through AWS (AwsUnreachable)"]
+    assert not [r for r in caplog.records if r.exc_info]
+
+
 def test_jobs_of_groups_outside_the_allowlist_are_left_out(env):
     env.subscriptions.subscribe("C1", dataset_group_arn=None)
     env.gateway.jobs = [failed(0, group=MEDIA), failed(1, group=RETAIL)]
@@ -282,3 +300,76 @@ def test_a_database_down_before_any_channel_fails_the_run_without_raising(env, c
         run = env.service().run()
     assert not run.ok and run.error == DATABASE_ERROR and run.outcomes == []
     assert any("connection refused" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+
+
+def test_the_digest_posts_what_the_injected_renderer_renders_and_marks_exactly_its_jobs(env):
+    """services/ never import blocks/: app_factory hands the renderer in, and the run posts its messages as they are."""
+    from services.digest.render import DigestRenderer
+
+    env.subscriptions.subscribe("C1", dataset_group_arn=None)
+    env.gateway.jobs = [failed(i) for i in range(3)]
+    shown_first = sorted(env.gateway.jobs, key=lambda job: job.arn)[:2]
+
+    def two_messages(jobs, *, window, dataset_group_arn):
+        first = [job for job in jobs if job in shown_first]
+        rest = [job for job in jobs if job not in shown_first]
+        return [({"text": f"part {i}", "blocks": []}, part) for i, part in enumerate((first, rest), start=1)]
+
+    def nothing(*, window, dataset_group_arn):
+        return {"text": "nothing", "blocks": []}
+
+    run = env.service(renderer=DigestRenderer(two_messages, nothing)).run()
+
+    assert run.ok and run.outcome("C1").messages_posted == 2 and run.outcome("C1").reported == 3
+    assert [post["text"] for post in env.slack.posts] == ["part 1", "part 2"]
+    marked = env.ledger.posted_among("C1", arns(env.gateway.jobs))
+    assert marked == set(arns(env.gateway.jobs))
+
+
+def unposted_still_claimed(env) -> int:
+    with env.engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(digest_ledger).where(
+            digest_ledger.c.posted_at.is_(None), digest_ledger.c.claim_token.is_not(None))).scalar()
+
+
+def test_a_stop_requested_while_a_post_is_in_flight_finishes_it_and_releases_the_rest(env, caplog):
+    from services.digest.service import STOPPED
+
+    for channel in ("C1", "C2"):
+        env.subscriptions.subscribe(channel, dataset_group_arn=None)
+    env.gateway.jobs = [failed(i) for i in range(60)]  # several messages per channel
+    service = env.service()
+    post = env.slack.chat_postMessage
+
+    def post_while_stopped(**params):
+        service.request_stop()  # SIGTERM arrives while this post is in flight
+        return post(**params)
+
+    env.slack.chat_postMessage = post_while_stopped
+    with caplog.at_level(logging.WARNING):
+        run = service.run()
+
+    assert not run.ok and [o.error for o in run.outcomes] == [STOPPED, STOPPED]
+    assert len(env.slack.posts) == 1, "the post in flight, and no other"
+    first = posted_arns(env.slack.posts)
+    assert env.ledger.posted_among("C1", arns(env.gateway.jobs)) == set(first), "it was recorded"
+    assert unposted_still_claimed(env) == 0, "the rest was released, not left to the claim TTL"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("stopped on request" in r.getMessage() for r in caplog.records)
+
+    env.slack.chat_postMessage = post
+    assert env.service().run().ok  # the next process, at once: no TTL to wait for
+    for channel in ("C1", "C2"):
+        assert sorted(posted_arns(env.slack.posted_to(channel))) == arns(env.gateway.jobs), "each failure once"
+
+
+def test_a_stop_requested_before_the_read_claims_and_posts_nothing(env):
+    from services.digest.service import STOPPED
+
+    env.subscriptions.subscribe("C1", dataset_group_arn=None)
+    env.gateway.jobs = [failed(i) for i in range(5)]
+    service = env.service()
+    service.request_stop()
+    run = service.run()
+    assert run.error == STOPPED and not run.ok
+    assert (env.gateway.list_calls, env.slack.posts, env.ledger_rows()) == (0, [], 0)

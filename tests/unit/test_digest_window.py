@@ -15,9 +15,10 @@ from botocore.stub import Stubber
 from services.aws.personalize import CLIENT_CONFIG, PersonalizeGateway
 from services.digest.service import DigestService
 from services.digest.window import WINDOW_OVERLAP, read_cutoff, window_for
-from services.storage.digest_store import DigestLedger, SubscriptionStore
+from services.storage.ledger import DigestLedger
 from services.storage.store import StateStore
-from tests.digest_fakes import Clock, FakePacer, FakeSlack, posted_arns
+from services.storage.subscriptions import SubscriptionStore
+from tests.digest_fakes import DIGEST_RENDERER, Clock, FakePacer, FakeSlack, posted_arns
 from tests.personalize_stubs import expect_list
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -84,16 +85,14 @@ def test_read_cutoff_is_the_earliest_window_minus_the_longest_job():
 def env(tmp_path):
     client = boto3.client("personalize", region_name="us-east-1", config=CLIENT_CONFIG)
     state = StateStore.from_url(f"sqlite:///{tmp_path / 'state.sqlite3'}")
-    import services.storage.digest_store  # noqa: F401 - tables on the metadata
-
     state.create_schema()
     clock = Clock(NOW)
     slack = FakeSlack()
     subscriptions = SubscriptionStore(state.engine, clock=clock)
     ledger = DigestLedger(state.engine, claim_ttl=timedelta(minutes=15), clock=clock)
     service = DigestService(
-        PersonalizeGateway(client), subscriptions, ledger, slack, lookback=LOOKBACK, max_job_age=MAX_JOB_AGE,
-        pacer=FakePacer(), clock=clock,
+        PersonalizeGateway(client), subscriptions, ledger, slack, renderer=DIGEST_RENDERER, lookback=LOOKBACK,
+        max_job_age=MAX_JOB_AGE, pacer=FakePacer(), clock=clock,
     )
     with Stubber(client) as stubber:
         yield type("Env", (), {"stubber": stubber, "service": service, "slack": slack, "clock": clock,

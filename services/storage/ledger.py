@@ -1,8 +1,7 @@
-"""Digest state: channel subscriptions and the ledger of (channel, job ARN) failures already claimed or posted.
+"""The digest ledger: (channel, job ARN) failures claimed or posted, so that each failure is posted once.
 
-Both tables live on the shared `services.state.metadata`, so `StateStore.create_schema()` creates them.
-
-The ledger is what makes "each failure once" hold across threads, processes and crashes:
+The table is declared in `services.storage.schema`; this module owns its queries. The ledger is what makes
+"each failure once" hold across threads, processes and crashes:
 
 - `claim()` inserts one row per (channel, job) with a UNIQUE constraint, in one transaction
   (`INSERT … ON CONFLICT DO NOTHING` on SQLite and PostgreSQL). Two runs racing for the same failure both
@@ -13,7 +12,7 @@ The ledger is what makes "each failure once" hold across threads, processes and 
 - Right before each post, `renew()` re-takes the message's failures with the same rule the other way round: it
   succeeds only on rows this run still holds with a live claim, and restarts their TTL. A run whose claim was
   taken over (or lapsed) skips the post, so the TTL only has to outlast one post, and Slack waits are capped
-  well below it (`services.slack_retry`).
+  well below it (`services/slack/retry.py`).
 - Released and expired rows are kept, with the job's failure time, so the next run reads back far enough to
   offer them again even after another run has moved the channel's watermark on.
 """
@@ -24,70 +23,20 @@ import logging
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Index,
-    Integer,
-    String,
-    Table,
-    UniqueConstraint,
-    and_,
-    delete,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from services.models import ORIGIN_SETTINGS, ORIGIN_SLACK, Subscription, as_utc
-from services.storage.store import metadata, utcnow
+from services.models import as_utc
+from services.storage.schema import digest_ledger
+from services.storage.store import stored_utc, utcnow
 
 logger = logging.getLogger(__name__)
 
 # Bound parameter lists: SQLite caps the number of variables in one statement.
 _CHUNK = 400
-
-digest_subscriptions = Table(
-    "digest_subscriptions",
-    metadata,
-    Column("channel_id", String(32), primary_key=True),
-    Column("dataset_group_arn", String(256), nullable=True),
-    # "HH:MM" and an IANA zone; both NULL means the bot's DIGEST_SCHEDULE in DIGEST_TIMEZONE.
-    Column("at_time", String(5), nullable=True),
-    Column("timezone", String(64), nullable=True),
-    Column("origin", String(16), nullable=False),
-    Column("created_by", String(32), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    # End of the window of the last digest that reached the channel (or found nothing to post).
-    Column("last_digest_at", DateTime(timezone=True), nullable=True),
-)
-
-digest_ledger = Table(
-    "digest_ledger",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("channel_id", String(32), nullable=False),
-    Column("job_arn", String(256), nullable=False),
-    Column("failed_at", DateTime(timezone=True), nullable=False),
-    Column("claim_token", String(32), nullable=True),
-    Column("claimed_at", DateTime(timezone=True), nullable=True),
-    Column("posted_at", DateTime(timezone=True), nullable=True),
-    Column("message_ts", String(32), nullable=True),
-    UniqueConstraint("channel_id", "job_arn", name="uq_digest_ledger_channel_job"),
-    Index("ix_digest_ledger_channel_posted", "channel_id", "posted_at"),
-)
-
-
-def _utc(moment: datetime) -> datetime:
-    # SQLite stores datetimes without their zone: always write UTC.
-    return as_utc(moment).astimezone(UTC)
 
 
 def _chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
@@ -107,117 +56,6 @@ def _update_unposted(connection: Connection, channel_id: str, job_arns: Sequence
         ).rowcount
         for chunk in _chunks(job_arns)
     )
-
-
-# ---- subscriptions -------------------------------------------------------------------------------------
-
-
-class SubscriptionStore:
-    """Which channels get a digest, of which dataset group (None: all), and when."""
-
-    def __init__(self, engine: Engine, *, clock=utcnow):
-        self._engine = engine
-        self._clock = clock
-
-    def get(self, channel_id: str) -> Subscription | None:
-        with self._engine.connect() as connection:
-            row = connection.execute(
-                select(digest_subscriptions).where(digest_subscriptions.c.channel_id == channel_id)
-            ).first()
-        return Subscription.from_row(row) if row else None
-
-    def list(self) -> list[Subscription]:
-        with self._engine.connect() as connection:
-            rows = connection.execute(select(digest_subscriptions).order_by(digest_subscriptions.c.channel_id))
-            return [Subscription.from_row(row) for row in rows]
-
-    def subscribe(
-        self,
-        channel_id: str,
-        *,
-        dataset_group_arn: str | None,
-        at_time: str | None = None,
-        timezone: str | None = None,
-        created_by: str | None = None,
-        origin: str = ORIGIN_SLACK,
-    ) -> tuple[Subscription, bool]:
-        """Create or replace the channel's subscription; True when it is new. The watermark is kept."""
-        now = _utc(self._clock())
-        values = {
-            "dataset_group_arn": dataset_group_arn,
-            "at_time": at_time,
-            "timezone": timezone,
-            "origin": origin,
-            "updated_at": now,
-        }
-        created = False
-        for _attempt in range(2):
-            try:
-                with self._engine.begin() as connection:
-                    changed = connection.execute(
-                        update(digest_subscriptions)
-                        .where(digest_subscriptions.c.channel_id == channel_id)
-                        .values(**values)
-                    ).rowcount
-                    if not changed:
-                        connection.execute(insert(digest_subscriptions).values(
-                            channel_id=channel_id, created_by=created_by, created_at=now, **values))
-                        created = True
-                break
-            except IntegrityError:
-                # Someone subscribed the same channel between our UPDATE and INSERT: update theirs.
-                created = False
-        subscription = self.get(channel_id)
-        assert subscription is not None
-        return subscription, created
-
-    def unsubscribe(self, channel_id: str) -> Subscription | None:
-        """Remove the channel's subscription; the removed one, or None when there was none."""
-        with self._engine.begin() as connection:
-            row = connection.execute(
-                select(digest_subscriptions).where(digest_subscriptions.c.channel_id == channel_id)
-            ).first()
-            if row is None:
-                return None
-            connection.execute(delete(digest_subscriptions).where(digest_subscriptions.c.channel_id == channel_id))
-        return Subscription.from_row(row)
-
-    def record_success(self, channel_id: str, until: datetime) -> None:
-        """Move the channel's watermark to `until`, never backwards (a slower concurrent run may finish later)."""
-        until = _utc(until)
-        column = digest_subscriptions.c.last_digest_at
-        with self._engine.begin() as connection:
-            connection.execute(
-                update(digest_subscriptions)
-                .where(digest_subscriptions.c.channel_id == channel_id)
-                .where(or_(column.is_(None), column < until))
-                .values(last_digest_at=until)
-            )
-
-    def sync_configured(self, channel_ids: Sequence[str], *, dataset_group_arn: str | None) -> list[str]:
-        """Make DIGEST_CHANNELS subscriptions match the settings; returns a line per change, for the log.
-
-        Channels subscribed from Slack are left alone; settings-made ones no longer listed are removed.
-        """
-        wanted = list(dict.fromkeys(channel_ids))
-        existing = {s.channel_id: s for s in self.list()}
-        changes = []
-        for channel_id in wanted:
-            current = existing.get(channel_id)
-            if current is None:
-                self.subscribe(channel_id, dataset_group_arn=dataset_group_arn, origin=ORIGIN_SETTINGS)
-                changes.append(f"subscribed {channel_id} (DIGEST_CHANNELS)")
-            elif current.origin == ORIGIN_SETTINGS and current.dataset_group_arn != dataset_group_arn:
-                self.subscribe(channel_id, dataset_group_arn=dataset_group_arn, origin=ORIGIN_SETTINGS)
-                changes.append(f"changed {channel_id} to dataset group {dataset_group_arn or 'all'} (DIGEST_CHANNELS)")
-        for channel_id, current in existing.items():
-            if current.origin == ORIGIN_SETTINGS and channel_id not in wanted:
-                self.unsubscribe(channel_id)
-                changes.append(f"unsubscribed {channel_id}: no longer in DIGEST_CHANNELS")
-        return changes
-
-
-# ---- ledger --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -244,14 +82,14 @@ class DigestLedger:
     def claim(self, channel_id: str, failures: Sequence[tuple[str, datetime]]) -> Claim:
         """Take every failure (job ARN, failure time) that no other run has posted or holds a live claim on."""
         token = secrets.token_hex(12)
-        now = _utc(self._clock())
+        now = stored_utc(self._clock())
         failures = list({arn: when for arn, when in failures}.items())
         if not failures:
             return Claim(channel_id, token, frozenset())
         c = digest_ledger.c
         with self._engine.begin() as connection:
             self._insert_new(connection, [
-                {"channel_id": channel_id, "job_arn": arn, "failed_at": _utc(when),
+                {"channel_id": channel_id, "job_arn": arn, "failed_at": stored_utc(when),
                  "claim_token": token, "claimed_at": now}
                 for arn, when in failures
             ])
@@ -286,7 +124,7 @@ class DigestLedger:
         claim lapsed, so another run may take it at any moment), and must not be posted by this one.
         """
         arns = list(job_arns)
-        now = _utc(self._clock())
+        now = stored_utc(self._clock())
         c = digest_ledger.c
         held: set[str] = set()
         with self._engine.begin() as connection:
@@ -324,7 +162,7 @@ class DigestLedger:
         arns = list(job_arns)
         if not arns:
             return
-        now = _utc(self._clock())
+        now = stored_utc(self._clock())
         c = digest_ledger.c
         posted = {"posted_at": now, "message_ts": message_ts}
         with self._engine.begin() as connection:
@@ -378,7 +216,7 @@ class DigestLedger:
     def forget_pending(self, channel_id: str, job_arns: Iterable[str]) -> int:
         """Drop unposted rows that nobody holds, for failures AWS no longer lists (e.g. the group was deleted)."""
         arns = list(job_arns)
-        now = _utc(self._clock())
+        now = stored_utc(self._clock())
         c = digest_ledger.c
         dropped = 0
         with self._engine.begin() as connection:
@@ -396,5 +234,5 @@ class DigestLedger:
         with self._engine.begin() as connection:
             return connection.execute(
                 delete(digest_ledger).where(
-                    and_(c.channel_id == channel_id, c.posted_at.is_not(None), c.failed_at < _utc(failed_before)))
+                    and_(c.channel_id == channel_id, c.posted_at.is_not(None), c.failed_at < stored_utc(failed_before)))
             ).rowcount

@@ -1,0 +1,31 @@
+"""Rendering for a digest run, injected: `app_factory` hands in `blocks.digest`'s renderers (services never import
+`blocks/`), and tests may hand in their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from services.models import DeletionJob, DigestWindow
+
+# (jobs, *, window, dataset_group_arn) → [(message, the jobs it shows)], each message within Slack's limits.
+RenderDigest = Callable[..., list[tuple[dict, list[DeletionJob]]]]
+# (*, window, dataset_group_arn) → the one message that says nothing failed.
+RenderNoFailures = Callable[..., dict]
+
+
+@dataclass(frozen=True)
+class DigestRenderer:
+    """The digest's messages: `digest` splits the failures into messages and says which jobs each one shows, so
+    that exactly the jobs of a posted message are marked; `no_failures` is the DIGEST_POST_EMPTY message."""
+
+    render_digest: RenderDigest
+    render_no_failures: RenderNoFailures
+
+    def digest(self, jobs: Sequence[DeletionJob], *, window: DigestWindow,
+               dataset_group_arn: str | None) -> list[tuple[dict, list[DeletionJob]]]:
+        return self.render_digest(jobs, window=window, dataset_group_arn=dataset_group_arn)
+
+    def no_failures(self, *, window: DigestWindow, dataset_group_arn: str | None) -> dict:
+        return self.render_no_failures(window=window, dataset_group_arn=dataset_group_arn)

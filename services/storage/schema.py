@@ -1,0 +1,73 @@
+"""Every table of the state store, declared here and nowhere else, on one `metadata`.
+
+`StateStore.create_schema()` creates what this module declares, so the schema never depends on which other
+modules happened to be imported first. A feature that needs a table adds it here; its store module (cursors in
+`store.py`, `subscriptions.py`, `ledger.py`, `home_store.py`) imports the table from here and owns the queries.
+
+Every `DateTime(timezone=True)` column is written in UTC (SQLite keeps no zone: see `store.stored_utc`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+
+metadata = MetaData()
+
+# ---- listing: paging cursors too long for a button's value -------------------------------------------------
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("payload", Text, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# ---- digest: which channels get one, and each (channel, failure) claimed or posted ---------------------------
+
+digest_subscriptions = Table(
+    "digest_subscriptions",
+    metadata,
+    Column("channel_id", String(32), primary_key=True),
+    Column("dataset_group_arn", String(256), nullable=True),
+    # "HH:MM" and an IANA zone; both NULL means the bot's DIGEST_SCHEDULE in DIGEST_TIMEZONE.
+    Column("at_time", String(5), nullable=True),
+    Column("timezone", String(64), nullable=True),
+    Column("origin", String(16), nullable=False),
+    Column("created_by", String(32), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    # End of the window of the last digest that reached the channel (or found nothing to post).
+    Column("last_digest_at", DateTime(timezone=True), nullable=True),
+)
+
+digest_ledger = Table(
+    "digest_ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel_id", String(32), nullable=False),
+    Column("job_arn", String(256), nullable=False),
+    Column("failed_at", DateTime(timezone=True), nullable=False),
+    Column("claim_token", String(32), nullable=True),
+    Column("claimed_at", DateTime(timezone=True), nullable=True),
+    Column("posted_at", DateTime(timezone=True), nullable=True),
+    Column("message_ts", String(32), nullable=True),
+    UniqueConstraint("channel_id", "job_arn", name="uq_digest_ledger_channel_job"),
+    Index("ix_digest_ledger_channel_posted", "channel_id", "posted_at"),
+)
+
+# ---- the Home tab: one shared read of the account, and the lease to read it again ---------------------------
+
+home_snapshots = Table(
+    "home_snapshots",
+    metadata,
+    # One row per kind of read (region and window), so processes configured differently never fight.
+    Column("scope", String(64), primary_key=True),
+    Column("payload", Text, nullable=True),
+    Column("read_at", DateTime(timezone=True), nullable=True),
+    Column("lease_owner", String(80), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    # The last read that failed, and the name of its error (a services.errors class), for the back-off and Home.
+    Column("failed_at", DateTime(timezone=True), nullable=True),
+    Column("failure", String(64), nullable=True),
+)
