@@ -115,6 +115,16 @@ def test_a_second_person_within_the_refresh_interval_costs_no_aws_call(emulator,
     assert costs[0] >= 1 and costs[1:] == [0, 0, 0]
 
 
+def test_another_process_on_the_same_database_shares_the_read(emulator, slack, run_bot, account):
+    # Two bots on one state store, as two gunicorn workers or two web dynos are: the second reads nothing.
+    first, second = run_bot(), run_bot()
+    assert first.settings.database_url == second.settings.database_url
+    view = first.home("U1")
+    emulator.reset_calls()
+    assert group_sections(second.home("U2")) == group_sections(view)
+    assert emulator.call_count() == 0
+
+
 def test_refresh_within_30_seconds_republishes_without_an_aws_call(emulator, slack, run_bot, account):
     bot = run_bot()
     bot.home("U1")
