@@ -25,6 +25,7 @@ from blocks.home import (
     render_home_unreadable,
     render_loading_modal,
 )
+from blocks.watch import render_watch_notice
 from config import Settings
 from services.access import AccessPolicy
 from services.audit import AuditLog
@@ -32,7 +33,9 @@ from services.aws.dataset_groups import DatasetGroupResolver
 from services.aws.personalize import PersonalizeGateway
 from services.background import BackgroundRunner
 from services.container import Services
+from services.digest.attention import AttentionRules
 from services.digest.commands import DigestCommands
+from services.digest.post import ChannelPacer
 from services.digest.render import DigestRenderer
 from services.digest.service import DigestService
 from services.home.service import HomeRenderers, HomeTab
@@ -48,6 +51,9 @@ from services.storage.home_store import HomeSnapshotStore
 from services.storage.ledger import DigestLedger
 from services.storage.store import CursorStore, StateStore
 from services.storage.subscriptions import SubscriptionStore
+from services.storage.watches import WatchStore
+from services.watches.poller import WatchPoller
+from services.watches.service import WatchService
 
 logger = logging.getLogger("deletion_jobs.factory")
 
@@ -58,21 +64,21 @@ MIN_SAFE_CLAIM_TTL_MINUTES = 3
 BOLT_LISTENER_THREADS = 16
 
 
-def build_web_client(settings: Settings, *, with_token: bool = True):
-
-
+def build_web_client(settings: Settings, *, with_token: bool = True, server_retries: bool = True):
+    """The Slack client. `server_retries=False` (watch messages): a 500 may come after Slack posted, so it is
+    not retried blindly; the watch poller looks for the message in the DM first."""
     kwargs = {"base_url": settings.slack_api_url} if settings.slack_api_url else {}
+    # Waiting out a long Retry-After would outlive the digest's ledger claims (services/slack/retry.py).
+    retry_handlers = [CappedRateLimitRetryHandler(max_retry_count=2, max_wait_seconds=rate_limit_wait_cap(
+        timedelta(minutes=settings.digest_claim_ttl_minutes)))]
+    if server_retries:
+        retry_handlers.append(ServerErrorRetryHandler(max_retry_count=2))
     return WebClient(
         token=settings.slack_bot_token.get_secret_value() if with_token else None,
         timeout=10,
         # No ConnectionErrorRetryHandler: a post whose connection dropped may have reached Slack, and sending it
         # again would post a digest twice. The ledger releases it instead and the next run offers it again.
-        retry_handlers=[
-            # Waiting out a long Retry-After would outlive the digest's ledger claims (services/slack/retry.py).
-            CappedRateLimitRetryHandler(max_retry_count=2, max_wait_seconds=rate_limit_wait_cap(
-                timedelta(minutes=settings.digest_claim_ttl_minutes))),
-            ServerErrorRetryHandler(max_retry_count=2),
-        ],
+        retry_handlers=retry_handlers,
         **kwargs,
     )
 
@@ -100,18 +106,34 @@ def build_services(settings: Settings, *, state=None, gateway=None):
     # One schedule for the subscribe answers and the scheduler; it validates DIGEST_SCHEDULE once.
     schedule = DigestSchedule.from_settings(settings)
     digest, digest_commands = build_digest(settings, state, gateway, resolver, access, schedule)
+    audit = AuditLog(gateway)
+    watches, watch_poller = build_watches(settings, state, gateway, resolver, access, audit)
     listing = build_listing(settings, state, gateway, resolver, access)
     return Services(
         listing=listing,
         access=access,
-        audit=AuditLog(gateway),
+        audit=audit,
         background=BackgroundRunner(settings.worker_threads),
         delivery=ResponseDelivery(),
         digest_commands=digest_commands,
         digest=digest,
         digest_schedule=schedule,
-        home=build_home(settings, state, gateway, resolver, access, listing, digest.subscriptions, schedule),
+        home=build_home(settings, state, gateway, resolver, access, listing, digest.subscriptions, schedule,
+                        watches),
+        watches=watches,
+        watch_poller=watch_poller,
     )
+
+
+def build_watches(settings: Settings, state, gateway, resolver, access, audit) -> tuple[WatchService, WatchPoller]:
+    """Watches share the digest's claim TTL: both hold a claim across one Slack post."""
+    store = WatchStore(state.engine, claim_ttl=timedelta(minutes=settings.digest_claim_ttl_minutes))
+    poller = WatchPoller(
+        gateway, store, build_web_client(settings, server_retries=False), access, render_watch_notice, audit=audit,
+        max_calls=settings.watch_max_calls_per_poll, max_age=timedelta(days=settings.watch_max_days),
+        pacer=ChannelPacer(), poll_seconds=settings.watch_poll_seconds,
+    )
+    return WatchService(gateway, resolver, access, store), poller
 
 
 def build_listing(settings: Settings, state, gateway, resolver, access) -> JobListing:
@@ -148,20 +170,22 @@ def build_digest(settings: Settings, state, gateway, resolver, access,
 
 
 def build_home(settings: Settings, state, gateway, resolver, access, listing, subscriptions,
-               schedule: DigestSchedule) -> HomeTab:
-    """The Home tab: one read of the account per HOME_REFRESH_SECONDS, shared through the state store."""
+               schedule: DigestSchedule, watches: WatchService) -> HomeTab:
+    """The Home tab: one read of the account per HOME_REFRESH_SECONDS, shared through the state store; the
+    digest's stuck-job and full-queue rules; each person's watches."""
+    rules = AttentionRules.from_settings(settings)
     reader = SnapshotReader(gateway, resolver.groups, window=timedelta(days=settings.home_window_days),
-                            max_calls=settings.home_max_api_calls)
+                            max_calls=settings.home_max_api_calls, read_back=rules.lookback)
     store = HomeSnapshotStore(state.engine, key=f"{settings.aws_region}:{settings.home_window_days}d")
     # The lease outlives a read: the AWS deadline, one attempt started just before it, and a margin.
     snapshot = SharedSnapshot(store, reader, refresh_after=timedelta(seconds=settings.home_refresh_seconds),
                               lease_for=timedelta(seconds=settings.aws_deadline_seconds + 30))
     builder = HomeModelBuilder(access, subscriptions, schedule.describe, refresh_seconds=settings.home_refresh_seconds,
-                               details_value=listing.details_value)
+                               details_value=listing.details_value, watches=watches.watching, rules=rules)
     renderers = HomeRenderers(home=render_home, unavailable=render_home_unavailable, unreadable=render_home_unreadable,
                               loading_modal=render_loading_modal, details_modal=render_details_modal,
                               error_modal=render_error_modal)
-    return HomeTab(snapshot, builder, build_web_client(settings), renderers, access, listing)
+    return HomeTab(snapshot, builder, build_web_client(settings), renderers, access, listing, watches=watches)
 
 
 def build_app(settings: Settings, services):

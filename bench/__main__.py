@@ -237,8 +237,9 @@ def digest_cost(emulator, slack, database) -> list[tuple[str, str, str]]:
         emulator.add_job(group, status="FAILED", created=now - timedelta(hours=2, minutes=i),
                          updated=now - timedelta(hours=1), failure_reason=f"bench failure {i}")
     emulator.reset_calls()
+    # The failure window's own cost: stuck jobs looked for no further back (digest_stuck_cost measures that).
     env = env_for(emulator, slack, database, free_port(), DIGEST_CHANNELS="CBENCH",
-                  DIGEST_DATASET_GROUP="bench-digest")
+                  DIGEST_DATASET_GROUP="bench-digest", DIGEST_STUCK_LOOKBACK_DAYS="3")
     slack.set_channel("CBENCH")
     result = subprocess.run([sys.executable, "bot.py", "digest", "--channel", "CBENCH"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
@@ -248,6 +249,86 @@ def digest_cost(emulator, slack, database) -> list[tuple[str, str, str]]:
     posted = sum(str(m).count("bench failure") for m in slack.messages("CBENCH"))
     return [("Digest cost: ListDataDeletionJobs calls, 10,000 jobs, 10 failures in the window (goal 1)",
              str(calls), f"one subscription scope; {posted} failures posted")]
+
+
+def watch_poll_cost(emulator, slack, database) -> list[tuple[str, str, str]]:
+    """One poll of 1,000 watches (100 people × 10 jobs) over 100 running jobs in 10 dataset groups, through the
+    real gateway (boto3 → the emulator) and Slack client (→ the stub); then the poll after 20 of them completed."""
+    from app_factory import build_services
+    from config import Settings
+    from services.models import DeletionJob
+
+    now = datetime.now(UTC)
+    groups = [emulator.add_dataset_group(f"bench-watch-{g}") for g in range(10)]
+    for group in groups:
+        emulator.seed_bulk(group, 150, failed_every=0, now=now - timedelta(hours=2))
+    jobs = [DeletionJob(arn=emulator.add_job(groups[i % 10], status="PENDING", name=f"bench-watched-{i}",
+                                             created=now - timedelta(minutes=i)), name=f"bench-watched-{i}",
+                        dataset_group_arn=groups[i % 10], status="PENDING", created=now - timedelta(minutes=i),
+                        updated=None) for i in range(100)]
+    os.environ["AWS_ENDPOINT_URL_PERSONALIZE"] = emulator.url
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    settings = Settings(_env_file=None, slack_bot_token=TOKEN, slack_signing_secret=SECRET, database_url=database,
+                        slack_api_url=slack.api_url, run_scheduler=False)
+    services = build_services(settings)
+    store = services.watch_poller._store
+    for person in range(100):
+        for k in range(10):
+            store.start(f"UBENCH{person:03d}", jobs[(person * 10 + k) % 100], team_id="T1", limit=20)
+    try:
+        emulator.reset_calls()
+        started = time.perf_counter()
+        quiet = services.watch_poller.poll()
+        quiet_seconds = time.perf_counter() - started
+        for job in jobs[:20]:
+            emulator.advance_job(job.arn, "IN_PROGRESS")
+            emulator.advance_job(job.arn, "COMPLETED", num_deleted=100)
+        emulator.reset_calls()
+        slack.reset()
+        started = time.perf_counter()
+        told = services.watch_poller.poll()
+        told_seconds = time.perf_counter() - started
+        dms = len(slack.messages())
+    finally:
+        services.background.shutdown(wait=False)
+    return [
+        ("Watch poll: AWS calls for 1,000 watches over 100 running jobs in 10 dataset groups",
+         str(quiet.aws_calls), f"{quiet.list_calls} ListDataDeletionJobs, {quiet.describe_calls} Describe;"
+         f" one Describe per job would be 100, one per watch 1,000; {quiet_seconds:.2f} s"),
+        ("Watch poll: AWS calls when 20 of those jobs have completed (WATCH_MAX_CALLS_PER_POLL=50)",
+         str(told.aws_calls), f"{told.list_calls} List + {told.describe_calls} Describe (numDeleted);"
+         f" {told.notified} direct messages ({dms} reached the stub) in {told_seconds:.2f} s"),
+    ]
+
+
+def digest_stuck_cost(emulator, slack, database) -> list[tuple[str, str, str]]:
+    """`bot.py digest` on 10,000 jobs spread over the last 7 days, with the default stuck-job lookback and without."""
+    group = emulator.add_dataset_group("bench-stuck")
+    now = datetime.now(UTC)
+    # One job every minute back from 8 hours ago: 10,000 minutes is about 6.9 days.
+    emulator.seed_bulk(group, 10_000, failed_every=0, now=now - timedelta(hours=8))
+    for i in range(3):
+        emulator.add_job(group, status="IN_PROGRESS", name=f"bench-stuck-{i}", created=now - timedelta(days=2 + i))
+    rows = []
+    for label, lookback in (("default DIGEST_STUCK_LOOKBACK_DAYS=7", "7"), ("DIGEST_STUCK_LOOKBACK_DAYS=3", "3")):
+        slack.reset()
+        slack.set_channel("CBENCH")
+        emulator.reset_calls()
+        env = env_for(emulator, slack, f"{database}-{lookback}", free_port(), DIGEST_CHANNELS="CBENCH",
+                      DIGEST_DATASET_GROUP="bench-stuck", DIGEST_STUCK_LOOKBACK_DAYS=lookback)
+        result = subprocess.run([sys.executable, "bot.py", "digest", "--channel", "CBENCH"], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=300)
+        if result.returncode != 0:
+            rows.append((f"Digest with stuck jobs ({label})", "n/a",
+                         f"`bot.py digest` exited {result.returncode}: {result.stderr[-200:]!r}"))
+            continue
+        calls = emulator.call_count("ListDataDeletionJobs")
+        stuck = sum(str(m).count("bench-stuck-") for m in slack.messages("CBENCH"))
+        rows.append((f"Digest cost with stuck-job lookback: ListDataDeletionJobs calls, 10,000 jobs over 7 days"
+                     f" ({label})", str(calls), f"{stuck} stuck jobs listed; one call per 100 jobs created in the"
+                     " lookback (or the failure horizon, 72 h, when that reaches further)"))
+    return rows
 
 
 def steady_state(emulator, slack, database, total: int) -> list[tuple[str, str, str]]:
@@ -317,7 +398,8 @@ def machine() -> str:
            f"Python {platform.python_version()}"
 
 
-STEPS = ("ack_latency", "slow_aws", "slow_clients", "paging_cost", "digest_cost", "steady_state", "rendering")
+STEPS = ("ack_latency", "slow_aws", "slow_clients", "paging_cost", "digest_cost", "watch_poll_cost",
+         "digest_stuck_cost", "steady_state", "rendering")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -339,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
             "slow_clients": lambda: slow_clients(emulator, slack, database, 20 if args.quick else 100),
             "paging_cost": lambda: paging_cost(emulator, slack, database),
             "digest_cost": lambda: digest_cost(emulator, slack, f"sqlite:///{tmp}/digest.sqlite3"),
+            "watch_poll_cost": lambda: watch_poll_cost(emulator, slack, f"sqlite:///{tmp}/watch.sqlite3"),
+            "digest_stuck_cost": lambda: digest_stuck_cost(emulator, slack, f"sqlite:///{tmp}/stuck.sqlite3"),
             "steady_state": lambda: steady_state(emulator, slack, database, 100 if args.quick else 1000),
             "rendering": rendering,
         }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from blocks.job_list import ACTION_BACK, button
+from blocks.job_list import ACTION_BACK, button, watch_button, watchable
 from blocks.jobs import NAME_LIMIT, STATUS_LIMIT, job_arn_context, status_badge
 from blocks.mrkdwn import (
     FIELD_TEXT_LIMIT,
@@ -24,7 +24,8 @@ REASON_LIMIT = SECTION_TEXT_LIMIT - len(_REASON_LABEL)
 FIELD_VALUE_LIMIT = FIELD_TEXT_LIMIT - 20
 
 
-def render_job_details(details: DeletionJobDetails, *, back_value: str) -> dict:
+def render_job_details(details: DeletionJobDetails, *, back_value: str | None) -> dict:
+    """The job in full; **Back to list** when it came from a list (`back_value`), **Watch** while it runs."""
     job = details.job
     deleted = "—" if details.num_deleted is None else f"{details.num_deleted:,}"
     fields = [
@@ -45,7 +46,11 @@ def render_job_details(details: DeletionJobDetails, *, back_value: str) -> dict:
         reason = escape_truncated(one_line(job.failure_reason), REASON_LIMIT)
         blocks.append({"type": "section", "text": mrkdwn(_REASON_LABEL + reason)})
     blocks.append(job_arn_context(job))
-    blocks.append({"type": "actions", "elements": [button("Back to list", ACTION_BACK, back_value)]})
+    buttons = [button("Back to list", ACTION_BACK, back_value)] if back_value else []
+    if watchable(job):
+        buttons.append(watch_button(job))
+    if buttons:
+        blocks.append({"type": "actions", "elements": buttons})
     name = escape_truncated(one_line(job.name), NAME_LIMIT)
     return {"text": fallback(f"Deletion job {name}: {escape_truncated(one_line(job.status), STATUS_LIMIT)}"),
             "blocks": blocks}

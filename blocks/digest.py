@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from itertools import groupby
 
-from blocks.jobs import NAME_LIMIT, STATUS_EMOJI, job_arn_context, scope_text
+from blocks.jobs import NAME_LIMIT, STATUS_EMOJI, STATUS_LABEL, job_arn_context, scope_text
 from blocks.mrkdwn import (
     CONTEXT_TEXT_LIMIT,
     HEADER_TEXT_LIMIT,
+    SECTION_TEXT_LIMIT,
     date_token,
     escape_truncated,
     fallback,
@@ -22,7 +23,8 @@ from blocks.mrkdwn import (
     plain_date,
     plain_text,
 )
-from services.models import DeletionJob, DigestWindow, dataset_group_name, failure_time
+from blocks.watch import duration_text
+from services.models import Attention, DeletionJob, DigestWindow, dataset_group_name, failure_time
 
 MAX_BLOCKS = 50
 # Slack documents no total size for a message, but refuses very long ones (msg_too_long); stay far below.
@@ -144,9 +146,30 @@ def render_digest_part(
 
 
 def render_digest(
-    jobs: Sequence[DeletionJob], *, window: DigestWindow, dataset_group_arn: str | None = None
+    jobs: Sequence[DeletionJob], *, window: DigestWindow, dataset_group_arn: str | None = None,
+    attention: Attention | None = None,
 ) -> list[tuple[dict, list[DeletionJob]]]:
-    """Every message of a digest, each with the jobs it shows (empty list when nothing failed)."""
+    """Every message of a digest, each with the failed jobs it shows (empty list when nothing failed).
+
+    `attention` (stuck jobs, full PENDING queues) closes the last message, or comes as a message of its own (with
+    no failed jobs) when it does not fit there."""
+    messages = _failure_messages(jobs, window=window, dataset_group_arn=dataset_group_arn)
+    if not attention:
+        return messages
+    extra = attention_blocks(attention)
+    if messages:
+        last, _ = messages[-1]
+        if len(last["blocks"]) + len(extra) <= MAX_BLOCKS and _size(last["blocks"] + extra) <= MESSAGE_TEXT_BUDGET:
+            last["blocks"].extend(extra)
+            last["text"] = fallback(f"{last['text']}; {attention_summary(attention)}")
+            return messages
+    alone = render_attention(attention, window=window, dataset_group_arn=dataset_group_arn, no_failures=not messages)
+    return [*messages, (alone, [])]
+
+
+def _failure_messages(
+    jobs: Sequence[DeletionJob], *, window: DigestWindow, dataset_group_arn: str | None
+) -> list[tuple[dict, list[DeletionJob]]]:
     packed = pack_digest(jobs)
     since = shown_since(window, jobs)
     messages = []
@@ -171,3 +194,76 @@ def render_no_failures(*, window: DigestWindow, dataset_group_arn: str | None = 
     return {"text": fallback(f"No failed deletion jobs since {plain_date(window.since)}"),
             "blocks": [{"type": "section", "text": mrkdwn(text)}]}
 
+
+
+# ---- what needs attention besides failures (issue 11): stuck jobs, full PENDING queues ------------------------
+
+# Lines listed in the "Still running" section; the rest are counted.
+MAX_STUCK_LINES = 25
+_MORE_RESERVE = 80
+
+
+def attention_summary(attention: Attention) -> str:
+    parts = []
+    if attention.stuck:
+        parts.append(f"{len(attention.stuck)} still running after {duration_text(attention.stuck_after)}")
+    if attention.full_queues:
+        parts.append(f"{len(attention.full_queues)} dataset group(s) with a full PENDING queue")
+    return "; ".join(parts)
+
+
+def _lines_within(head: str, lines: list[str], total: int) -> str:
+    """`head` and as many whole lines as fit one section, then how many were left out."""
+    text, shown = head, 0
+    for line in lines[:MAX_STUCK_LINES]:
+        if len(text) + 1 + len(line) > SECTION_TEXT_LIMIT - _MORE_RESERVE:
+            break
+        text += "\n" + line
+        shown += 1
+    if shown < total:
+        text += f"\n…and {total - shown} more (`/deletion-jobs in-progress` and `/deletion-jobs pending` list them)."
+    return text
+
+
+def _stuck_line(stuck) -> str:
+    job = stuck.job
+    name = escape_truncated(one_line(job.name), NAME_LIMIT) if job.name else "(no name)"
+    group = escape_truncated(one_line(dataset_group_name(job.dataset_group_arn)), NAME_LIMIT)
+    status = escape_truncated(one_line(STATUS_LABEL.get(job.status, job.status)), 40)
+    return (f"• *{name}* · {group} · {status} for {duration_text(stuck.running_for)}"
+            f" (created {date_token(job.created)})")
+
+
+def _queue_line(queue, max_pending: int) -> str:
+    group = escape_truncated(one_line(dataset_group_name(queue.dataset_group_arn)), NAME_LIMIT)
+    return (f"• *{group}* has *{queue.pending}* PENDING deletion jobs (Personalize accepts at most {max_pending}):"
+            " new deletion jobs there will fail until one of them starts.")
+
+
+def attention_blocks(attention: Attention) -> list[dict]:
+    """A "Still running" section and a full-queue warning: two sections at most, each within Slack's limits."""
+    blocks = []
+    if attention.stuck:
+        count = len(attention.stuck)
+        head = (f":hourglass_flowing_sand: *Still running* · {count} deletion job{'' if count == 1 else 's'}"
+                f" created more than {duration_text(attention.stuck_after)} ago")
+        lines = [_stuck_line(stuck) for stuck in attention.stuck]
+        blocks.append({"type": "section", "text": mrkdwn(_lines_within(head, lines, count))})
+    if attention.full_queues:
+        head = ":warning: *Full PENDING queue*"
+        lines = [_queue_line(queue, attention.max_pending) for queue in attention.full_queues]
+        blocks.append({"type": "section", "text": mrkdwn(_lines_within(head, lines, len(lines)))})
+    return blocks
+
+
+def render_attention(attention: Attention, *, window: DigestWindow, dataset_group_arn: str | None = None,
+                     no_failures: bool = False) -> dict:
+    """What needs attention, as a message: a digest with no new failures, or the part after its failures."""
+    when = (f"No failed deletion jobs since {date_token(window.since)}" if no_failures
+            else f"As of {date_token(window.until)}")
+    blocks: list[dict] = [
+        {"type": "header", "text": plain_text(":hourglass: Deletion jobs that need attention", HEADER_TEXT_LIMIT)},
+        {"type": "context", "elements": [mrkdwn(f"{when} · {scope_text(dataset_group_arn)}", CONTEXT_TEXT_LIMIT)]},
+        *attention_blocks(attention),
+    ]
+    return {"text": fallback(f"Deletion jobs that need attention: {attention_summary(attention)}"), "blocks": blocks}

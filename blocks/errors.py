@@ -20,7 +20,11 @@ USAGE = (
     "• `/deletion-jobs media-feed failed`: failed jobs of the `media-feed` dataset group\n"
     "• `/deletion-jobs arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed completed`\n"
     "• `/deletion-jobs digest subscribe [dataset-group] [at HH:MM] [time-zone]`: a daily digest of failures"
-    " in this channel; also `digest unsubscribe`, `digest list`, `digest now`"
+    " in this channel; also `digest unsubscribe`, `digest list`, `digest now`\n"
+    "• `/deletion-jobs watch &lt;job name or ARN&gt;`: a direct message when that deletion job completes or fails;"
+    " `watching` lists your watches, `unwatch &lt;job&gt;` ends one\n"
+    "`help`, `digest`, `watch`, `unwatch` and `watching` are keywords: reach a dataset group with such a name by"
+    " its ARN."
 )
 
 EXPIRED_TEXT = "This list has expired — run the command again."
@@ -76,6 +80,9 @@ def _render_error(err: Exception, *, restart_value: str | None) -> dict:
     digest_text = _digest_text(err)
     if digest_text is not None:
         return section_message(digest_text)
+    watch_text = _watch_text(err)
+    if watch_text is not None:
+        return section_message(watch_text)
     if isinstance(err, errors.CommandError):
         return render_command_error(err)
     if isinstance(err, errors.DatasetGroupArnNotFound):
@@ -194,3 +201,10 @@ def _database_text(err) -> str:
         text += (f" I posted {err.posted} failed deletion job{'s' if err.posted != 1 else ''} before it stopped"
                  " answering; the next digest brings the rest.")
     return text + " Please try again in a few minutes; the operators have the details in the log."
+
+
+def _watch_text(err: Exception) -> str | None:
+    # Imported here: blocks.watch builds on this module's neighbours, and only watch errors need it.
+    from blocks.watch import watch_error_text
+
+    return watch_error_text(err)

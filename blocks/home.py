@@ -22,8 +22,9 @@ from blocks.mrkdwn import (
     plain_text,
     truncate_mrkdwn,
 )
+from blocks.watch import duration_text, watch_section
 from services import errors
-from services.models import STATUSES, DeletionJobDetails, GroupActivity, HomeFailure, HomeModel, HomeStuckJob
+from services.models import STATUSES, DeletionJobDetails, GroupActivity, HomeFailure, HomeModel, StuckJob
 
 ACTION_HOME_REFRESH = "deletion_jobs.home_refresh"
 # Slack's limit for a Home view (FACTS.md), and a modal's title and button texts.
@@ -31,6 +32,8 @@ MAX_BLOCKS = 100
 MODAL_TITLE_LIMIT = 24
 # At most this many dataset groups get a section of their own; the rest share one summary line.
 MAX_GROUPS_SHOWN = 25
+# A person has at most 20 watches (services.watches.service); Home shows them all, and never more than this.
+MAX_WATCHES_SHOWN = 25
 # Subscriptions are listed a few to a section, in at most this many sections.
 MAX_SUBSCRIPTION_SECTIONS = 3
 REASON_LIMIT = 300
@@ -64,16 +67,6 @@ def refresh_button() -> dict:
 
 def _every(seconds: int) -> str:
     return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
-
-
-def duration_text(delta: timedelta) -> str:
-    """`2 d 3 h`, `5 h 10 min`, `7 min`."""
-    minutes = max(int(delta.total_seconds() // 60), 0)
-    days, rest = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 # ---- the Home tab -------------------------------------------------------------------------------------------
@@ -135,7 +128,7 @@ def _failure_section(failure: HomeFailure) -> dict:
     return section
 
 
-def _stuck_section(stuck: tuple[HomeStuckJob, ...], count: int, stuck_after: timedelta | None) -> dict:
+def _stuck_section(stuck: tuple[StuckJob, ...], count: int, stuck_after: timedelta | None) -> dict:
     hours = f" (running longer than {duration_text(stuck_after)})" if stuck_after else ""
     lines = [f":hourglass: *{_plural(count, 'stuck job')}*{hours}:"]
     for item in stuck:
@@ -192,8 +185,20 @@ def _group_blocks(model: HomeModel, room: int) -> list[dict]:
 
 
 def _watch_blocks(model: HomeModel) -> list[dict]:
-    # Watches come with issue 11; until a bot has them, Home says nothing about them.
-    return []
+    """The person's watches, each with **Unwatch**: at most 20 (WatchService's limit), all shown."""
+    if model.watches is None:
+        return []
+    blocks = [{"type": "divider"}, _header("Your watches")]
+    if not model.watches:
+        return blocks + [_section("You are not watching any deletion job. `/deletion-jobs watch &lt;job name or"
+                                  " ARN&gt;`, or the *Watch* button beside a running job in a list, sends you a"
+                                  " direct message when it completes or fails.")]
+    shown = model.watches[:MAX_WATCHES_SHOWN]
+    blocks += [watch_section(watch) for watch in shown]
+    if len(shown) < len(model.watches):
+        blocks.append(_context(f"…and {len(model.watches) - len(shown):,} more: `/deletion-jobs watching` lists"
+                               " them all."))
+    return blocks
 
 
 def _subscription_blocks(model: HomeModel) -> list[dict]:
@@ -267,7 +272,7 @@ def render_loading_modal() -> dict:
 
 def render_details_modal(details: DeletionJobDetails) -> dict:
     """A job in full, as the list's Details shows it, without its buttons: the Home tab is the way back."""
-    blocks = render_job_details(details, back_value="")["blocks"]
+    blocks = render_job_details(details, back_value=None)["blocks"]
     return _modal("Deletion job", [block for block in blocks if block["type"] != "actions"])
 
 

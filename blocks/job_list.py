@@ -10,15 +10,20 @@ from blocks.mrkdwn import (
     escape,
     fallback,
     mrkdwn,
+    one_line,
     plain_text,
 )
-from services.models import Page, dataset_group_name
+from services.models import RUNNING_STATUSES, DeletionJob, Page, dataset_group_name
 
 ACTION_NEXT = "deletion_jobs.next"
 ACTION_CONTINUE = "deletion_jobs.continue"
 ACTION_DETAILS = "deletion_jobs.details"
 ACTION_BACK = "deletion_jobs.back"
 ACTION_RESTART = "deletion_jobs.restart"
+ACTION_WATCH = "deletion_jobs.watch"
+MAX_BLOCKS = 50
+# Slack's limit on a button's value: a Watch or Unwatch button carries the job ARN (at most 256 from AWS).
+ARN_VALUE_LIMIT = 2000
 
 
 def list_title(status: str | None, dataset_group_arn: str | None) -> str:
@@ -35,6 +40,34 @@ def button(text: str, action_id: str, value: str, *, style: str | None = None) -
     return element
 
 
+def watchable(job: DeletionJob) -> bool:
+    """A job still running gets a Watch button (its value is the job ARN, checked again when pressed)."""
+    return job.status in RUNNING_STATUSES and 0 < len(job.arn) <= ARN_VALUE_LIMIT
+
+
+def watch_button(job: DeletionJob, *, named: bool = False) -> dict:
+    label = f"Watch {one_line(job.name)}" if named else "Watch"
+    return button(label, ACTION_WATCH, job.arn)
+
+
+def _job_blocks(jobs: list[DeletionJob], details_values: list[str] | None, room: int) -> list[dict]:
+    """Each job's section (Details beside it) and ARN line, and a Watch button under each running job: in its own
+    actions block when `room` blocks allow, else together in one block after the jobs (20 jobs fit either way)."""
+    blocks: list[dict] = []
+    running = [job for job in jobs if watchable(job)]
+    apart = 2 * len(jobs) + len(running) <= room
+    for index, job in enumerate(jobs):
+        section = {"type": "section", "text": mrkdwn(job_summary_text(job))}
+        if details_values:
+            section["accessory"] = button("Details", ACTION_DETAILS, details_values[index])
+        blocks += [section, job_arn_context(job)]
+        if apart and watchable(job):
+            blocks.append({"type": "actions", "elements": [watch_button(job)]})
+    if running and not apart:
+        blocks.append({"type": "actions", "elements": [watch_button(job, named=True) for job in running[:25]]})
+    return blocks
+
+
 def render_job_page(
     page: Page,
     *,
@@ -46,12 +79,8 @@ def render_job_page(
     title = list_title(query.status, query.dataset_group_arn)
     blocks: list[dict] = [{"type": "header", "text": plain_text(title, HEADER_TEXT_LIMIT)}]
 
-    for index, job in enumerate(page.jobs):
-        section = {"type": "section", "text": mrkdwn(job_summary_text(job))}
-        if details_values:
-            section["accessory"] = button("Details", ACTION_DETAILS, details_values[index])
-        blocks.append(section)
-        blocks.append(job_arn_context(job))
+    # Header, footer and the paging button take three blocks.
+    blocks += _job_blocks(page.jobs, details_values, MAX_BLOCKS - 3)
 
     if page.jobs:
         footer = f"Page {page.cursor.page} · jobs {page.first_number}–{page.last_number}"

@@ -67,6 +67,15 @@ class Settings(BaseSettings):
     digest_post_empty: bool = False
     digest_claim_ttl_minutes: float = Field(default=15.0, gt=0)
     digest_dataset_group: str | None = None
+    # Stuck jobs and full PENDING queues in the digest (issue 11).
+    digest_stuck_hours: float = Field(default=24.0, gt=0)
+    digest_stuck_lookback_days: float = Field(default=7.0, ge=0)
+    personalize_max_pending_jobs: int = Field(default=5, ge=1)
+
+    # Watches (issue 11)
+    watch_poll_seconds: int = Field(default=60, ge=5)
+    watch_max_calls_per_poll: int = Field(default=50, ge=1, le=1000)
+    watch_max_days: float = Field(default=7.0, gt=0)
 
     # Home tab (issue 13): one shared read of the account, at most every HOME_REFRESH_SECONDS.
     home_refresh_seconds: int = Field(default=300, ge=30, le=86400)

@@ -142,14 +142,30 @@ def _subject(blocks: list[dict], index: int) -> str:
     return subject if len(subject) <= SUBJECT_LIMIT else subject[: SUBJECT_LIMIT - 1] + "…"
 
 
+def _job_above(blocks: list[dict], index: int) -> str | None:
+    """The job name when `index` holds only a job's Watch button, right under its ARN line; else None."""
+    buttons = blocks[index].get("elements") or []
+    if index == 0 or blocks[index - 1].get("type") != "context" or len(buttons) != 1 \
+            or buttons[0].get("action_id") != "deletion_jobs.watch":
+        return None
+    first = unescape((blocks[index - 1].get("elements") or [{}])[0].get("text", ""))
+    return first.rsplit("/", 1)[1] if ":data-deletion-job/" in first else None
+
+
 def message_choices(message: dict) -> list[Choice]:
     """Every button of the message, numbered from 1: the actions blocks' buttons first (Next page is 1),
-    then each section's accessory button, labelled with what it is about ("Details: job-x")."""
+    then each section's accessory button, and each job's own buttons, labelled with what they are about
+    ("Details: job-x", "Watch: job-x")."""
     blocks = message.get("blocks") or []
     primary, accessories = [], []
     for index, block in enumerate(blocks):
         if block.get("type") == "actions":
-            primary += [(e, e["text"]["text"]) for e in block.get("elements", []) if e.get("type") == "button"]
+            buttons = [e for e in block.get("elements", []) if e.get("type") == "button"]
+            job = _job_above(blocks, index)
+            if job is None:
+                primary += [(e, e["text"]["text"]) for e in buttons]
+            else:
+                accessories += [(e, f"{e['text']['text']}: {job}") for e in buttons]
         accessory = block.get("accessory") or {}
         if accessory.get("type") == "button":
             accessories.append((accessory, f"{accessory['text']['text']}: {_subject(blocks, index)}"))

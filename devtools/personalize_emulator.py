@@ -42,6 +42,8 @@ MAX_NAME = 63
 _TOKEN_PAD = string.ascii_letters + string.digits + string.punctuation
 
 _JOB_FIELDS = {"status", "updated", "failure_reason", "num_deleted", "data_location", "role_arn"}
+# How a deletion job moves on: a job can fail before it starts, but completes only after running.
+_NEXT_STATUSES = {"PENDING": ("IN_PROGRESS", "FAILED"), "IN_PROGRESS": ("COMPLETED", "FAILED")}
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,30 @@ class PersonalizeEmulator(LocalHTTPServer):
                 fields["updated"] = _epoch(datetime.now(UTC))
             job.update(fields)
             self._changed()
+
+    def advance_job(self, arn: str, status: str, *, num_deleted: int | None = None, failure_reason: str | None = None,
+                    updated: datetime | None = None) -> None:
+        """Move a job on as Personalize does: PENDING → IN_PROGRESS → COMPLETED (with `num_deleted`, which
+        DescribeDataDeletionJob then returns) or FAILED (with `failure_reason`, from PENDING too).
+
+        ValueError for a move Personalize does not make, or a finished job without its number or reason.
+        """
+        with self._lock:
+            current = self._jobs[arn]["status"]
+        if status not in _NEXT_STATUSES.get(current, ()):
+            raise ValueError(f"a {current} job does not become {status}")
+        if status == "COMPLETED" and (num_deleted is None or num_deleted < 0):
+            raise ValueError("a COMPLETED job needs num_deleted (0 or more)")
+        if status == "FAILED" and not failure_reason:
+            raise ValueError("a FAILED job needs a failure_reason")
+        fields: dict[str, Any] = {"status": status}
+        if status == "COMPLETED":
+            fields["num_deleted"] = num_deleted
+        if status == "FAILED":
+            fields["failure_reason"] = failure_reason
+        if updated is not None:
+            fields["updated"] = updated
+        self.set_job(arn, **fields)
 
     def jobs(self, dataset_group_arn: str | None = None, status: str | None = None) -> list[dict]:
         """Summaries in ListDataDeletionJobs order, with UTC datetimes.

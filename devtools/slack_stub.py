@@ -150,6 +150,8 @@ class SlackStub(LocalHTTPServer):
             self._queued: list[dict] = []
             self._queued_replies: list[dict] = []
             self._last_ts = 0
+            # Conversation id → messages posted there, oldest first (conversations.history reads them).
+            self._history: dict[str, list[dict]] = {}
 
     # ---- observation ------------------------------------------------------------
 
@@ -164,6 +166,16 @@ class SlackStub(LocalHTTPServer):
             for c in self.calls("chat.postMessage")
             if c.ok and (channel is None or c.params.get("channel") == channel)
         ]
+
+    @staticmethod
+    def dm_channel(user_id: str) -> str:
+        """The id of the bot's DM with a user, as conversations.open answers it (posts to the user id land there)."""
+        return "D" + user_id
+
+    def history(self, channel: str) -> list[dict[str, Any]]:
+        """Messages posted to a conversation (a user id means the bot's DM with them), oldest first."""
+        with self._cond:
+            return list(self._history.get(_conversation(channel), []))
 
     def views(self, method: str = "views.publish", *, user_id: str | None = None) -> list[dict[str, Any]]:
         """The `view` of every accepted call of `method` (views.publish, views.open, views.update), oldest first;
@@ -248,6 +260,15 @@ class SlackStub(LocalHTTPServer):
                 return refusal_or_info
         if method == "chat.postMessage":
             return self._posted(params)
+        if method == "conversations.open":
+            users = str(params.get("users") or "")
+            if not users or "," in users:
+                return {"ok": False, "error": "users_list_not_supplied" if not users else "not_implemented"}
+            # Like Slack, opening a DM makes it exist, with no messages yet.
+            self._history.setdefault(self.dm_channel(users), [])
+            return {"ok": True, "channel": {"id": self.dm_channel(users)}}
+        if method == "conversations.history":
+            return self._conversation_history(params)
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self._next_ts()}
         if method == "auth.test":
@@ -298,15 +319,37 @@ class SlackStub(LocalHTTPServer):
         ts = self._next_ts()
         message = {"type": "message", "user": "UBOT", "bot_id": "BBOT", "team": "T1", "text": params.get("text", ""),
                    "ts": ts}
-        for key in ("blocks", "thread_ts"):
+        for key in ("blocks", "thread_ts", "metadata"):
             if key in params:
                 message[key] = params[key]
+        self._history.setdefault(_conversation(params["channel"]), []).append(message)
         return {"ok": True, "channel": params["channel"], "ts": ts, "message": message}
+
+    def _conversation_history(self, params: dict) -> dict:
+        """Newest first, after `oldest`, `limit` per page (a cursor is an offset); metadata only when asked for."""
+        messages = self._history.get(str(params.get("channel")))
+        if messages is None:
+            return {"ok": False, "error": "channel_not_found"}
+        oldest = float(params.get("oldest") or 0)
+        newest_first = [m for m in reversed(messages) if float(m["ts"]) > oldest]
+        start = int(params.get("cursor") or 0)
+        limit = int(params.get("limit") or 100)
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        page = [m if with_metadata else {k: v for k, v in m.items() if k != "metadata"}
+                for m in newest_first[start:start + limit]]
+        more = start + limit < len(newest_first)
+        return {"ok": True, "messages": page, "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
     def _next_ts(self) -> str:
         # Unique and increasing even when two posts land in the same microsecond.
         self._last_ts = max(time.time_ns() // 1000, self._last_ts + 1)
         return f"{self._last_ts // 1_000_000}.{self._last_ts % 1_000_000:06d}"
+
+
+def _conversation(channel: str) -> str:
+    """Where a post to `channel` lands: a user id (U…, W…) means the bot's DM with that user."""
+    return SlackStub.dm_channel(channel) if channel[:1] in ("U", "W") else channel
 
 
 def _error_body(status: int) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import actions, commands, events, home
+from handlers import actions, commands, events, home, watches
 
 
 def register(app, services) -> None:
@@ -12,7 +12,8 @@ def register(app, services) -> None:
         next()
 
     commands.register(app)
-    # Before actions: a Details click on the Home tab is answered in a modal, not through a response_url.
+    # Before actions and watches: on the Home tab, Details opens a modal and Unwatch publishes Home again.
     home.register(app)
     actions.register(app)
     events.register(app)
+    watches.register(app)

@@ -7,7 +7,8 @@ from blocks.job_list import render_job_page
 from handlers.digest import answer_digest
 from handlers.failures import failure_answer
 from handlers.requests import Requester
-from services.listing.command_parser import DigestCommand, HelpCommand, parse_command
+from handlers.watches import answer_watch_command
+from services.listing.command_parser import DigestCommand, HelpCommand, WatchCommand, parse_command
 
 COMMAND = "/deletion-jobs"
 
@@ -30,6 +31,8 @@ def answer_command(services, requester: Requester, text: str | None, respond) ->
                 message = render_help()
             elif isinstance(parsed, DigestCommand):
                 message = answer_digest(services.digest_commands, parsed, requester)
+            elif isinstance(parsed, WatchCommand):
+                message = answer_watch_command(services, parsed, requester, audit)
             else:
                 query = services.listing.query_for(parsed, user_id=requester.user_id)
                 audit.note(filter={"dataset_group": query.dataset_group_arn, "status": query.status})

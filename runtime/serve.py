@@ -72,14 +72,17 @@ def run_bot(settings: Settings) -> int:
 
 
 def start_scheduler(services):
-    """Start the digest scheduler in a background thread (services/scheduling/scheduler.py); it has `.shutdown(wait)`.
+    """Start the digest scheduler, and the watch poll, in a background thread (services/scheduling/scheduler.py);
+    it has `.shutdown(wait)`.
 
     Only one process may run it: `python bot.py` when RUN_SCHEDULER is true, or the Procfile's clock process.
     """
     from services.scheduling.scheduler import DigestScheduler
 
     # The scheduler stores DIGEST_CHANNELS as subscriptions itself, and retries that until it works.
-    scheduler = DigestScheduler(services.digest, services.digest.subscriptions, services.digest_schedule)
+    scheduler = DigestScheduler(services.digest, services.digest.subscriptions, services.digest_schedule,
+                                watch_poller=services.watch_poller,
+                                watch_poll_seconds=getattr(services.watch_poller, "poll_seconds", 60))
     scheduler.start()
     return scheduler
 

@@ -35,11 +35,12 @@ class AccessPolicy:
     def restricts_groups(self) -> bool:
         return bool(self._group_arns or self._group_names)
 
-    def check_requester(self, user_id: str | None, channel_id: str | None) -> None:
+    def check_requester(self, user_id: str | None, channel_id: str | None, *, any_channel: bool = False) -> None:
+        """AccessRefused unless the user (and, unless `any_channel`, the channel) is allowed."""
         if self._users and user_id not in self._users:
             logger.warning("access refused: user %s is not in ALLOWED_USER_IDS", user_id)
             raise AccessRefused("use this bot")
-        if self._channels and channel_id not in self._channels:
+        if self._channels and not any_channel and channel_id not in self._channels:
             logger.warning("access refused: channel %s is not in ALLOWED_CHANNEL_IDS (user %s)", channel_id, user_id)
             raise AccessRefused("use this bot in this channel")
 

@@ -13,6 +13,8 @@ from services.home.service import HomeTab
 from services.listing.listing import JobListing
 from services.scheduling.scheduler import DigestSchedule
 from services.slack.delivery import ResponseDelivery
+from services.watches.poller import WatchPoller
+from services.watches.service import WatchService
 
 
 @dataclass
@@ -28,5 +30,8 @@ class Services:
     digest: DigestService
     # When digests run: the subscribe answers and the scheduler.
     digest_schedule: DigestSchedule
+    # Watches (services.watches): the service for the handlers, the poller for the scheduler.
+    watches: WatchService | None = None
+    watch_poller: WatchPoller | None = None
     # The Home tab.
     home: HomeTab | None = None

@@ -6,7 +6,7 @@ digest's subscriptions and windows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 STATUSES = ("PENDING", "IN_PROGRESS", "COMPLETED", "FAILED")
@@ -203,6 +203,72 @@ class DigestWindow:
         return moment is not None and self.read_from <= moment <= self.until
 
 
+# ---- watches (issue 11) ---------------------------------------------------------------------------------
+
+# A job in these is still running; one in FINISHED_STATUSES will not change again.
+RUNNING_STATUSES = ("PENDING", "IN_PROGRESS")
+FINISHED_STATUSES = ("COMPLETED", "FAILED")
+# How a watch ends with a message: the job finished, the watch outlived WATCH_MAX_DAYS, or AWS lost the job.
+OUTCOME_EXPIRED = "EXPIRED"
+OUTCOME_VANISHED = "VANISHED"
+
+
+@dataclass(frozen=True)
+class Watch:
+    """One person watching one deletion job, as the state store keeps it.
+
+    `outcome` is set once the watcher is owed a message: COMPLETED or FAILED (with `num_deleted`,
+    `failure_reason`, `data_location` and `finished_at` from DescribeDataDeletionJob), EXPIRED or VANISHED.
+    """
+
+    id: int
+    user_id: str
+    job_arn: str
+    job_name: str
+    dataset_group_arn: str
+    started_at: datetime
+    last_status: str
+    job_created_at: datetime | None = None
+    last_checked_at: datetime | None = None
+    outcome: str | None = None
+    num_deleted: int | None = None
+    failure_reason: str | None = None
+    data_location: str | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def dataset_group_name(self) -> str:
+        return dataset_group_name(self.dataset_group_arn)
+
+
+# ---- what needs attention in a digest besides failures (issue 11; rules in services/digest/attention.py) -----
+
+
+@dataclass(frozen=True)
+class StuckJob:
+    job: DeletionJob
+    running_for: timedelta
+
+
+@dataclass(frozen=True)
+class FullQueue:
+    dataset_group_arn: str
+    pending: int
+
+
+@dataclass(frozen=True)
+class Attention:
+    """A scope's stuck jobs (longest running first) and its groups with a full PENDING queue (fullest first)."""
+
+    stuck: list[StuckJob] = field(default_factory=list)
+    full_queues: list[FullQueue] = field(default_factory=list)
+    stuck_after: timedelta = timedelta(hours=24)
+    max_pending: int = 5
+
+    def __bool__(self) -> bool:
+        return bool(self.stuck or self.full_queues)
+
+
 # ---- the Home tab ------------------------------------------------------------------------------------------
 
 # Personalize accepts at most this many PENDING deletion jobs per dataset group (FACTS.md).
@@ -239,12 +305,6 @@ class HomeFailure:
 
 
 @dataclass(frozen=True)
-class HomeStuckJob:
-    job: DeletionJob
-    running_for: timedelta
-
-
-@dataclass(frozen=True)
 class HomeSubscription:
     subscription: Subscription
     schedule: str
@@ -268,12 +328,13 @@ class HomeModel:
     failures: tuple[HomeFailure, ...] = ()
     failure_count: int = 0
     failure_days: int = 7
-    stuck: tuple[HomeStuckJob, ...] = ()
+    stuck: tuple[StuckJob, ...] = ()
     stuck_count: int = 0
     stuck_after: timedelta | None = None
     max_pending: int = MAX_PENDING_JOBS
     subscriptions: tuple[HomeSubscription, ...] = ()
-    watches: tuple | None = None
+    watches: tuple[Watch, ...] | None = None
+    max_watches: int = 0
     complete: bool = True
     covers_since: datetime | None = None
     refresh_failure: str | None = None

@@ -23,6 +23,9 @@ SCOPES_BY_METHOD = {
     "chat.update": {"chat:write"},
     "chat.delete": {"chat:write"},
     "conversations.info": {"channels:read", "groups:read"},
+    # Watches (issue 11) read the bot's own DM with a watcher, to find a message whose post was in doubt.
+    "conversations.open": {"im:write"},
+    "conversations.history": {"im:history"},
     # The Home tab (issue 13): publishing it, and the Details modal, need no scope.
     "views.publish": set(),
     "views.open": set(),
@@ -166,3 +169,11 @@ def test_manifest_enables_the_home_tab_and_subscribes_to_exactly_the_events_the_
 
 def test_the_event_scan_finds_listeners():
     assert _EVENT_LISTENER.findall('app.event("app_home_opened")(handle)') == ["app_home_opened"]
+
+
+@pytest.mark.parametrize("kind", MANIFESTS)
+def test_watch_messages_land_in_the_apps_messages_tab(kind):
+    # chat.postMessage(channel=<user id>) goes to the app's Messages tab; without it people cannot see them.
+    app_home = load(kind)["features"]["app_home"]
+    assert app_home["messages_tab_enabled"] is True
+    assert app_home["messages_tab_read_only_enabled"] is True

@@ -8,6 +8,8 @@ only puts them in order and builds the channel's outcome once, at the end.
 - When the database stops answering, the channel stops there (logged at ERROR, no traceback): what was not
   marked posted stays claimed until the claim TTL passes, and the next run offers it again.
 - When a stop is requested (SIGTERM), the post in flight is finished and marked, and the rest released at once.
+- What needs attention besides failures (stuck jobs, full PENDING queues: `attention.py`) closes the digest, and
+  is posted on its own when nothing new failed, whatever DIGEST_POST_EMPTY says. It is never claimed or marked.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from services.digest.outcome import (
 )
 from services.digest.post import DigestPoster
 from services.digest.render import DigestRenderer
-from services.models import DeletionJob, DigestWindow, Subscription
+from services.models import Attention, DeletionJob, DigestWindow, Subscription
 from services.storage.ledger import DigestLedger
 from services.storage.store import database_reason
 from services.storage.subscriptions import SubscriptionStore
@@ -56,16 +58,16 @@ class ChannelDelivery:
         self._stopping = stopping
 
     def deliver(self, subscription: Subscription, window: DigestWindow, failed: Sequence[DeletionJob],
-                *, dry_run: bool = False) -> ChannelOutcome:
+                *, dry_run: bool = False, attention: Attention | None = None) -> ChannelOutcome:
         """The channel's digest of these FAILED jobs (a dry run renders it and writes nothing). Never raises for
         Slack or database failures: they are the outcome's error (DATABASE_ERROR: the run should stop)."""
         progress = Progress()
         try:
             if dry_run:
-                messages = self._preview(subscription, window, failed, progress)
+                messages = self._preview(subscription, window, failed, progress, attention)
                 return channel_outcome(subscription.channel_id, subscription=subscription, window=window,
                                        progress=progress, messages=messages)
-            failure = self._deliver(subscription, window, failed, progress)
+            failure = self._deliver(subscription, window, failed, progress, attention)
         except SQLAlchemyError as err:
             # Every channel needs the ledger: stop here rather than post what could not be recorded.
             self._log_database_failure(subscription.channel_id, progress, err)
@@ -74,35 +76,38 @@ class ChannelDelivery:
                                progress=progress, failure=failure)
 
     def _preview(self, subscription: Subscription, window: DigestWindow, failed: Sequence[DeletionJob],
-                 progress: Progress) -> list[dict]:
+                 progress: Progress, attention: Attention | None) -> list[dict]:
         """A dry run's messages: what would be posted, claiming nothing."""
         channel, group = subscription.channel_id, subscription.dataset_group_arn
         candidates = offered_failures(self._ledger, channel, failed, window, forget_vanished=False)
         todo = not_yet_posted(self._ledger, channel, candidates)
         progress.found = len(todo)
-        if todo:
-            return [message for message, _ in self._renderer.digest(todo, window=window, dataset_group_arn=group)]
+        if todo or attention:
+            return [message for message, _ in self._renderer.digest(todo, window=window, dataset_group_arn=group,
+                                                                    attention=attention)]
         if self._post_empty:
             return [self._renderer.no_failures(window=window, dataset_group_arn=group)]
         return []
 
     def _deliver(self, subscription: Subscription, window: DigestWindow, failed: Sequence[DeletionJob],
-                 progress: Progress) -> Failure | None:
+                 progress: Progress, attention: Attention | None) -> Failure | None:
         channel = subscription.channel_id
         candidates = offered_failures(self._ledger, channel, failed, window, forget_vanished=True)
         claim = ChannelClaim.take(self._ledger, channel, candidates)
         progress.found = len(claim.jobs)
         if not claim.jobs:
-            return self._nothing_new(subscription, window, candidates, progress)
-        return self._post_claimed(subscription, window, claim, progress)
+            return self._nothing_new(subscription, window, candidates, progress, attention)
+        return self._post_claimed(subscription, window, claim, progress, attention)
 
     def _nothing_new(self, subscription: Subscription, window: DigestWindow, candidates: Sequence[DeletionJob],
-                     progress: Progress) -> Failure | None:
-        """Nothing to claim: the "nothing failed" line when DIGEST_POST_EMPTY asks (and no other run is posting)."""
-        channel = subscription.channel_id
+                     progress: Progress, attention: Attention | None) -> Failure | None:
+        """Nothing to claim: what needs attention, or the "nothing failed" line when DIGEST_POST_EMPTY asks (and no
+        other run is posting this channel's failures)."""
+        channel, group = subscription.channel_id, subscription.dataset_group_arn
         elsewhere = held_elsewhere(self._ledger, channel, candidates)
-        if self._post_empty and not elsewhere:
-            message = self._renderer.no_failures(window=window, dataset_group_arn=subscription.dataset_group_arn)
+        if (self._post_empty or attention) and not elsewhere:
+            message = (self._renderer.digest([], window=window, dataset_group_arn=group, attention=attention)[0][0]
+                       if attention else self._renderer.no_failures(window=window, dataset_group_arn=group))
             self._poster.wait_turn(channel)
             posted = self._poster.post(channel, message)
             if isinstance(posted, Failure):
@@ -114,10 +119,11 @@ class ChannelDelivery:
         return None
 
     def _post_claimed(self, subscription: Subscription, window: DigestWindow, claim: ChannelClaim,
-                      progress: Progress) -> Failure | None:
-        """Each message of the claimed failures: paced, renewed, posted, marked."""
+                      progress: Progress, attention: Attention | None) -> Failure | None:
+        """Each message of the claimed failures (what needs attention closes the last): paced, renewed, posted,
+        marked."""
         channel = subscription.channel_id
-        for message, message_jobs in self._renderer.digest(claim.jobs, window=window,
+        for message, message_jobs in self._renderer.digest(claim.jobs, window=window, attention=attention,
                                                            dataset_group_arn=subscription.dataset_group_arn):
             self._poster.wait_turn(channel)
             if self._stopping():

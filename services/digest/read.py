@@ -2,7 +2,8 @@
 
 A scope is one dataset group, or all of them; any subscription to all groups means reading everything anyway,
 so the group subscriptions are served from that one read too. A page that reaches jobs created before the
-earliest window start minus DIGEST_MAX_JOB_HOURS is the last one read.
+earliest window start minus DIGEST_MAX_JOB_HOURS (or before DIGEST_STUCK_LOOKBACK_DAYS ago, when that is further
+back: stuck jobs, `attention.py`) is the last one read.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.aws.personalize import MAX_RESULTS
+from services.digest.attention import AttentionRules, attention_for
 from services.digest.outcome import StopRequested
 from services.digest.window import created_before, read_cutoff
 from services.errors import AwsError
-from services.models import DeletionJob, DigestWindow, Subscription
+from services.models import Attention, DeletionJob, DigestWindow, Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +49,23 @@ class Reads:
             and (self.visible is None or self.visible(job))
         ]
 
+    def attention_for(self, subscription: Subscription, rules: AttentionRules, *, now: datetime) -> Attention | None:
+        """Stuck jobs and full PENDING queues this subscription may see; None when its read failed."""
+        source = self.by_scope[None] if None in self.by_scope else self.by_scope[subscription.dataset_group_arn]
+        if isinstance(source, AwsError):
+            return None
+        return attention_for(source, rules, now=now, dataset_group_arn=subscription.dataset_group_arn,
+                             visible=self.visible)
+
 
 class DigestReader:
     """Reads the deletion jobs a run's subscriptions need, each scope once."""
 
     def __init__(self, gateway, *, max_job_age: timedelta, visible: Visible | None = None,
-                 stopping: Callable[[], bool] = lambda: False):
+                 stopping: Callable[[], bool] = lambda: False, stuck_lookback: timedelta | None = None):
         self._gateway = gateway
         self._max_job_age = max_job_age
+        self._stuck_lookback = stuck_lookback
         self._visible = visible
         self._stopping = stopping
 
@@ -67,7 +78,7 @@ class DigestReader:
         for scope in read_scopes:
             served = [windows[s.channel_id] for s in subscriptions if scope is None or s.dataset_group_arn == scope]
             try:
-                jobs, scope_calls = self._read(scope, read_cutoff(served, self._max_job_age))
+                jobs, scope_calls = self._read(scope, self._cutoff(served))
             except StopRequested:
                 raise StopRequested(calls) from None
             except AwsError as err:
@@ -78,6 +89,12 @@ class DigestReader:
             calls += scope_calls
             by_scope[scope] = jobs
         return Reads(by_scope, calls, self._visible)
+
+    def _cutoff(self, served: Sequence[DigestWindow]) -> datetime:
+        cutoff = read_cutoff(served, self._max_job_age)
+        if self._stuck_lookback is not None:  # stuck jobs may be older than any failure window
+            cutoff = min(cutoff, min(window.until for window in served) - self._stuck_lookback)
+        return cutoff
 
     def _read(self, dataset_group_arn: str | None, cutoff: datetime) -> tuple[list[DeletionJob], int]:
         """Pages newest created first, until a page reaches jobs created before `cutoff` (or the end)."""

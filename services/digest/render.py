@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from services.models import DeletionJob, DigestWindow
+from services.models import Attention, DeletionJob, DigestWindow
 
-# (jobs, *, window, dataset_group_arn) → [(message, the jobs it shows)], each message within Slack's limits.
+# (jobs, *, window, dataset_group_arn[, attention]) → [(message, the jobs it shows)], each within Slack's limits;
+# with `attention` (stuck jobs, full PENDING queues), a message (of no jobs) even when `jobs` is empty.
 RenderDigest = Callable[..., list[tuple[dict, list[DeletionJob]]]]
 # (*, window, dataset_group_arn) → the one message that says nothing failed.
 RenderNoFailures = Callable[..., dict]
@@ -23,8 +24,10 @@ class DigestRenderer:
     render_digest: RenderDigest
     render_no_failures: RenderNoFailures
 
-    def digest(self, jobs: Sequence[DeletionJob], *, window: DigestWindow,
-               dataset_group_arn: str | None) -> list[tuple[dict, list[DeletionJob]]]:
+    def digest(self, jobs: Sequence[DeletionJob], *, window: DigestWindow, dataset_group_arn: str | None,
+               attention: Attention | None = None) -> list[tuple[dict, list[DeletionJob]]]:
+        if attention:
+            return self.render_digest(jobs, window=window, dataset_group_arn=dataset_group_arn, attention=attention)
         return self.render_digest(jobs, window=window, dataset_group_arn=dataset_group_arn)
 
     def no_failures(self, *, window: DigestWindow, dataset_group_arn: str | None) -> dict:

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.digest.attention import AttentionRules
 from services.digest.configured import ConfiguredChannels
 from services.digest.deliver import ChannelDelivery
 from services.digest.outcome import (
@@ -71,6 +72,7 @@ class DigestService:
         visible: Callable[[DeletionJob], bool] | None = None,
         pacer: ChannelPacer | None = None,
         clock=utcnow,
+        attention: AttentionRules | None = None,
     ):
         self._subscriptions = subscriptions
         self._ledger = ledger
@@ -79,7 +81,10 @@ class DigestService:
         self._configured = ConfiguredChannels(subscriptions, configured_channels, configured_group,
                                               resolver=resolver, clock=clock)
         self._stop = threading.Event()
-        self._reader = DigestReader(gateway, max_job_age=max_job_age, visible=visible, stopping=self._stop.is_set)
+        # Stuck jobs and full PENDING queues (attention.py), read back DIGEST_STUCK_LOOKBACK_DAYS; None: failures only.
+        self._attention = attention
+        self._reader = DigestReader(gateway, max_job_age=max_job_age, visible=visible, stopping=self._stop.is_set,
+                                    stuck_lookback=attention.lookback if attention else None)
         self._delivery = ChannelDelivery(subscriptions, ledger, DigestPoster(slack_client, pacer), renderer,
                                          post_empty=post_empty, stopping=self._stop.is_set)
 
@@ -99,6 +104,7 @@ class DigestService:
             configured_group=settings.digest_dataset_group,
             resolver=resolver,
             visible=access.job_visible if access is not None and access.restricts_groups else None,
+            attention=AttentionRules.from_settings(settings),
         )
 
     @property
@@ -209,7 +215,9 @@ class DigestService:
             failed = reads.failures_for(subscription)
             skip = _reason_to_skip(failed, stop, stopping=self.stopping)
             if skip is None:
-                outcome = self._delivery.deliver(subscription, window, failed, dry_run=dry_run)
+                attention = reads.attention_for(subscription, self._attention, now=window.until) \
+                    if self._attention else None
+                outcome = self._delivery.deliver(subscription, window, failed, dry_run=dry_run, attention=attention)
                 stop = _stops_the_run(outcome)
             else:
                 outcome = channel_outcome(subscription.channel_id, subscription=subscription, window=window,

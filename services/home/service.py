@@ -16,7 +16,7 @@ from datetime import datetime
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.errors import AccessRefused, BotError, ListExpired
+from services.errors import AccessRefused, BotError, ListExpired, NotWatching
 from services.home.snapshot import SharedSnapshot
 from services.home.view_model import HomeModelBuilder, snapshot_age
 from services.models import DeletionJobDetails, HomeModel
@@ -55,8 +55,9 @@ class Published:
 
 class HomeTab:
     def __init__(self, snapshot: SharedSnapshot, builder: HomeModelBuilder, slack_client, renderers: HomeRenderers,
-                 access, listing, *, clock=utcnow):
+                 access, listing, *, watches=None, clock=utcnow):
         self._snapshot = snapshot
+        self._watches = watches
         self._builder = builder
         self._slack = slack_client
         self._render = renderers
@@ -81,6 +82,20 @@ class HomeTab:
             return Published(UNREADABLE, self._publish(user_id, self._render.unreadable(None, None)))
         return Published(HOME, self._publish(user_id, self._render.home(model)), groups=len(model.groups),
                          snapshot_age_s=snapshot_age(state.snapshot, self._clock()))
+
+    def unwatch(self, user_id: str, job_arn: str) -> str:
+        """Unwatch on the Home tab: end the person's watch of that job, then publish their Home again (without it).
+        A second press, or a watch that ended meanwhile, just publishes. Returns the audit outcome."""
+        if not self._access.user_allowed(user_id) or self._watches is None:
+            self.publish(user_id)
+            return "refused"
+        try:
+            ended = self._watches.stop(job_arn, user_id=user_id)
+            logger.info("home: %s stopped watching %s", user_id, ended.job_arn)
+        except NotWatching:
+            pass
+        published = self.publish(user_id)
+        return "ok" if published.published else "error"
 
     def open_details(self, user_id: str, trigger_id: str | None, value: str) -> str:
         """Details of a failed job from the Home tab, in a modal; returns the audit outcome."""

@@ -156,12 +156,15 @@ class _Progress:
 
 
 class SnapshotReader:
-    """Reads the account once: `groups()` (ListDatasetGroups, cached by the resolver) and ListDataDeletionJobs."""
+    """Reads the account once: `groups()` (ListDatasetGroups, cached by the resolver) and ListDataDeletionJobs,
+    back to the window start, and at least 7 days (recent failures) and `read_back` (the stuck rule's look-back)."""
 
-    def __init__(self, gateway, groups: Callable[[], list], *, window: timedelta, max_calls: int, clock=utcnow):
+    def __init__(self, gateway, groups: Callable[[], list], *, window: timedelta, max_calls: int,
+                 read_back: timedelta = timedelta(0), clock=utcnow):
         self._gateway = gateway
         self._groups = groups
         self._window = window
+        self._read_back = read_back
         self._max_calls = max_calls
         self._clock = clock
 
@@ -175,7 +178,7 @@ class SnapshotReader:
         failures_since = now - timedelta(days=FAILURE_DAYS)
         tallies = {group.arn: _Tally(group.arn, group.name) for group in self._groups()}
         progress = _Progress()
-        for job in self._jobs(min(window_start, failures_since), progress):
+        for job in self._jobs(min(window_start, failures_since, now - self._read_back), progress):
             tally = tallies.get(job.dataset_group_arn)
             if tally is None:  # a group created or deleted since ListDatasetGroups was cached
                 tally = tallies[job.dataset_group_arn] = _Tally(job.dataset_group_arn,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
+from services.digest.attention import AttentionRules, stuck_jobs
 from services.home.snapshot import FAILURE_DAYS, AccountSnapshot, SnapshotState
 from services.models import (
     MAX_PENDING_JOBS,
@@ -18,8 +19,8 @@ from services.models import (
     GroupActivity,
     HomeFailure,
     HomeModel,
-    HomeStuckJob,
     HomeSubscription,
+    StuckJob,
     failure_time,
 )
 from services.storage.store import utcnow
@@ -30,27 +31,22 @@ logger = logging.getLogger(__name__)
 MAX_FAILURES = 10
 MAX_STUCK = 10
 
-StuckRule = Callable[[list[DeletionJob], datetime], list[tuple[DeletionJob, timedelta]]]
-
-
 class HomeModelBuilder:
     """`details_value(job)` makes a failure's Details button value; `watches(user_id)` lists a person's watches
-    (None: watches are not set up); `stuck(jobs, now)` picks the stuck ones among running jobs, longest running
-    first (None: no stuck rule), `stuck_after` is its threshold for the words on Home."""
+    (None: watches are not set up); `rules` are the digest's stuck-job and full-queue rules (DIGEST_STUCK_HOURS,
+    PERSONALIZE_MAX_PENDING_JOBS; None: no stuck rule, and Personalize's 5 PENDING slots)."""
 
     def __init__(self, access, subscriptions, describe_schedule: Callable, *, refresh_seconds: int,
                  details_value: Callable[[DeletionJob], str | None] | None = None,
-                 watches: Callable[[str], list] | None = None, stuck: StuckRule | None = None,
-                 stuck_after: timedelta | None = None, max_pending: int = MAX_PENDING_JOBS, clock=utcnow):
+                 watches: Callable[[str], list] | None = None, rules: AttentionRules | None = None, clock=utcnow):
         self._access = access
         self._subscriptions = subscriptions
         self._describe = describe_schedule
         self._refresh_seconds = refresh_seconds
         self._details_value = details_value
         self._watches = watches
-        self._stuck = stuck
-        self._stuck_after = stuck_after
-        self._max_pending = max_pending
+        self._rules = rules
+        self._max_pending = rules.max_pending if rules else MAX_PENDING_JOBS
         self._clock = clock
 
     def build(self, user_id: str, state: SnapshotState) -> HomeModel:
@@ -64,7 +60,7 @@ class HomeModelBuilder:
             read_at=snapshot.read_at, window_days=snapshot.window_days, refresh_seconds=self._refresh_seconds,
             groups=tuple(sorted(groups, key=self._attention_first)), failures=failures, failure_count=failure_count,
             failure_days=FAILURE_DAYS, stuck=tuple(stuck[:MAX_STUCK]), stuck_count=len(stuck),
-            stuck_after=self._stuck_after if self._stuck is not None else None, max_pending=self._max_pending,
+            stuck_after=self._rules.stuck_after if self._rules else None, max_pending=self._max_pending,
             subscriptions=self._subscriptions_shown(), watches=self._watches_of(user_id),
             complete=snapshot.complete, covers_since=snapshot.covers_since,
             refresh_failure=state.failure, refresh_failed_at=state.failed_at,
@@ -88,11 +84,12 @@ class HomeModelBuilder:
         except ValueError:  # a button value that would not fit Slack's 2000 characters: no button
             return None
 
-    def _stuck_jobs(self, groups: list[GroupActivity]) -> list[HomeStuckJob]:
-        if self._stuck is None:
+    def _stuck_jobs(self, groups: list[GroupActivity]) -> list[StuckJob]:
+        """The digest's rule (services.digest.attention) on the snapshot's running jobs, at this moment."""
+        if self._rules is None:
             return []
         running = [job for group in groups for job in group.running]
-        return [HomeStuckJob(job, running_for) for job, running_for in self._stuck(running, self._clock())]
+        return stuck_jobs(running, now=self._clock(), stuck_after=self._rules.stuck_after)
 
     def _subscriptions_shown(self) -> tuple[HomeSubscription, ...]:
         return tuple(

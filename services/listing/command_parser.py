@@ -19,6 +19,8 @@ ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:personalize:[a-z0-9-]+:\d{12}:dataset
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 MAX_ARN_LENGTH = 256
 DIGEST_ACTIONS = ("subscribe", "unsubscribe", "list", "now")
+# Keywords, like `help` and `digest`: a dataset group with one of these names is reached by its ARN.
+WATCH_ACTIONS = ("watch", "unwatch", "watching")
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _LOOKS_LIKE_TIME = re.compile(r"^\d{1,2}([:.h]\d{0,2})?\s*(am|pm)?$", re.IGNORECASE)
 
@@ -47,7 +49,15 @@ class DigestCommand:
     timezone: str | None = None
 
 
-Command = HelpCommand | ListCommand | DigestCommand
+@dataclass(frozen=True)
+class WatchCommand:
+    """`watch <job>`, `unwatch <job>` or `watching`; `job` is a deletion job name or ARN as typed."""
+
+    action: str
+    job: str | None = None
+
+
+Command = HelpCommand | ListCommand | DigestCommand | WatchCommand
 
 
 def normalise_status(token: str) -> str | None:
@@ -78,6 +88,8 @@ def parse_command(text: str | None) -> Command:
         return HelpCommand()
     if head == "digest":
         return _parse_digest(tokens[1:])
+    if head in WATCH_ACTIONS:
+        return _parse_watch(head, tokens[1:])
     if len(tokens) > 2:
         raise CommandError("too many words: give at most a dataset group and a status", " ".join(tokens[2:]))
 
@@ -158,3 +170,13 @@ def parse_timezone(token: str) -> str:
         return by_folded[token.casefold()]
     close = difflib.get_close_matches(token.casefold(), list(by_folded), n=3, cutoff=0.6)
     raise UnknownTimeZone(token, tuple(by_folded[c] for c in close))
+
+
+def _parse_watch(action: str, args: list[str]) -> WatchCommand:
+    if action == "watching":
+        if args:
+            raise CommandError("`watching` takes nothing after it", " ".join(args))
+        return WatchCommand(action)
+    if len(args) != 1:
+        raise CommandError(f"give one deletion job name or ARN after `{action}`", " ".join(args) or action)
+    return WatchCommand(action, args[0])

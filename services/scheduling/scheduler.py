@@ -8,7 +8,8 @@ Jobs:
   so `/deletion-jobs digest subscribe` and `unsubscribe` take effect without a restart; and, until it has worked
   once, stores DIGEST_CHANNELS as subscriptions (it needs AWS when DIGEST_DATASET_GROUP is a name, and the
   database: either may be down when the scheduler starts);
-- `digest:catch-up`: once at start-up, when needed (below).
+- `digest:catch-up`: once at start-up, when needed (below);
+- `watch:poll`: every WATCH_POLL_SECONDS, first at start-up, when a watch poller is given (services/watches).
 
 Every job has an explicit id, `replace_existing=True`, `coalesce=True`, `max_instances=1` and a one-hour
 `misfire_grace_time`; misses and errors are logged by listeners.
@@ -50,6 +51,7 @@ DEFAULT_JOB_ID = "digest:default"
 SYNC_JOB_ID = "digest:sync"
 CATCH_UP_JOB_ID = "digest:catch-up"
 CHANNEL_JOB_PREFIX = "digest:channel:"
+WATCH_JOB_ID = "watch:poll"
 
 class WallClockCronTrigger(CronTrigger):
     """A CronTrigger that fires once for a wall-clock time that happens twice when DST ends.
@@ -144,6 +146,8 @@ class DigestScheduler:
         grace_seconds: int = MISFIRE_GRACE_SECONDS,
         sync_seconds: int = SYNC_INTERVAL_SECONDS,
         clock=utcnow,
+        watch_poller=None,
+        watch_poll_seconds: int = 60,
     ):
         from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -153,6 +157,8 @@ class DigestScheduler:
         self._grace = grace_seconds
         self._sync_seconds = sync_seconds
         self._clock = clock
+        self._watch_poller = watch_poller
+        self._watch_poll_seconds = watch_poll_seconds
         factory = scheduler_factory or BackgroundScheduler
         self.scheduler = factory(
             timezone=ZoneInfo(schedule.timezone),
@@ -179,6 +185,12 @@ class DigestScheduler:
         self.scheduler.add_job(self.sync, "interval", seconds=self._sync_seconds, id=SYNC_JOB_ID,
                                name="digest subscription sync", replace_existing=True,
                                misfire_grace_time=self._sync_seconds)
+        if self._watch_poller is not None:
+            # At once, then every WATCH_POLL_SECONDS: a restart checks the watched jobs (and finishes any message a
+            # stopped poller left in flight) without waiting. A poll still running when the next is due is skipped.
+            self.scheduler.add_job(self._watch_poller.poll, "interval", seconds=self._watch_poll_seconds,
+                                   id=WATCH_JOB_ID, name="watch poll", replace_existing=True,
+                                   misfire_grace_time=self._watch_poll_seconds, next_run_time=self._clock())
         self.sync(at_start_up=True)
         self.schedule_catch_up()
 

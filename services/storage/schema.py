@@ -2,14 +2,27 @@
 
 `StateStore.create_schema()` creates what this module declares, so the schema never depends on which other
 modules happened to be imported first. A feature that needs a table adds it here; its store module (cursors in
-`store.py`, `subscriptions.py`, `ledger.py`, `home_store.py`) imports the table from here and owns the queries.
+`store.py`, `subscriptions.py`, `ledger.py`, `watches.py`, `home_store.py`) imports the table from here and owns
+the queries.
 
 Every `DateTime(timezone=True)` column is written in UTC (SQLite keeps no zone: see `store.stored_utc`).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 metadata = MetaData()
 
@@ -54,6 +67,38 @@ digest_ledger = Table(
     Column("message_ts", String(32), nullable=True),
     UniqueConstraint("channel_id", "job_arn", name="uq_digest_ledger_channel_job"),
     Index("ix_digest_ledger_channel_posted", "channel_id", "posted_at"),
+)
+
+# ---- watches: who watches which deletion job, what was last seen of it, the claim on its one message ---------
+# (the protocol: services/storage/watches.py)
+
+watches = Table(
+    "watches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", String(32), nullable=False),
+    Column("team_id", String(32), nullable=True),
+    Column("job_arn", String(256), nullable=False),
+    Column("job_name", String(64), nullable=False),
+    Column("dataset_group_arn", String(256), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("job_created_at", DateTime(timezone=True), nullable=True),
+    Column("last_status", String(32), nullable=False),
+    Column("last_checked_at", DateTime(timezone=True), nullable=True),
+    # The job was not in its dataset group's first ListDataDeletionJobs page: only a Describe finds it.
+    Column("beyond_first_page", Boolean, nullable=False, default=False),
+    # Random, per watch: the DM carries it in its metadata, so a post in doubt can be found again.
+    Column("notice_key", String(32), nullable=False),
+    Column("outcome", String(16), nullable=True),
+    Column("num_deleted", BigInteger, nullable=True),
+    Column("failure_reason", Text, nullable=True),
+    Column("data_location", Text, nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("claim_token", String(32), nullable=True),
+    Column("claimed_at", DateTime(timezone=True), nullable=True),
+    Column("post_started_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("user_id", "job_arn", name="uq_watches_user_job"),
+    Index("ix_watches_job", "job_arn"),
 )
 
 # ---- the Home tab: one shared read of the account, and the lease to read it again ---------------------------

@@ -500,3 +500,27 @@ def test_paging_returns_every_job_once_in_order(emulator, personalize, offsets, 
     jobs, _ = list_all(personalize, datasetGroupArn=group, maxResults=page_size)
 
     assert [j["dataDeletionJobArn"] for j in jobs] == [j["dataDeletionJobArn"] for j in emulator.jobs(group)]
+
+
+def test_advance_job_moves_a_job_on_as_personalize_does(emulator, personalize, group):
+    arn = emulator.add_job(group, status="PENDING", created=NOW)
+    describe = personalize.describe_data_deletion_job
+
+    assert "numDeleted" not in describe(dataDeletionJobArn=arn)["dataDeletionJob"]
+    emulator.advance_job(arn, "IN_PROGRESS", updated=NOW + timedelta(minutes=5))
+    assert describe(dataDeletionJobArn=arn)["dataDeletionJob"]["status"] == "IN_PROGRESS"
+    with pytest.raises(ValueError):
+        emulator.advance_job(arn, "PENDING")
+    with pytest.raises(ValueError):
+        emulator.advance_job(arn, "COMPLETED")  # without its number
+    emulator.advance_job(arn, "COMPLETED", num_deleted=42, updated=NOW + timedelta(hours=2))
+    job = describe(dataDeletionJobArn=arn)["dataDeletionJob"]
+    assert (job["status"], job["numDeleted"], job["lastUpdatedDateTime"]) == ("COMPLETED", 42, NOW + timedelta(hours=2))
+    with pytest.raises(ValueError):
+        emulator.advance_job(arn, "FAILED", failure_reason="too late")
+
+    failing = emulator.add_job(group, status="PENDING", created=NOW)
+    with pytest.raises(ValueError):
+        emulator.advance_job(failing, "FAILED")  # without its reason
+    emulator.advance_job(failing, "FAILED", failure_reason="The input file must be a CSV file")
+    assert describe(dataDeletionJobArn=failing)["dataDeletionJob"]["failureReason"].endswith("CSV file")

@@ -218,6 +218,36 @@ def test_unknown_path_is_404(slack):
     assert excinfo.value.code == 404
 
 
+def test_direct_messages_are_kept_in_the_dm_and_read_back_newest_first_with_metadata(slack, client):
+    metadata = {"event_type": "deletion_job_watch_notice", "event_payload": {"notice": "k1"}}
+    first = client.chat_postMessage(channel="U1", text="done", metadata=metadata)
+    client.chat_postMessage(channel="U1", text="later")
+    client.chat_postMessage(channel="U2", text="someone else")
+
+    channel = client.conversations_open(users="U1")["channel"]["id"]
+    assert channel == slack.dm_channel("U1")
+    page = client.conversations_history(channel=channel, oldest="0", limit=1, include_all_metadata=True)
+    assert [m["text"] for m in page["messages"]] == ["later"] and page["has_more"]
+    rest = client.conversations_history(channel=channel, oldest="0", limit=1, include_all_metadata=True,
+                                        cursor=page["response_metadata"]["next_cursor"])
+    assert rest["messages"][0]["metadata"] == metadata and not rest["has_more"]
+    plain = client.conversations_history(channel=channel, oldest="0")
+    assert "metadata" not in plain["messages"][1], "metadata only when include_all_metadata is set"
+    after = client.conversations_history(channel=channel, oldest=first["ts"])
+    assert [m["text"] for m in after["messages"]] == ["later"]
+    assert [m["text"] for m in slack.history("U1")] == ["done", "later"]
+    fresh = client.conversations_open(users="U3")["channel"]["id"]
+    assert client.conversations_history(channel=fresh, oldest="0")["messages"] == []
+
+
+def test_a_delayed_answer_still_lands_in_the_dm(slack):
+    slack.queue_response("chat.postMessage", delay=1.0)
+    quick = WebClient(token=TOKEN, base_url=slack.api_url, timeout=0.2)
+    with pytest.raises(Exception):  # noqa: B017 - a read timeout, whatever urllib calls it
+        quick.chat_postMessage(channel="U1", text="in doubt")
+    assert [m["text"] for m in slack.history("U1")] == ["in doubt"]
+
+
 def test_views_are_recorded_and_refused_like_slack(slack, client):
     view = {"type": "home", "blocks": BLOCKS}
     answer = client.views_publish(user_id="U1", view=view)

@@ -123,7 +123,8 @@ def sqlite_url(tmp_path):
 def test_first_run_reports_exactly_the_window_cheaply_then_repeats_nothing_then_only_the_new_one(
         emulator, slack, account, sqlite_url, tmp_path):
     slack.set_channel(CHANNEL)
-    env = digest_env(emulator, slack, sqlite_url)
+    # The failure window's own cost: stuck jobs are looked for no further back than failures are (72 hours).
+    env = digest_env(emulator, slack, sqlite_url, DIGEST_STUCK_LOOKBACK_DAYS="3")
     emulator.reset_calls()
 
     first = run_digest(env, tmp_path)
@@ -238,12 +239,32 @@ def test_ten_thousand_jobs_with_a_handful_in_the_window_cost_one_or_two_calls(em
     slack.set_channel(CHANNEL)
     emulator.reset_calls()
 
-    result = run_digest(digest_env(emulator, slack, sqlite_url, DIGEST_DATASET_GROUP="big-account"), tmp_path,
-                        "--channel", CHANNEL)
+    # Stuck jobs looked for no further back than failures are (72 hours): the failure window's own cost.
+    result = run_digest(digest_env(emulator, slack, sqlite_url, DIGEST_DATASET_GROUP="big-account",
+                                   DIGEST_STUCK_LOOKBACK_DAYS="3"), tmp_path, "--channel", CHANNEL)
 
     assert result.returncode == 0, result.stderr
     assert emulator.call_count("ListDataDeletionJobs") <= 2
     assert sorted(shown(slack)) == sorted(expected)
+
+
+def test_the_stuck_job_lookback_costs_one_call_per_hundred_jobs_created_in_it(emulator, slack, sqlite_url, tmp_path):
+    group = emulator.add_dataset_group("big-account")
+    emulator.seed_bulk(group, 10_000, failed_every=0, now=NOW - timedelta(hours=73))
+    stuck = emulator.add_job(group, status="IN_PROGRESS", name="stuck-for-days", created=NOW - timedelta(days=6))
+    slack.set_channel(CHANNEL)
+    emulator.reset_calls()
+
+    result = run_digest(digest_env(emulator, slack, sqlite_url, DIGEST_DATASET_GROUP="big-account"), tmp_path,
+                        "--channel", CHANNEL)
+
+    assert result.returncode == 0, result.stderr
+    # Jobs one a minute from 73 hours back: the default 7 days reach 5,700 of them (and the stuck one).
+    in_lookback = (7 * 24 - 73) * 60 + 1
+    assert emulator.call_count("ListDataDeletionJobs") <= -(-in_lookback // 100) + 1
+    [message] = slack.messages(CHANNEL)
+    assert "Still running" in json.dumps(message) and "stuck-for-days" in json.dumps(message)
+    assert stuck not in shown(slack), "a stuck job is not a failure"
 
 
 def test_dry_run_prints_the_messages_and_posts_or_marks_nothing(emulator, slack, account, sqlite_url, tmp_path):

@@ -64,6 +64,10 @@ def audit_lines(caplog, event: str) -> list[dict]:
     return [line for line in lines if line["audit"] == event]
 
 
+def dump(view: dict) -> str:
+    return json.dumps(view, ensure_ascii=False)
+
+
 def wait_for_audit(caplog, event: str, n: int, timeout: float = 30) -> list[dict]:
     """The audit line is written when the work is done, just after the publish the test saw."""
     give_up = time.monotonic() + timeout
@@ -183,6 +187,50 @@ def test_details_on_home_opens_a_modal_with_the_job(emulator, slack, run_bot, ac
     assert name in modal["blocks"][0]["text"]["text"]
     assert emulator.call_count("DescribeDataDeletionJob") == 1
     assert slack.response_posts() == []
+
+
+def test_your_watches_are_on_home_and_unwatch_there_ends_one_and_publishes_home_again(emulator, slack, run_bot):
+    from blocks.watch import ACTION_UNWATCH
+
+    group = emulator.add_dataset_group("media-feed")
+    now = datetime.now(UTC)
+    watched = [emulator.add_job(group, status="PENDING", name=f"gdpr-erasure-{i}", created=now - timedelta(minutes=i))
+               for i in (1, 2)]
+    bot = run_bot()
+    for i in (1, 2):
+        bot.ask(f"watch gdpr-erasure-{i}", user_id="UALICE")
+    view = bot.home("UALICE")
+
+    def unwatch_values(view):
+        return [b["accessory"]["value"] for b in view["blocks"]
+                if b.get("accessory", {}).get("action_id") == ACTION_UNWATCH]
+
+    assert sorted(unwatch_values(view)) == sorted(watched)
+    bobs = bot.home("UBOB")
+    assert unwatch_values(bobs) == [] and "You are not watching any deletion job" in dump(bobs)
+    emulator.reset_calls()
+    answered = len(slack.response_posts())
+    status, _, _ = bot.click_view(ACTION_UNWATCH, watched[0], user_id="UALICE")
+    assert status == 200
+    after = slack.wait_for_views(2, user_id="UALICE")[-1]
+    assert unwatch_values(after) == [watched[1]]
+    assert [w.job_arn for w in bot.services.watches.watching("UALICE")] == [watched[1]]
+    assert emulator.call_count() == 0, "the snapshot is shared: unwatching reads nothing from AWS"
+    assert len(slack.response_posts()) == answered, "a view has no response_url: nothing was posted to one"
+
+
+def test_a_job_running_past_the_stuck_rule_needs_attention_on_home(emulator, slack, run_bot):
+    group = emulator.add_dataset_group("media-feed")
+    now = datetime.now(UTC)
+    emulator.add_job(group, status="IN_PROGRESS", name="slow-erasure", created=now - timedelta(hours=30))
+    for i in range(5):
+        emulator.add_job(group, status="PENDING", name=f"queued-{i}", created=now - timedelta(minutes=i + 1))
+    view = run_bot().home("U1")
+    text = dump(view)
+    assert "1 stuck job* (running longer than 1 d)" in text and "*slow-erasure* · media-feed · In progress for 1 d" \
+        in text
+    assert "PENDING queue full* (5 of 5): *media-feed*" in text
+    assert_valid_view(view)
 
 
 def test_a_failed_first_read_is_said_on_home_without_a_traceback(emulator, slack, run_bot, account, logs):

@@ -13,28 +13,39 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from blocks.details import render_job_details
-from blocks.digest import render_digest, render_no_failures
+from blocks.digest import render_attention, render_digest, render_no_failures
 from blocks.digest_answers import render_digest_now, render_subscribed, render_subscription_list, render_unsubscribed
 from blocks.errors import render_command_error, render_error, render_expired, render_help
 from blocks.home import render_details_modal, render_error_modal, render_home, render_home_unreadable
 from blocks.job_list import ACTION_BACK, button, render_job_page
+from blocks.watch import (
+    render_already_finished,
+    render_watch_notice,
+    render_watch_started,
+    render_watching,
+    unwatched_note,
+)
 from services import errors
+from services import errors as watch_errors
 from services.digest.window import window_for
 from services.models import (
     ORIGIN_SETTINGS,
     ORIGIN_SLACK,
     STATUSES,
+    Attention,
     Cursor,
     DeletionJob,
     DeletionJobDetails,
+    FullQueue,
     GroupActivity,
     HomeFailure,
     HomeModel,
-    HomeStuckJob,
     HomeSubscription,
     ListQuery,
     Page,
+    StuckJob,
     Subscription,
+    Watch,
 )
 from tests.blockkit import assert_valid_message, assert_valid_view
 
@@ -93,6 +104,12 @@ def error_cases(text: st.SearchStrategy[str]) -> st.SearchStrategy[Exception]:
         st.builds(errors.DigestInDirectMessage, channel),
         st.builds(errors.DigestFailed, channel,
                   st.one_of(st.sampled_from(["not_in_channel", "is_archived", "AwsThrottled"]), text)),
+        st.builds(watch_errors.MalformedJobArn, text),
+        st.builds(watch_errors.ForeignJobArn, text, st.sampled_from(["region", "account", "partition"]), text, text),
+        st.builds(watch_errors.JobAccountUnknown, text),
+        st.builds(watch_errors.WatchedJobNotFound, text),
+        st.builds(watch_errors.WatchLimitReached, st.integers(0, 10**6)),
+        st.builds(watch_errors.NotWatching, text),
         st.builds(RuntimeError, text),
     )
 
@@ -156,6 +173,48 @@ def test_any_digest_now_answer_renders_valid(channel_id, reported, messages, sin
                                            posted_empty=posted_empty))
 
 
+# ---- watches and what needs attention in a digest (issue 11) -------------------------------------------------
+
+watches = st.builds(
+    Watch, id=st.integers(0, 2**62), user_id=hostile, job_arn=hostile, job_name=hostile, dataset_group_arn=group_arn,
+    started_at=st.just(NOW), last_status=st.one_of(st.sampled_from(STATUSES), hostile), job_created_at=moment,
+    last_checked_at=moment,
+    outcome=st.one_of(st.none(), st.sampled_from(["COMPLETED", "FAILED", "EXPIRED", "VANISHED"]), hostile),
+    num_deleted=st.one_of(st.none(), st.integers(0, 10**15)), failure_reason=st.one_of(st.none(), hostile),
+    data_location=st.one_of(st.none(), hostile), finished_at=moment,
+)
+stuck = st.builds(StuckJob, jobs, st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=400)))
+queues = st.builds(FullQueue, group_arn, st.integers(0, 10**6))
+attention = st.builds(Attention, st.lists(stuck, max_size=80), st.lists(queues, max_size=40),
+                      st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=30)), st.integers(1, 100))
+
+
+@given(watch=watches)
+def test_any_watch_message_renders_valid(watch):
+    assert_valid_message(render_watch_notice(watch))
+
+
+@given(listed=st.lists(watches, max_size=60), note=st.one_of(st.none(), watches.map(unwatched_note)),
+       limit=st.integers(0, 10**6))
+def test_any_watching_list_renders_valid(listed, note, limit):
+    # The note is mrkdwn the bot wrote (unwatched_note escapes what it quotes).
+    assert_valid_message(render_watching(listed, limit=limit, note=note))
+
+
+@given(job=jobs, already=st.booleans(), deleted=st.one_of(st.none(), st.integers(0, 10**15)),
+       location=st.one_of(st.none(), hostile))
+def test_any_watch_answer_renders_valid(job, already, deleted, location):
+    assert_valid_message(render_watch_started(job, already=already))
+    assert_valid_message(render_already_finished(DeletionJobDetails(job, deleted, location, None)))
+
+
+@given(failed=st.lists(jobs, max_size=60), group=st.one_of(st.none(), group_arn), needs=attention)
+def test_any_digest_with_stuck_jobs_and_full_queues_renders_valid(failed, group, needs):
+    for message, _ in render_digest(failed, window=WINDOW, dataset_group_arn=group, attention=needs):
+        assert_valid_message(message)
+    assert_valid_message(render_attention(needs, window=WINDOW, dataset_group_arn=group))
+
+
 # ---- the Home tab (issue 13) ------------------------------------------------------------------------------
 
 counts = st.dictionaries(st.one_of(st.sampled_from(STATUSES), hostile), st.integers(0, 10**7), max_size=6)
@@ -167,12 +226,13 @@ home_models = st.builds(
     failures=st.lists(st.builds(HomeFailure, job=jobs, failed_at=moment, details_value=st.one_of(st.none(), value)),
                       max_size=10).map(tuple),
     failure_count=st.integers(0, 10**6),
-    stuck=st.lists(st.builds(HomeStuckJob, job=jobs, running_for=st.timedeltas(timedelta(0), timedelta(days=900))),
+    stuck=st.lists(st.builds(StuckJob, job=jobs, running_for=st.timedeltas(timedelta(0), timedelta(days=900))),
                    max_size=10).map(tuple),
     stuck_count=st.integers(0, 10**6),
     stuck_after=st.one_of(st.none(), st.timedeltas(timedelta(minutes=1), timedelta(days=30))),
     subscriptions=st.lists(st.builds(HomeSubscription, subscription=subscriptions, schedule=hostile),
                            max_size=300).map(tuple),
+    watches=st.one_of(st.none(), st.lists(watches, max_size=20).map(tuple)),
     complete=st.booleans(), covers_since=moment,
     refresh_failure=st.one_of(st.none(), st.sampled_from(["AwsThrottled", "AwsTimeout"]), hostile),
     refresh_failed_at=moment,
@@ -190,3 +250,5 @@ def test_any_home_fallback_and_modal_renders_valid(failure, failed_at, job, err)
     assert_valid_view(render_home_unreadable(failure, failed_at))
     assert_valid_view(render_details_modal(DeletionJobDetails(job, None, None, None)))
     assert_valid_view(render_error_modal(err))
+
+

@@ -3,7 +3,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.errors import CommandError, InvalidDigestTime, MalformedArn, UnknownTimeZone
-from services.listing.command_parser import DigestCommand, HelpCommand, ListCommand, parse_command
+from services.listing.command_parser import DigestCommand, HelpCommand, ListCommand, WatchCommand, parse_command
 
 ARN = "arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed"
 
@@ -74,4 +74,42 @@ def test_any_text_parses_or_gives_a_usage_answer(text):
     except (InvalidDigestTime, UnknownTimeZone) as err:  # `digest subscribe at 25:00`, `at 9:00 Mars/Base`
         assert err.token
     else:
-        assert isinstance(result, ListCommand | HelpCommand | DigestCommand)
+        assert isinstance(result, ListCommand | HelpCommand | DigestCommand | WatchCommand)
+
+
+# ---- watches (issue 11) ----------------------------------------------------------------------------------
+
+JOB_ARN = "arn:aws:personalize:us-east-1:123456789012:data-deletion-job/gdpr-42"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("watch gdpr-42", WatchCommand("watch", "gdpr-42")),
+        (f"Watch {JOB_ARN}", WatchCommand("watch", JOB_ARN)),
+        ("unwatch gdpr-42", WatchCommand("unwatch", "gdpr-42")),
+        ("watching", WatchCommand("watching")),
+        ("WATCHING", WatchCommand("watching")),
+    ],
+)
+def test_watch_keywords(text, expected):
+    assert parse_command(text) == expected
+
+
+@pytest.mark.parametrize(("text", "token"), [("watch", "watch"), ("unwatch", "unwatch"), ("watch a b", "a b"),
+                                             ("watching media-feed", "media-feed")])
+def test_watch_keywords_need_exactly_their_words(text, token):
+    with pytest.raises(CommandError) as caught:
+        parse_command(text)
+    assert caught.value.token == token
+
+
+@pytest.mark.parametrize("name", ["watch", "unwatch", "watching"])
+def test_a_dataset_group_named_like_a_keyword_is_reached_by_its_arn(name):
+    arn = f"arn:aws:personalize:us-east-1:123456789012:dataset-group/{name}"
+    assert parse_command(f"{arn} failed") == ListCommand(group=arn, status="FAILED")
+    try:
+        by_name = parse_command(f"{name} failed")
+    except CommandError:
+        by_name = None
+    assert not isinstance(by_name, ListCommand)

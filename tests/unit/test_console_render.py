@@ -72,14 +72,17 @@ def test_every_button_is_a_numbered_choice_next_page_first():
     message = job_page()
     choices = message_choices(message)
     assert [c.label for c in choices] == [
-        "Next page", "Details: job-failed", "Details: job-done", "Details: job-running", "Details: job-waiting",
+        "Next page", "Details: job-failed", "Details: job-done", "Details: job-running", "Watch: job-running",
+        "Details: job-waiting", "Watch: job-waiting",
     ]
-    assert [c.number for c in choices] == [1, 2, 3, 4, 5]
+    assert [c.number for c in choices] == [1, 2, 3, 4, 5, 6, 7]
     assert (choices[0].action_id, choices[0].value) == (ACTION_NEXT, "next-cursor")
     assert (choices[2].action_id, choices[2].value) == (ACTION_DETAILS, "details-job-done")
+    assert choices[4].action_id == "deletion_jobs.watch" and choices[4].value.endswith("/job-running")
     plain = render_message(message).plain
     assert plain.endswith("[1] Next page\n[2] Details: job-failed\n[3] Details: job-done\n"
-                          "[4] Details: job-running\n[5] Details: job-waiting")
+                          "[4] Details: job-running\n[5] Watch: job-running\n[6] Details: job-waiting\n"
+                          "[7] Watch: job-waiting")
 
 
 def test_details_fields_read_as_label_and_value():

@@ -29,6 +29,7 @@ from services.scheduling.scheduler import (
     DEFAULT_JOB_ID,
     MISFIRE_GRACE_SECONDS,
     SYNC_JOB_ID,
+    WATCH_JOB_ID,
     DigestSchedule,
     DigestScheduler,
     WallClockCronTrigger,
@@ -418,3 +419,31 @@ def test_the_scheduler_jobs_log_a_database_outage_in_one_line_without_a_tracebac
     assert len(errors) == 2 and all(r.exc_info is None for r in errors)
     assert all("database does not answer (connection timeout expired)" in r.getMessage() for r in errors)
     assert digest.runs == []
+
+
+class CountingPoller:
+    def __init__(self):
+        self.polls = 0
+
+    def poll(self):
+        self.polls += 1
+
+
+def test_the_watch_poll_runs_at_start_up_then_every_watch_poll_seconds(store):
+    poller = CountingPoller()
+    scheduler = DigestScheduler(RecordingDigest(), store, SCHEDULE, scheduler_factory=BackgroundScheduler,
+                                watch_poller=poller, watch_poll_seconds=5)
+    try:
+        scheduler.add_jobs()
+        job = scheduler.scheduler.get_job(WATCH_JOB_ID)
+        assert job.trigger.interval == timedelta(seconds=5) and job.misfire_grace_time == 5
+        scheduler.scheduler.start()
+        deadline = time.monotonic() + 30
+        while poller.polls == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert poller.polls == 1, "the first poll does not wait WATCH_POLL_SECONDS"
+    finally:
+        scheduler.shutdown(wait=False)
+    without = DigestScheduler(RecordingDigest(), store, SCHEDULE, scheduler_factory=BackgroundScheduler)
+    without.add_jobs()
+    assert without.scheduler.get_job(WATCH_JOB_ID) is None

@@ -27,9 +27,10 @@ from services.models import (
     GroupActivity,
     HomeFailure,
     HomeModel,
-    HomeStuckJob,
     HomeSubscription,
+    StuckJob,
     Subscription,
+    Watch,
 )
 from tests.blockkit import assert_valid_view
 from tests.home_fakes import NOW, group_arn, job
@@ -44,18 +45,27 @@ def groups(count: int, *, name=lambda i: f"group-{i:03d}") -> tuple[GroupActivit
                  for i in range(count))
 
 
+def watch(i: int, **fields) -> Watch:
+    values = dict(id=i, user_id="U1", job_arn=f"arn:aws:personalize:us-east-1:123456789012:data-deletion-job/w-{i}",
+                  job_name=f"w-{i}", dataset_group_arn=group_arn("group-001"), started_at=NOW - timedelta(hours=i),
+                  last_status="IN_PROGRESS", last_checked_at=NOW)
+    values.update(fields)
+    return Watch(**values)
+
+
 def full_model(group_count: int, **overrides) -> HomeModel:
-    """Every part at its largest: 10 failures with long Details values, 10 stuck jobs, 300 subscriptions."""
+    """Every part at its largest: 10 failures with long Details values, 10 stuck jobs, 20 watches (a person's
+    most), 300 subscriptions."""
     failures = tuple(HomeFailure(job(f"failed-{i}", "group-001", "FAILED", created=NOW - timedelta(hours=i),
                                      reason="x" * 2000), NOW - timedelta(hours=i), "d" * 2000) for i in range(10))
-    stuck = tuple(HomeStuckJob(job(f"stuck-{i}", "group-002", "IN_PROGRESS", created=NOW - timedelta(days=2)),
+    stuck = tuple(StuckJob(job(f"stuck-{i}", "group-002", "IN_PROGRESS", created=NOW - timedelta(days=2)),
                                timedelta(days=2, hours=i)) for i in range(10))
     subs = tuple(HomeSubscription(Subscription(f"C{i:08d}", None if i % 2 else group_arn("group-003"), None, None,
                                                ORIGIN_SLACK, "U1", NOW, None), "every day at 09:00 (UTC)")
                  for i in range(300))
     values = dict(read_at=NOW, window_days=30, refresh_seconds=300, groups=groups(group_count), failures=failures,
                   failure_count=57, stuck=stuck, stuck_count=14, stuck_after=timedelta(hours=24),
-                  subscriptions=subs)
+                  subscriptions=subs, watches=tuple(watch(i) for i in range(20)))
     values.update(overrides)
     return HomeModel(**values)
 
@@ -112,8 +122,8 @@ def test_each_group_shows_its_counts_by_status_its_pending_slots_and_last_failur
 
 def test_failures_have_details_buttons_with_the_listings_action_and_the_view_a_refresh_button():
     view = render_home(full_model(3))
-    buttons = [b["accessory"] for b in view["blocks"] if "accessory" in b]
-    assert len(buttons) == 10 and {b["action_id"] for b in buttons} == {ACTION_DETAILS}
+    buttons = [b["accessory"] for b in view["blocks"] if b.get("accessory", {}).get("action_id") == ACTION_DETAILS]
+    assert len(buttons) == 10 and all(b["text"]["text"] == "Details" for b in buttons)
     actions = [e for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert [e["action_id"] for e in actions] == [ACTION_HOME_REFRESH]
     assert "…and 47 more failures in the last 7 days" in texts(view)
@@ -177,3 +187,24 @@ def test_error_modals_carry_no_buttons():
         assert_valid_view(modal)
         assert not [b for b in modal["blocks"] if b["type"] == "actions"]
     assert "out of date" in texts(render_error_modal(errors.ListExpired("old")))
+
+
+def test_each_watch_has_an_unwatch_button_with_the_job_arn():
+    from blocks.watch import ACTION_UNWATCH
+
+    view = render_home(full_model(3, watches=(watch(1), watch(2, job_name=HOSTILE))))
+    assert_valid_view(view)
+    unwatch = [b["accessory"] for b in view["blocks"] if b.get("accessory", {}).get("action_id") == ACTION_UNWATCH]
+    assert [b["value"] for b in unwatch] == [watch(1).job_arn, watch(2).job_arn]
+    assert "Your watches" in str(view)
+
+
+def test_no_watches_says_how_to_start_one_and_a_bot_without_watches_says_nothing_of_them():
+    assert "You are not watching any deletion job" in texts(render_home(full_model(1, watches=())))
+    assert "Your watches" not in str(render_home(full_model(1, watches=None)))
+
+
+def test_stuck_jobs_say_how_long_they_have_run_against_the_rule():
+    view = render_home(full_model(1))
+    assert "14 stuck jobs* (running longer than 1 d)" in texts(view)
+    assert "*stuck-3* · group-002 · In progress for 2 d 3 h" in texts(view)

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from blocks import home as home_blocks
 from handlers.events import handle_app_home_opened
 from services.access import AccessPolicy
-from services.errors import ListExpired
+from services.errors import ListExpired, NotWatching
 from services.home.service import HomeRenderers, HomeTab
 from services.home.snapshot import SnapshotState
 from services.home.view_model import HomeModelBuilder
@@ -77,12 +77,23 @@ class FakeListing:
         raise self.error
 
 
-def home_tab(*, slack=None, snapshot_=None, access=None, listing=None) -> HomeTab:
+class FakeWatches:
+    def __init__(self, watching: set[str]):
+        self.watching_arns = watching
+
+    def stop(self, job, *, user_id):
+        if job not in self.watching_arns:
+            raise NotWatching(job)
+        self.watching_arns.remove(job)
+        return SimpleNamespace(job_arn=job)
+
+
+def home_tab(*, slack=None, snapshot_=None, access=None, listing=None, watches=None) -> HomeTab:
     access = access or AccessPolicy()
     builder = HomeModelBuilder(access, SimpleNamespace(list=lambda: []), lambda sub: "daily",
                                refresh_seconds=300, clock=lambda: NOW)
     return HomeTab(snapshot_ or FakeSnapshot(), builder, slack or FakeSlack(), RENDERERS, access,
-                   listing or FakeListing(), clock=lambda: NOW)
+                   listing or FakeListing(), watches=watches, clock=lambda: NOW)
 
 
 def test_an_outsider_gets_the_unavailable_view_without_any_read():
@@ -139,3 +150,20 @@ def test_only_opening_the_home_tab_publishes(tab, submitted):
     handle_app_home_opened({"type": "app_home_opened", "user": "U1", "tab": tab}, {"team_id": "T1"},
                            {"services": services})
     assert len(submissions) == submitted
+
+
+def test_unwatch_on_home_ends_the_watch_and_publishes_home_again_and_a_second_press_only_publishes():
+    slack, watches = FakeSlack(), FakeWatches({"arn:j1"})
+    tab = home_tab(slack=slack, watches=watches)
+    assert tab.unwatch("U1", "arn:j1") == "ok"
+    assert watches.watching_arns == set()
+    assert tab.unwatch("U1", "arn:j1") == "ok"
+    assert [method for method, _ in slack.calls] == ["views.publish", "views.publish"]
+
+
+def test_an_outsider_cannot_unwatch_from_home():
+    slack, watches = FakeSlack(), FakeWatches({"arn:j1"})
+    tab = home_tab(slack=slack, watches=watches, access=AccessPolicy(user_ids=("UIN",)))
+    assert tab.unwatch("UOUT", "arn:j1") == "refused"
+    assert watches.watching_arns == {"arn:j1"}
+    assert slack.calls[0][1]["view"] == home_blocks.render_home_unavailable()

@@ -89,6 +89,37 @@ def test_the_persons_own_part_is_read_on_every_build():
     assert subs.reads == 2
 
 
+def test_stuck_jobs_follow_the_digests_rule_at_the_moment_home_is_built():
+    from services.digest.attention import AttentionRules
+
+    running = (job("young", "a", "PENDING", created=NOW - timedelta(hours=23)),
+               job("old", "a", "IN_PROGRESS", created=NOW - timedelta(hours=30)),
+               job("hidden", "secret", "IN_PROGRESS", created=NOW - timedelta(hours=40)))
+    groups = [GroupActivity(group_arn("a"), "a", {}, running=running[:2]),
+              GroupActivity(group_arn("secret"), "secret", {}, running=running[2:])]
+    rules = AttentionRules(stuck_after=timedelta(hours=24), max_pending=3)
+    model = builder(AccessPolicy(dataset_groups=("a",)), rules=rules).build("U1", SnapshotState(snapshot(groups)))
+    assert [(s.job.name, s.running_for) for s in model.stuck] == [("old", timedelta(hours=30))]
+    assert model.stuck_count == 1 and model.stuck_after == timedelta(hours=24) and model.max_pending == 3
+    # An hour later the same snapshot has a second stuck job: the rule runs when Home is built, not when read.
+    later = HomeModelBuilder(AccessPolicy(), Subscriptions([]), str, refresh_seconds=300, rules=rules,
+                             clock=lambda: NOW + timedelta(hours=2)).build("U1", SnapshotState(snapshot(groups)))
+    assert [s.job.name for s in later.stuck] == ["hidden", "old", "young"]
+
+
+def test_the_persons_watches_are_shown_without_those_of_hidden_groups():
+    from services.models import Watch
+
+    def watch(name, group):
+        return Watch(id=1, user_id="U1", job_arn=f"arn:x/{name}", job_name=name, dataset_group_arn=group_arn(group),
+                     started_at=NOW, last_status="PENDING")
+
+    mine = {"U1": [watch("w1", "a"), watch("w2", "secret")], "U2": []}
+    build = builder(AccessPolicy(dataset_groups=("a",)), watches=lambda user: mine[user])
+    assert [w.job_name for w in build.build("U1", SnapshotState(snapshot([activity("a")]))).watches] == ["w1"]
+    assert build.build("U2", SnapshotState(snapshot([activity("a")]))).watches == ()
+
+
 def test_without_watches_or_a_stuck_rule_home_says_nothing_of_them():
     model = builder().build("U1", SnapshotState(snapshot([activity("a")])))
     assert model.watches is None and model.stuck == () and model.stuck_after is None
