@@ -116,6 +116,15 @@ def test_home_shows_the_home_tab_and_its_buttons_work(tmp_path):
     assert "── deletion-jobs · Home tab ──" in refreshed and f"[2] Details: {newest_failure}" in refreshed
 
 
+def test_a_watch_shows_on_home_and_unwatch_there_removes_it(tmp_path):
+    result = demo(tmp_path, "/deletion-jobs pending", "2", "home", "12")
+    assert_clean_exit(result)
+    listing, watched, home, unwatched = result.stdout.split("demo> ")[1:]
+    job = re.search(r"\[2\] Watch: (\S+)$", listing, re.MULTILINE).group(1)
+    assert f"[12] Unwatch: {job}" in home
+    assert "── deletion-jobs · Home tab ──" in unwatched and "You are not watching any deletion job" in unwatched
+
+
 def test_the_bot_answers_what_it_does_not_understand(tmp_path):
     result = demo(tmp_path, "/deletion-jobs frobnicate!", "/deletion-jobs help")
     assert_clean_exit(result)
