@@ -44,9 +44,12 @@ from services.home.view_model import HomeModelBuilder
 from services.listing.cursor import CursorCodec
 from services.listing.listing import JobListing
 from services.listing.paging import DeletionJobPager
+from services.metrics import Metrics
 from services.scheduling.scheduler import DigestSchedule
+from services.slack.dedupe import RequestDeduplicator
 from services.slack.delivery import ResponseDelivery
 from services.slack.retry import CappedRateLimitRetryHandler, rate_limit_wait_cap
+from services.storage.coordination import DeliveryLog
 from services.storage.home_store import HomeSnapshotStore
 from services.storage.ledger import DigestLedger
 from services.storage.store import CursorStore, StateStore
@@ -90,7 +93,7 @@ def build_state(settings: Settings):
     return store
 
 
-def build_services(settings: Settings, *, state=None, gateway=None):
+def build_services(settings: Settings, *, state=None, gateway=None, metrics=None):
     """Every service the Slack handlers use, built from settings (clients are made here, after any fork)."""
     if settings.digest_claim_ttl_minutes < MIN_SAFE_CLAIM_TTL_MINUTES:
         logger.warning(
@@ -99,14 +102,15 @@ def build_services(settings: Settings, *, state=None, gateway=None):
             MIN_SAFE_CLAIM_TTL_MINUTES,
         )
     state = state or build_state(settings)
-    gateway = gateway or PersonalizeGateway.from_settings(settings)
+    metrics = metrics or Metrics()
+    gateway = gateway or PersonalizeGateway.from_settings(settings, metrics=metrics)
     access = AccessPolicy.from_settings(settings)
     # One resolver, one cached ListDatasetGroups answer, for the listing and the digest alike.
     resolver = DatasetGroupResolver(gateway, visible=access.group_allowed)
     # One schedule for the subscribe answers and the scheduler; it validates DIGEST_SCHEDULE once.
     schedule = DigestSchedule.from_settings(settings)
-    digest, digest_commands = build_digest(settings, state, gateway, resolver, access, schedule)
-    audit = AuditLog(gateway)
+    digest, digest_commands = build_digest(settings, state, gateway, resolver, access, schedule, metrics=metrics)
+    audit = AuditLog(gateway, metrics=metrics)
     watches, watch_poller = build_watches(settings, state, gateway, resolver, access, audit)
     listing = build_listing(settings, state, gateway, resolver, access)
     return Services(
@@ -122,6 +126,9 @@ def build_services(settings: Settings, *, state=None, gateway=None):
                         watches),
         watches=watches,
         watch_poller=watch_poller,
+        metrics=metrics,
+        dedupe=RequestDeduplicator(DeliveryLog(state.engine), metrics=metrics),
+        state=state,
     )
 
 
@@ -148,8 +155,8 @@ def build_listing(settings: Settings, state, gateway, resolver, access) -> JobLi
     return JobListing(pager, resolver, codec, gateway, access)
 
 
-def build_digest(settings: Settings, state, gateway, resolver, access,
-                 schedule: DigestSchedule) -> tuple[DigestService, DigestCommands]:
+def build_digest(settings: Settings, state, gateway, resolver, access, schedule: DigestSchedule, *,
+                 metrics=None) -> tuple[DigestService, DigestCommands]:
     digest_slack = build_web_client(settings)
     digest = DigestService.from_settings(
         settings,
@@ -161,6 +168,7 @@ def build_digest(settings: Settings, state, gateway, resolver, access,
         renderer=DigestRenderer(render_digest, render_no_failures),
         resolver=resolver,
         access=access,
+        metrics=metrics,
     )
     digest_commands = DigestCommands(
         digest.subscriptions, digest, resolver, access, digest_slack, schedule,

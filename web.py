@@ -1,4 +1,5 @@
-"""The WSGI application: Slack requests at POST /slack/events, a health check at GET /healthz.
+"""The WSGI application: Slack requests at POST /slack/events, a health check at GET /healthz, Prometheus metrics at
+GET /metrics.
 
 A Slack request passes three gates before Bolt parses a byte of it: its size (413 past MAX_BODY_BYTES, refused
 from Content-Length before the body is read), its signature (401) and its shape (400). Each refusal is one log
@@ -127,15 +128,18 @@ def _form_body_repair(request) -> None:
 class SlackEvents:
     """POST /slack/events: the three gates, then Bolt."""
 
-    def __init__(self, bolt_app, signing_secret: str, *, max_body: int = MAX_BODY_BYTES, clock=time.time):
+    def __init__(self, bolt_app, signing_secret: str, *, max_body: int = MAX_BODY_BYTES, clock=time.time,
+                 metrics=None):
         self._app = bolt_app
         self._secret = signing_secret.encode()
         self._max_body = max_body
         self._clock = clock
+        self._metrics = metrics
 
     def __call__(self, environ, start_response):
         from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 
+        started = time.perf_counter()
         try:
             body = read_body(environ, self._max_body)
             verify_signature(self._secret, environ, body, self._clock())
@@ -144,31 +148,48 @@ class SlackEvents:
             _logger.warning("refused a request to %s: %d, %s", EVENTS_PATH, refusal.status, refusal.reason)
             return plain_response(start_response, refusal.status)
         answer = self._app.dispatch(request)
+        if self._metrics is not None:
+            # From a complete request to Bolt's answer: what Slack waits for, less the network.
+            self._metrics.ack(time.perf_counter() - started)
         response = WsgiHttpResponse(status=answer.status, headers=answer.headers, body=answer.body)
         start_response(response.status, response.get_headers())
         return response.get_body()
 
 
-def plain_response(start_response, status: int, body: bytes | None = None):
+def plain_response(start_response, status: int, body: bytes | None = None, *,
+                   content_type: str = "text/plain; charset=utf-8"):
     from http import HTTPStatus
 
     phrase = HTTPStatus(status).phrase
     body = phrase.encode() if body is None else body
-    start_response(f"{status} {phrase}", [("Content-Type", "text/plain; charset=utf-8"),
-                                          ("Content-Length", str(len(body)))])
+    start_response(f"{status} {phrase}", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
     return [body]
 
 
-def create_wsgi_app(bolt_app, signing_secret: str):
-    """The bot's WSGI app: POST /slack/events through SlackEvents, GET /healthz (which says nothing secret)."""
-    slack = SlackEvents(bolt_app, signing_secret)
+def metrics_content_type() -> str:
+    from services.metrics import CONTENT_TYPE
+
+    return CONTENT_TYPE
+
+
+def create_wsgi_app(bolt_app, signing_secret: str, *, metrics=None, scheduler_status=None):
+    """The bot's WSGI app: POST /slack/events through SlackEvents, GET /healthz (which says nothing secret),
+    GET /metrics when `metrics` (services.metrics.Metrics) is given.
+
+    `scheduler_status()` says what this process's scheduler is doing ("leading" or "standby"); without one,
+    /healthz says "off": this process runs no scheduler.
+    """
+    slack = SlackEvents(bolt_app, signing_secret, metrics=metrics)
 
     def application(environ, start_response):
         path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
         if path == "/healthz" and method in ("GET", "HEAD"):
-            body = json.dumps({"status": "ok"}).encode()
+            scheduler = scheduler_status() if scheduler_status is not None else "off"
+            body = json.dumps({"status": "ok", "scheduler": scheduler}).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
+        if path == "/metrics" and method in ("GET", "HEAD") and metrics is not None:
+            return plain_response(start_response, 200, metrics.exposition(), content_type=metrics_content_type())
         if path == EVENTS_PATH and method == "POST":
             return slack(environ, start_response)
         return plain_response(start_response, 404)
@@ -217,7 +238,8 @@ def create_app():
     except StartupFailed:
         sys.exit(APP_LOAD_ERROR)
     application = create_asgi_app(
-        create_wsgi_app(build_app(settings, services), settings.slack_signing_secret.get_secret_value())
+        create_wsgi_app(build_app(settings, services), settings.slack_signing_secret.get_secret_value(),
+                        metrics=services.metrics)
     )
 
     def finish_answers() -> None:

@@ -15,13 +15,15 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
 import socket
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
+from gunicorn.glogging import Logger
 from gunicorn.workers.gasgi import ASGIWorker
 
 logger = logging.getLogger("deletion_jobs.web")
@@ -450,3 +452,24 @@ def _parse_head(head: bytes) -> tuple[str, str, list[tuple[str, str]]]:
             raise _BadRequest("400 Bad Request")
         headers.append((name, value.strip(" \t")))
     return words[0], words[1], headers
+
+
+# What an access-log path may show as is: printable ASCII, but not the quote the format puts around it.
+_NOT_LOGGABLE = re.compile(r'[^\x21-\x7e]|"')
+
+
+def loggable_path(raw_uri: str) -> str:
+    """The request's path as the client sent it (still percent-encoded, no query string), with anything not
+    printable ASCII percent-encoded: a decoded `%0A` or `%1B` would forge an access-log line or a terminal escape."""
+    path = raw_uri.split("?", 1)[0]
+    return _NOT_LOGGABLE.sub(lambda found: quote(found.group(), safe=""), path)
+
+
+class AccessLogger(Logger):
+    """gunicorn's logger (gunicorn.conf.py's `logger_class`), whose `%(U)s` is `loggable_path`, not the decoded
+    PATH_INFO gunicorn puts there."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        atoms["U"] = loggable_path(environ.get("RAW_URI") or "")
+        return atoms

@@ -398,8 +398,20 @@ def machine() -> str:
            f"Python {platform.python_version()}"
 
 
+def load(emulator, slack, database, total: int) -> list[tuple[str, str, str]]:
+    """Issue 14's load run (bench/load.py) against the Procfile's web with two workers."""
+    from bench.load import run_load
+
+    port = free_port()
+    server = Server(procfile_web_command(), env_for(emulator, slack, database, port, WEB_CONCURRENCY="2"), port)
+    try:
+        return run_load(server, emulator, slack, SECRET, total=total, seconds=60.0 if total >= 1000 else 10.0)
+    finally:
+        server.stop()
+
+
 STEPS = ("ack_latency", "slow_aws", "slow_clients", "paging_cost", "digest_cost", "watch_poll_cost",
-         "digest_stuck_cost", "steady_state", "rendering")
+         "digest_stuck_cost", "steady_state", "rendering", "load")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -425,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
             "digest_stuck_cost": lambda: digest_stuck_cost(emulator, slack, f"sqlite:///{tmp}/stuck.sqlite3"),
             "steady_state": lambda: steady_state(emulator, slack, database, 100 if args.quick else 1000),
             "rendering": rendering,
+            "load": lambda: load(emulator, slack, f"sqlite:///{tmp}/load.sqlite3", 100 if args.quick else 1000),
         }
         for name, step in steps.items():
             if args.only and name not in args.only:

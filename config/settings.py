@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Idle threads cost nothing; a burst of commands on one gunicorn worker should not wait for a free one.
     worker_threads: int = Field(default=64, ge=1, le=512)
+    # GET /metrics for a process that serves no HTTP of its own (`bot.py scheduler`, Socket Mode); None: not served.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     # Digest
     run_scheduler: bool = True
@@ -77,6 +79,9 @@ class Settings(BaseSettings):
     watch_max_calls_per_poll: int = Field(default=50, ge=1, le=1000)
     watch_max_days: float = Field(default=7.0, gt=0)
 
+    # How long a scheduler's lease lasts unrenewed: a dead leader is replaced within this (plus one renewal tick).
+    scheduler_lease_seconds: float = Field(default=30.0, ge=5, le=600)
+
     # Home tab (issue 13): one shared read of the account, at most every HOME_REFRESH_SECONDS.
     home_refresh_seconds: int = Field(default=300, ge=30, le=86400)
     home_window_days: int = Field(default=30, ge=1, le=365)
@@ -94,6 +99,11 @@ class Settings(BaseSettings):
         "allowed_dataset_groups",
         mode="before",
     )(_split_commas)
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_port_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("digest_timezone")
     @classmethod

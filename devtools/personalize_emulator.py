@@ -110,6 +110,8 @@ class PersonalizeEmulator(LocalHTTPServer):
         self._tokens: dict[str, tuple[tuple, int]] = {}
         self._token_by_position: dict[tuple[tuple, int], str] = {}
         self._faults: list[dict[str, Any]] = []
+        self._random_faults: tuple[float, float] = (0.0, 0.0)
+        self._rng = random.Random(0)
 
     # ---- data API -------------------------------------------------------------
 
@@ -274,12 +276,33 @@ class PersonalizeEmulator(LocalHTTPServer):
                 }
             )
 
+    def random_faults(self, *, throttle: float = 0.0, server_error: float = 0.0, seed: int = 0) -> None:
+        """From now on, each request (every HTTP attempt) is throttled with probability `throttle` (HTTP 400
+        ThrottlingException) or fails with probability `server_error` (HTTP 500); 0 and 0 to stop."""
+        with self._lock:
+            self._random_faults = (throttle, server_error)
+            self._rng = random.Random(seed)
+
+    def _random_fault(self) -> None:
+        with self._lock:
+            throttle, server_error = self._random_faults
+            draw = self._rng.random() if throttle or server_error else 1.0
+        if draw < throttle:
+            raise ApiError("ThrottlingException", "Rate exceeded")
+        if draw < throttle + server_error:
+            raise ApiError("InternalServerError", "We encountered an internal error. Please try again.", 500)
+
     def inject_body(self, operation: str, body: str | RawBody, *, times: int = 1) -> None:
         """The next `times` calls of `operation` ("*" for any) answer HTTP 200 with this body: a RawBody, or the
         name of one of MALFORMED_BODIES ("empty", "html", "truncated")."""
         raw = MALFORMED_BODIES[body] if isinstance(body, str) else body
         with self._lock:
             self._faults.append({"op": operation, "body": raw, "times": times})
+
+    def clear_faults(self) -> None:
+        """Forget every injected error and body not yet served."""
+        with self._lock:
+            self._faults.clear()
 
     def call_count(self, operation: str | None = None) -> int:
         with self._lock:
@@ -308,6 +331,7 @@ class PersonalizeEmulator(LocalHTTPServer):
             injected = self._injected(operation)
             if injected is not None:
                 return 200, injected
+            self._random_fault()
             if not isinstance(params, dict):
                 raise ApiError("SerializationException", "Request body is not a JSON object")
             handler = self._operations().get(operation) if target and target.startswith(TARGET_PREFIX) else None

@@ -160,7 +160,8 @@ def start_bot(settings, *, slack, emulator) -> RunningBot:
 
     services = build_services(settings)
     app = build_app(settings, services)
-    server = make_http_server(create_wsgi_app(app, settings.slack_signing_secret.get_secret_value()), "127.0.0.1", 0)
+    wsgi_app = create_wsgi_app(app, settings.slack_signing_secret.get_secret_value(), metrics=services.metrics)
+    server = make_http_server(wsgi_app, "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True, name="bot-http").start()
     return RunningBot(settings, services, app, server, slack, emulator,
                       settings.slack_signing_secret.get_secret_value())

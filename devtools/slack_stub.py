@@ -7,6 +7,9 @@
 
 Every request is recorded with its outcome, including the ones answered with a
 scripted fault, so tests can assert on what the bot tried as well as what landed.
+
+`enable_socket_mode()` starts a Socket Mode stand-in (devtools/socket_mode_stub.py): `apps.connections.open`
+then answers with its `ws://127.0.0.1:…` URL, as Slack answers with a `wss://` one.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class SlackCall:
     headers: dict[str, str]
     status: int = 200
     response: dict[str, Any] | str = field(default_factory=dict)
+    # When it arrived (time.time()), e.g. to tell which scheduled tick a digest post belongs to.
+    at: float = field(default_factory=time.time)
 
     @property
     def ok(self) -> bool:
@@ -81,7 +86,22 @@ class SlackStub(LocalHTTPServer):
         # Slack accepts at most 5 posts per response_url; None lifts the limit.
         self.response_url_max_uses = response_url_max_uses
         self._cond = threading.Condition()
+        self.socket_mode = None
         self.reset()
+
+    def enable_socket_mode(self):
+        """Start the Socket Mode stand-in (once); apps.connections.open hands out its URL from now on."""
+        if self.socket_mode is None:
+            from devtools.socket_mode_stub import SocketModeStub
+
+            self.socket_mode = SocketModeStub()
+        return self.socket_mode
+
+    def stop(self) -> None:
+        if self.socket_mode is not None:
+            self.socket_mode.stop()
+            self.socket_mode = None
+        super().stop()
 
     @property
     def api_url(self) -> str:
@@ -269,6 +289,10 @@ class SlackStub(LocalHTTPServer):
             return {"ok": True, "channel": {"id": self.dm_channel(users)}}
         if method == "conversations.history":
             return self._conversation_history(params)
+        if method == "apps.connections.open":
+            if self.socket_mode is None:
+                return {"ok": False, "error": "socket_mode_not_enabled"}
+            return {"ok": True, "url": self.socket_mode.url()}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self._next_ts()}
         if method == "auth.test":

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from handlers import actions, commands, events, home, watches
+from handlers import actions, commands, deliveries, events, home, watches
 
 
 def register(app, services) -> None:
+    if services.dedupe is not None:
+        deliveries.register(app, services.dedupe)
+
     @app.middleware
     def inject_services(context, next):  # noqa: A002 - Bolt passes the chain as `next`
         context["services"] = services

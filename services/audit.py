@@ -25,8 +25,10 @@ class AuditRecord:
 
 
 class AuditLog:
-    def __init__(self, gateway):
+    def __init__(self, gateway, *, metrics=None):
         self._gateway = gateway
+        # services.metrics.Metrics: each command and click also counted by kind and outcome.
+        self._metrics = metrics
 
     @contextmanager
     def record(self, event: str, *, team: str | None, user: str | None, channel: str | None) -> Iterator[AuditRecord]:
@@ -53,3 +55,19 @@ class AuditLog:
                 }
                 line.setdefault("outcome", "ok")
                 logger.info(json.dumps(line, default=str, ensure_ascii=False))
+                self._count(event, line)
+
+    def _count(self, event: str, line: dict) -> None:
+        if self._metrics is None:
+            return
+        if event == "command":
+            self._metrics.command(command_label(line.get("command")), line["outcome"])
+        elif event == "click":
+            self._metrics.click(str(line.get("action") or "unknown"), line["outcome"])
+
+
+def command_label(parsed_type: str | None) -> str:
+    """`ListCommand` → `list`: the kind of command, never its text. `unparsed` when it was refused or invalid."""
+    if not parsed_type:
+        return "unparsed"
+    return parsed_type.removesuffix("Command").lower() or "unparsed"

@@ -11,8 +11,11 @@ from services.digest.commands import DigestCommands
 from services.digest.service import DigestService
 from services.home.service import HomeTab
 from services.listing.listing import JobListing
+from services.metrics import Metrics
 from services.scheduling.scheduler import DigestSchedule
+from services.slack.dedupe import RequestDeduplicator
 from services.slack.delivery import ResponseDelivery
+from services.storage.store import StateStore
 from services.watches.poller import WatchPoller
 from services.watches.service import WatchService
 
@@ -33,5 +36,11 @@ class Services:
     # Watches (services.watches): the service for the handlers, the poller for the scheduler.
     watches: WatchService | None = None
     watch_poller: WatchPoller | None = None
+    # Prometheus metrics, served at GET /metrics.
+    metrics: Metrics | None = None
+    # Every Slack request processed once; None checks nothing.
+    dedupe: RequestDeduplicator | None = None
+    # The state store: the scheduler's lease lives there.
+    state: StateStore | None = None
     # The Home tab.
     home: HomeTab | None = None

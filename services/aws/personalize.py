@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -28,6 +29,7 @@ from botocore.exceptions import (
 from botocore.parsers import ResponseParserError
 
 from services import errors
+from services.aws.token_walk import TokenWalk
 from services.models import DatasetGroup, DeletionJob, DeletionJobDetails, JobsPage
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,9 @@ CLIENT_CONFIG = Config(
 )
 # The most ListDataDeletionJobs and ListDatasetGroups return in one call (`maxResults` 1–100).
 MAX_RESULTS = 100
+# ListDatasetGroups pages read before the walk is taken for a broken endpoint: 10,000 groups, 20 times Personalize's
+# default quota of 500 dataset groups per account.
+MAX_GROUP_PAGES = 100
 # The longest one HTTP attempt can take; an attempt that could end after the deadline is not started.
 _ATTEMPT_BOUND = CONNECT_TIMEOUT + READ_TIMEOUT
 
@@ -69,6 +74,9 @@ _CODE_TO_ERROR: dict[str, type[errors.AwsError]] = {
 # answer without them is a broken body (botocore returns {} for one it cannot parse), never "no results".
 _JOB_FIELDS = {"dataDeletionJobArn": str, "datasetGroupArn": str, "status": str, "creationDateTime": datetime}
 _GROUP_FIELDS = {"datasetGroupArn": str, "name": str}
+# The list member of each list operation. botocore turns a member of the wrong JSON type ({} or "") into [],
+# so its shape is checked on the raw body, before botocore parses it.
+_LIST_MEMBERS = {"ListDataDeletionJobs": "dataDeletionJobs", "ListDatasetGroups": "datasetGroups"}
 # What botocore's JSON parser raises on a body of the wrong shape (a string or list where the model has a
 # structure, a timestamp that is not one); caught only once the response has reached the parser.
 _PARSE_FAILURES = (ResponseParserError, ValueError, TypeError, AttributeError, KeyError)
@@ -95,6 +103,25 @@ def missing_fields(item: object, fields: dict[str, type]) -> str | None:
     return None
 
 
+def raw_list_problem(body: bytes, member: str) -> str | None:
+    """Why the raw JSON `body` of a list answer is not a page: `member` not an array, `nextToken` not a string.
+
+    None when it is one, or when it is no JSON object at all (botocore's parse and `_listed` catch that).
+    """
+    try:
+        answer = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(answer, dict):
+        return None
+    if member in answer and not isinstance(answer[member], list):
+        return f"`{member}` is not a JSON array"
+    token = answer.get("nextToken")
+    if token is not None and not isinstance(token, str):
+        return "`nextToken` is not a string"
+    return None
+
+
 class DeadlineExceeded(Exception):
     """Raised from botocore's before-send hook so no new attempt starts past the request's deadline."""
 
@@ -115,22 +142,24 @@ class CallScope:
 class PersonalizeGateway:
     """The bot's Personalize calls. Thread-safe: one client, per-thread call scopes."""
 
-    def __init__(self, client, *, deadline_seconds: float = 20.0):
+    def __init__(self, client, *, deadline_seconds: float = 20.0, metrics=None):
         self._client = client
         self._deadline_seconds = deadline_seconds
+        # services.metrics.Metrics: each call counted by operation and outcome, and timed.
+        self._metrics = metrics
         self._local = threading.local()
         client.meta.events.register("before-send.personalize", self._before_send)
         client.meta.events.register("before-parse.personalize", self._before_parse)
 
     @classmethod
-    def from_settings(cls, settings) -> PersonalizeGateway:
+    def from_settings(cls, settings, *, metrics=None) -> PersonalizeGateway:
         # boto3 picks up AWS_ENDPOINT_URL_PERSONALIZE and credentials on its own.
         session = boto3.session.Session()
         # One pooled connection per worker thread: botocore's default of 10 made a burst of commands
         # discard and re-open connections ("Connection pool is full"), found by the load test.
         config = CLIENT_CONFIG.merge(Config(max_pool_connections=max(settings.worker_threads, 10)))
         client = session.client("personalize", region_name=settings.aws_region, config=config)
-        return cls(client, deadline_seconds=settings.aws_deadline_seconds)
+        return cls(client, deadline_seconds=settings.aws_deadline_seconds, metrics=metrics)
 
     @property
     def client(self):
@@ -171,15 +200,19 @@ class PersonalizeGateway:
             raise DeadlineExceeded()
         return None
 
-    def _before_parse(self, response_dict, **_kwargs):
+    def _before_parse(self, response_dict, operation_model=None, **_kwargs):
         # Kept so that a body botocore cannot parse is still logged with its request id.
         headers = response_dict.get("headers") or {}
+        body = response_dict.get("body") or b""
+        status = response_dict.get("status_code")
         self._local.raw = RawResponse(
-            status=response_dict.get("status_code"),
+            status=status,
             request_id=headers.get("x-amzn-requestid"),
             content_type=headers.get("content-type"),
-            length=len(response_dict.get("body") or b""),
+            length=len(body),
         )
+        member = _LIST_MEMBERS.get(getattr(operation_model, "name", None))
+        self._local.shape_problem = raw_list_problem(body, member) if member and status == 200 else None
 
     # -- calls --------------------------------------------------------------------------------------
 
@@ -198,6 +231,7 @@ class PersonalizeGateway:
     def list_dataset_groups(self) -> list[DatasetGroup]:
         groups: list[DatasetGroup] = []
         token = None
+        walk = TokenWalk("list_dataset_groups", max_pages=MAX_GROUP_PAGES)
         while True:
             params: dict = {"maxResults": MAX_RESULTS}
             if token:
@@ -205,7 +239,7 @@ class PersonalizeGateway:
             answer = self._call("list_dataset_groups", params)
             items = self._listed("list_dataset_groups", answer, "datasetGroups", _GROUP_FIELDS)
             groups.extend(DatasetGroup(name=item["name"], arn=item["datasetGroupArn"]) for item in items)
-            token = answer.get("nextToken")
+            token = walk.follow(answer.get("nextToken"))
             if not token:
                 return groups
 
@@ -232,6 +266,9 @@ class PersonalizeGateway:
 
     def _listed(self, method: str, answer: dict, member: str, fields: dict[str, type]) -> list[dict]:
         """The answer's list of `member` entries; AwsMalformedResponse when the answer is not a well-formed page."""
+        shape_problem = getattr(self._local, "shape_problem", None)
+        if shape_problem:
+            raise self._malformed(method, answer, shape_problem)
         items = answer.get(member)
         if not isinstance(items, list):
             raise self._malformed(method, answer, f"`{member}` is {'missing' if items is None else 'not a list'}")
@@ -256,13 +293,26 @@ class PersonalizeGateway:
         return errors.AwsMalformedResponse(problem, request_id=request_id, code="MalformedResponse")
 
     def _call(self, method: str, params: dict, *, expected: frozenset[str] | set[str] = frozenset()) -> dict:
+        """One API call, counted and timed in the metrics (when given); see `_call_aws`."""
+        if self._metrics is None:
+            return self._call_aws(method, params, expected=expected)
+        started = time.monotonic()
+        try:
+            answer = self._call_aws(method, params, expected=expected)
+        except Exception as err:
+            self._metrics.aws_call(method, time.monotonic() - started, err)
+            raise
+        self._metrics.aws_call(method, time.monotonic() - started)
+        return answer
+
+    def _call_aws(self, method: str, params: dict, *, expected: frozenset[str] | set[str] = frozenset()) -> dict:
         """One API call, its failures mapped to domain errors; `expected` error codes are an answer, logged at INFO."""
         scope = self.current_scope()
         if scope is not None:
             if scope.calls and scope.time_left() <= 0:
                 raise errors.AwsTimeout(f"{method}: deadline passed before the call")
             scope.calls += 1
-        self._local.raw = None
+        self._local.raw = self._local.shape_problem = None
         try:
             answer = getattr(self._client, method)(**params)
         except ClientError as err:

@@ -73,9 +73,11 @@ class ChannelPacer:
 class DigestPoster:
     """Posts digest messages through the bot's WebClient (its retry handlers are the only retries)."""
 
-    def __init__(self, slack_client, pacer: ChannelPacer | None = None):
+    def __init__(self, slack_client, pacer: ChannelPacer | None = None, *, metrics=None):
         self._slack = slack_client
         self._pacer = pacer or ChannelPacer()
+        # services.metrics.Metrics: every chat.postMessage counted as posted, refused or failed.
+        self._metrics = metrics
 
     def wait_turn(self, channel: str) -> None:
         """Wait until the channel may get its next post (the caller renews its claims after this, not before)."""
@@ -83,6 +85,13 @@ class DigestPoster:
 
     def post(self, channel: str, message: dict) -> Posted | Failure:
         """chat.postMessage; Posted, or the Failure (logged at ERROR) when Slack did not take the message."""
+        result = self._post(channel, message)
+        if self._metrics is not None:
+            failed = "refused" if isinstance(result, Failure) and result.error in PERMANENT_SLACK_ERRORS else "failed"
+            self._metrics.digest_post("posted" if isinstance(result, Posted) else failed)
+        return result
+
+    def _post(self, channel: str, message: dict) -> Posted | Failure:
         try:
             response = self._slack.chat_postMessage(
                 channel=channel, text=message["text"], blocks=message["blocks"], unfurl_links=False,

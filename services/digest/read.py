@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.aws.personalize import MAX_RESULTS
+from services.aws.token_walk import TokenWalk
 from services.digest.attention import AttentionRules, attention_for
 from services.digest.outcome import StopRequested
 from services.digest.window import created_before, read_cutoff
@@ -100,6 +101,7 @@ class DigestReader:
         """Pages newest created first, until a page reaches jobs created before `cutoff` (or the end)."""
         jobs: dict[str, DeletionJob] = {}
         token = None
+        walk = TokenWalk("list_data_deletion_jobs")
         with self._gateway.scope(READ_DEADLINE_SECONDS) as scope:
             while True:
                 if self._stopping():
@@ -112,7 +114,7 @@ class DigestReader:
                     jobs.setdefault(job.arn, job)
                 if not page.next_token or any(created_before(job, cutoff) for job in page.jobs):
                     break
-                token = page.next_token
+                token = walk.follow(page.next_token)
             calls = scope.calls
         logger.info("digest: read %d deletion jobs of %s in %d call(s), back to jobs created %s",
                     len(jobs), dataset_group_arn or "all dataset groups", calls, cutoff.isoformat())

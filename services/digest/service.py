@@ -73,6 +73,7 @@ class DigestService:
         pacer: ChannelPacer | None = None,
         clock=utcnow,
         attention: AttentionRules | None = None,
+        metrics=None,
     ):
         self._subscriptions = subscriptions
         self._ledger = ledger
@@ -85,12 +86,13 @@ class DigestService:
         self._attention = attention
         self._reader = DigestReader(gateway, max_job_age=max_job_age, visible=visible, stopping=self._stop.is_set,
                                     stuck_lookback=attention.lookback if attention else None)
-        self._delivery = ChannelDelivery(subscriptions, ledger, DigestPoster(slack_client, pacer), renderer,
-                                         post_empty=post_empty, stopping=self._stop.is_set)
+        poster = DigestPoster(slack_client, pacer, metrics=metrics)
+        self._delivery = ChannelDelivery(subscriptions, ledger, poster, renderer, post_empty=post_empty,
+                                         stopping=self._stop.is_set)
 
     @classmethod
     def from_settings(cls, settings, *, gateway, subscriptions, ledger, slack_client, renderer, resolver=None,
-                      access=None):
+                      access=None, metrics=None):
         return cls(
             gateway,
             subscriptions,
@@ -105,6 +107,7 @@ class DigestService:
             resolver=resolver,
             visible=access.job_visible if access is not None and access.restricts_groups else None,
             attention=AttentionRules.from_settings(settings),
+            metrics=metrics,
         )
 
     @property

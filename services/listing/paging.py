@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 from services.aws.personalize import MAX_RESULTS
+from services.aws.token_walk import TokenWalk
 from services.errors import AwsTimeout
 from services.models import Cursor, DeletionJob, Page, Position
 
@@ -69,6 +70,7 @@ class DeletionJobPager:
         token, position = cursor.api_token, cursor.after
         found: list[DeletionJob] = []
         scanned = calls = 0
+        walk = TokenWalk("list_data_deletion_jobs", token)
         while True:
             if calls >= self._max_calls:
                 return self._stopped_early(cursor, found, token, position, scanned, calls)
@@ -101,7 +103,7 @@ class DeletionJobPager:
                     return Page(cursor, found, next_cursor, scanned, calls)
             if not api_page.next_token:
                 return Page(cursor, found, None, scanned, calls)
-            token = api_page.next_token
+            token = walk.follow(api_page.next_token)
 
     @staticmethod
     def _stopped_early(cursor: Cursor, found: list[DeletionJob], token: str | None, position: Position | None,

@@ -8,8 +8,13 @@ Jobs:
   so `/deletion-jobs digest subscribe` and `unsubscribe` take effect without a restart; and, until it has worked
   once, stores DIGEST_CHANNELS as subscriptions (it needs AWS when DIGEST_DATASET_GROUP is a name, and the
   database: either may be down when the scheduler starts);
-- `digest:catch-up`: once at start-up, when needed (below);
+- `digest:catch-up`: once at start-up, when needed (below), and again whenever this scheduler takes the lease;
 - `watch:poll`: every WATCH_POLL_SECONDS, first at start-up, when a watch poller is given (services/watches).
+
+Any number of scheduler processes may run against one database: with a `lease` (services/scheduling/lease.py)
+every job goes through `LeaderOnlyExecutor`, so only the process holding the lease runs anything. The others keep
+the same schedule and skip each run; the one that takes over syncs the subscriptions and catches up what fell due
+while nobody led.
 
 Every job has an explicit id, `replace_existing=True`, `coalesce=True`, `max_instances=1` and a one-hour
 `misfire_grace_time`; misses and errors are logged by listeners.
@@ -28,6 +33,7 @@ catch-up from repeating anything an earlier run posted.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +47,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from config.crontab import crontab_trigger
 from services.errors import DigestGroupInvalid, DigestScheduleInvalid
 from services.models import Subscription
+from services.scheduling.lease import LeaderOnlyExecutor, LeaseKeeper
 from services.storage.store import database_reason, utcnow
 
 logger = logging.getLogger(__name__)
@@ -148,6 +155,8 @@ class DigestScheduler:
         clock=utcnow,
         watch_poller=None,
         watch_poll_seconds: int = 60,
+        lease=None,
+        metrics=None,
     ):
         from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -159,10 +168,16 @@ class DigestScheduler:
         self._clock = clock
         self._watch_poller = watch_poller
         self._watch_poll_seconds = watch_poll_seconds
+        self._sync_lock = threading.Lock()
+        # services.scheduling.lease.SchedulerLease; None: this scheduler always runs its jobs (a single process).
+        self._lease = lease
+        self._keeper = LeaseKeeper(lease, on_leading=self._took_over, metrics=metrics) if lease else None
         factory = scheduler_factory or BackgroundScheduler
+        executors = {"default": LeaderOnlyExecutor(lease.is_leading)} if lease else None
         self.scheduler = factory(
             timezone=ZoneInfo(schedule.timezone),
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace_seconds},
+            **({"executors": executors} if executors else {}),
         )
         self.scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
         # channel id → (at_time, timezone) of the per-channel job now scheduled
@@ -170,16 +185,36 @@ class DigestScheduler:
         self._configured_synced = False
 
     def start(self) -> None:
-        self.add_jobs()
+        if self._keeper is None:
+            self.add_jobs()
+        else:
+            self._add_schedule()
         self.scheduler.start()
+        if self._keeper is not None:
+            # Leading or not is decided (and logged) before this returns; taking the lease syncs and catches up.
+            self._keeper.start()
+            if not self._lease.is_leading():
+                logger.info("digest scheduler: standing by, %s leads", self._lease.holder or "another scheduler")
         logger.info("digest scheduler started: %s in %s, next default run %s", self._schedule.cron,
                     self._schedule.timezone, self._next_run(DEFAULT_JOB_ID))
 
     def shutdown(self, wait: bool = True) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
+        if self._keeper is not None:
+            # After the running jobs have finished: the successor must not start a digest this one is posting.
+            self._keeper.stop(release=True)
+
+    def status(self) -> str:
+        """`leading` or `standby`, for /healthz."""
+        return self._keeper.role() if self._keeper is not None else "leading"
 
     def add_jobs(self) -> None:
+        self._add_schedule()
+        self.sync(at_start_up=True)
+        self.schedule_catch_up()
+
+    def _add_schedule(self) -> None:
         self.scheduler.add_job(self.run_default, self._schedule.default_trigger(), id=DEFAULT_JOB_ID,
                                name="digest (default schedule)", replace_existing=True)
         self.scheduler.add_job(self.sync, "interval", seconds=self._sync_seconds, id=SYNC_JOB_ID,
@@ -191,7 +226,10 @@ class DigestScheduler:
             self.scheduler.add_job(self._watch_poller.poll, "interval", seconds=self._watch_poll_seconds,
                                    id=WATCH_JOB_ID, name="watch poll", replace_existing=True,
                                    misfire_grace_time=self._watch_poll_seconds, next_run_time=self._clock())
-        self.sync(at_start_up=True)
+
+    def _took_over(self) -> None:
+        """This scheduler has just taken the lease: the subscriptions as they are now, and what fell due meanwhile."""
+        self.sync()
         self.schedule_catch_up()
 
     def _next_run(self, job_id: str):
@@ -226,6 +264,10 @@ class DigestScheduler:
         Each failure is one ERROR line, and the next sync, a minute later, tries again. At start-up only, a
         DIGEST_DATASET_GROUP that names no dataset group is raised: the process stops with that setting named.
         """
+        with self._sync_lock:  # the sync job and a takeover may run it at once
+            self._sync(at_start_up=at_start_up)
+
+    def _sync(self, *, at_start_up: bool) -> None:
         if not self._configured_synced:
             self._configured_synced = self._sync_configured(at_start_up=at_start_up)
         try:

@@ -116,3 +116,21 @@ home_snapshots = Table(
     Column("failed_at", DateTime(timezone=True), nullable=True),
     Column("failure", String(64), nullable=True),
 )
+
+# ---- coordination: Slack deliveries seen (each request processed once), the scheduler lease --------------------
+
+slack_deliveries = Table(
+    "slack_deliveries",
+    metadata,
+    # "trigger:<trigger_id>" or "event:<event_id>"; Slack's ids are well under 100 characters.
+    Column("key", String(200), primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+scheduler_lease = Table(
+    "scheduler_lease",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)

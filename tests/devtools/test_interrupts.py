@@ -124,7 +124,7 @@ def test_the_http_server_stops_on_a_sigterm_handled_on_another_thread(make_setti
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    monkeypatch.setattr(web, "create_wsgi_app", lambda app, secret: lambda environ, start_response: [])
+    monkeypatch.setattr(web, "create_wsgi_app", lambda app, secret, **_: lambda environ, start_response: [])
     main_ident = threading.get_ident()
     helper, state = signal_another_thread_once_main_sleeps(
         lambda native_id: "poll" in wait_channel(native_id),  # the event loop, idle in epoll_wait()

@@ -192,4 +192,4 @@ def test_healthz_says_nothing_secret(run_bot):
     with opener.open(bot.url + "/healthz", timeout=10) as response:
         body = response.read().decode()
     assert response.status == 200
-    assert json.loads(body) == {"status": "ok"}
+    assert json.loads(body) == {"status": "ok", "scheduler": "off"}

@@ -346,3 +346,56 @@ def test_idle_and_half_sent_connections_are_closed(start_gunicorn):
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(PATIENCE) == 0
     assert "Forcing close" not in server.output() and "Traceback" not in server.output()
+
+
+def head(path: str = "/healthz", *, fields: int = 0, field_size: int = 100) -> bytes:
+    """A GET request head with `fields` extra headers of `field_size` bytes each."""
+    lines = [f"GET {path} HTTP/1.1", "Host: bot", "Connection: close"]
+    lines += [f"X-Extra-{i}: " + "a" * (field_size - len(f"X-Extra-{i}: ")) for i in range(fields)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_oversized_request_heads_are_refused_under_the_procfile_web_command(start_gunicorn):
+    """gunicorn's defaults let each request carry ~800 KB of headers, parsed on the worker's event loop."""
+    server = start_gunicorn(WEB_CONCURRENCY="1")
+    server.wait_until_serving()
+    # What Slack (~15 short headers) plus a proxy's own could send is served.
+    assert send_raw(server.port, head(fields=30, field_size=1000)).startswith(b"HTTP/1.1 200")
+    refused = {
+        "41 fields": send_raw(server.port, head(fields=41)),
+        "a 4,200-byte field": send_raw(server.port, head(fields=1, field_size=4200)),
+        "a 3,000-byte request line": send_raw(server.port, head("/healthz?" + "q" * 3000)),
+        "100 fields of 8,000 bytes": send_raw(server.port, head(fields=100, field_size=8000)),
+    }
+    assert {name: answer.split(b"\r\n")[0] for name, answer in refused.items()
+            if not answer.startswith((b"HTTP/1.1 400", b"HTTP/1.1 414", b"HTTP/1.1 431"))} == {}
+    assert server.get("/healthz")[0] == 200
+    assert "Traceback" not in server.output()
+
+
+def test_the_access_log_shows_paths_as_sent_and_no_forged_line_or_terminal_escape(start_gunicorn):
+    """`%(U)s` was the percent-decoded path: %0A wrote a fake log line, %1B a terminal escape."""
+    server = start_gunicorn(WEB_CONCURRENCY="1")
+    server.wait_until_serving()
+    forged = "2026-11-30 11:00:00,000 ERROR services.digest.service: FORGED"
+    paths = [b"/x%0A2026-11-30%2011:00:00,000%20ERROR%20services.digest.service:%20FORGED",
+             b"/y%0D%0A127.0.0.1%20%22POST%20/slack/events%22%20200",
+             b"/z%1B%5B2J%1B%5B31mred%22quoted%C3%A9?token=secret"]
+    for path in paths:
+        assert send_raw(server.port, b"GET " + path + b" HTTP/1.1\r\nHost: bot\r\nConnection: close\r\n\r\n"
+                        ).startswith(b"HTTP/1.1 404")
+    lines = poll_output_lines(server, "/z%1B")
+    assert not [line for line in lines if line.startswith(forged[:10]) and "FORGED" in line]
+    assert "\x1b" not in server.output() and "\r" not in server.output()
+    logged = [line for line in lines if '"GET /' in line and '/healthz' not in line]
+    assert [line.split('"')[1] for line in logged] == ["GET " + path.decode().split("?")[0] for path in paths]
+    assert "secret" not in server.output()
+
+
+def poll_output_lines(server: Gunicorn, needle: str) -> list[str]:
+    """The server's output lines, once `needle` is in them (the access log is written after the answer)."""
+    for _ in range(200):
+        if needle in server.output():
+            break
+        time.sleep(0.05)
+    return server.output().splitlines()

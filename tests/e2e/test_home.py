@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from blocks.home import ACTION_HOME_REFRESH
-from devtools.slack_requests import JSON, post, sign
+from devtools.slack_requests import JSON, app_home_opened_event, post, sign
 from services.storage.schema import home_snapshots
 from tests.blockkit import assert_valid_view
 
@@ -265,3 +265,32 @@ def test_slacks_url_verification_is_answered_through_the_gates(run_bot):
                        "type": "url_verification"})
     status, text, _ = post(bot.events_url, body, sign(bot.signing_secret, body, content_type=JSON))
     assert status == 200 and "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in text
+
+
+def test_a_retried_app_home_opened_is_published_once_whichever_process_gets_each_copy(emulator, slack, run_bot,
+                                                                                     account):
+    # Slack sends the event again (same event_id, X-Slack-Retry-Num) when it saw no 200 within 3 s; the copies may
+    # reach two processes sharing the state store.
+    bots = [run_bot(), run_bot()]
+    event = app_home_opened_event("URETRY")
+    statuses = [bots[0].send_event(event, event_id="Ev0RETRY01")[0],
+                bots[1].send_event(event, event_id="Ev0RETRY01", retry_num=1)[0],
+                bots[0].send_event(event, event_id="Ev0RETRY01", retry_num=2)[0]]
+    assert statuses == [200, 200, 200]
+    slack.wait_for_views(1, user_id="URETRY")
+    for bot, person in zip(bots, ("UAFTER1", "UAFTER2"), strict=True):
+        bot.home(person)  # handled after every copy: a second publish would have come by now
+    assert publishes(slack, "URETRY") == 1
+    # Opening Home again is a new event (a new event_id): published again.
+    bots[1].send_event(event, event_id="Ev0RETRY02")
+    slack.wait_for_views(2, user_id="URETRY")
+
+
+def test_a_retry_that_arrives_first_is_published(emulator, slack, run_bot, account):
+    bot = run_bot()
+    event = app_home_opened_event("ULOST")
+    assert bot.send_event(event, event_id="Ev0LOST01", retry_num=1)[0] == 200  # the first copy never arrived
+    assert group_sections(slack.wait_for_views(1, user_id="ULOST")[0])
+    assert bot.send_event(event, event_id="Ev0LOST01")[0] == 200  # the original, late
+    bot.home("UAFTER")
+    assert publishes(slack, "ULOST") == 1

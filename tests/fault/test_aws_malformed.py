@@ -7,18 +7,23 @@ treat it as the failed call it is, and lose nothing.
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import create_engine
 
+from devtools.personalize_emulator import RawBody
 from services.storage.subscriptions import SubscriptionStore
 from tests.e2e.harness import job_arns
-from tests.e2e.test_digest_cli import CHANNEL, Account, digest_env, run_digest
+from tests.e2e.test_digest_cli import CHANNEL, NOW, Account, digest_env, run_digest
 from tests.fault.test_digest_faults import assert_failed_loudly, assert_next_run_posts_everything_once, ledger_rows
 
 KINDS = ["empty", "html", "truncated"]
 AWS_ERROR_TEXT = "AWS could not answer this request"
+# Well-formed JSON whose list member has the wrong type: botocore coerces each to [] without an error.
+COERCED_JOBS = [b'{"dataDeletionJobs":{}}', b'{"dataDeletionJobs":""}']
 
 
 @pytest.fixture
@@ -78,3 +83,71 @@ def test_a_malformed_list_dataset_groups_is_answered_as_an_aws_error_and_not_cac
     assert AWS_ERROR_TEXT in refused["text"], "not 'no dataset group named media-feed'"
     assert job_arns(bot.ask("media-feed failed")), "resolved on the next command"
     assert emulator.call_count("ListDatasetGroups") == 2, "the broken answer was not cached"
+
+
+@pytest.mark.parametrize("body", COERCED_JOBS)
+def test_a_digest_reading_a_list_member_of_the_wrong_type_fails_and_the_next_run_posts_every_failure(
+        body, emulator, slack, jobs, tmp_path):
+    database_url = f"sqlite:///{tmp_path / 'digest.sqlite3'}"
+    slack.set_channel(CHANNEL)
+    emulator.inject_body("ListDataDeletionJobs", RawBody(body))
+    env = digest_env(emulator, slack, database_url)
+
+    broken = run_digest(env, tmp_path)
+
+    assert_failed_loudly(broken, "list_data_deletion_jobs", "not a JSON array", "request id")
+    assert slack.messages(CHANNEL) == []
+    assert ledger_rows(database_url) == (set(), set()), "nothing claimed, nothing marked"
+    assert last_digest_at(database_url) is None, "the channel's mark did not move"
+    assert_next_run_posts_everything_once(env, tmp_path, slack, jobs)
+
+
+def test_a_list_dataset_groups_member_of_the_wrong_type_is_an_aws_error_and_not_cached(emulator, run_bot):
+    emulator.seed_realistic(jobs=30)
+    bot = run_bot()
+    emulator.inject_body("ListDatasetGroups", RawBody(b'{"datasetGroups":{}}'))
+
+    refused = bot.ask("media-feed failed")
+
+    assert AWS_ERROR_TEXT in refused["text"], "not 'no dataset group named media-feed'"
+    assert job_arns(bot.ask("media-feed failed")), "resolved on the next command"
+    assert emulator.call_count("ListDatasetGroups") == 2, "the broken answer was not cached"
+
+
+def looping_page(group_arn: str, token: str = "again") -> RawBody:
+    """A ListDataDeletionJobs page of 100 recent jobs whose nextToken is always `token`."""
+    created = (NOW - timedelta(minutes=5)).timestamp()
+    jobs = [{"dataDeletionJobArn": f"arn:aws:personalize:us-east-1:123456789012:data-deletion-job/loop-{i}",
+             "datasetGroupArn": group_arn, "jobName": f"loop-{i}", "status": "FAILED",
+             "creationDateTime": created - i, "lastUpdatedDateTime": created} for i in range(100)]
+    return RawBody(json.dumps({"dataDeletionJobs": jobs, "nextToken": token}).encode())
+
+
+def test_a_digest_whose_next_token_repeats_fails_after_two_calls_and_the_next_run_posts_every_failure(
+        emulator, slack, jobs, tmp_path):
+    database_url = f"sqlite:///{tmp_path / 'digest.sqlite3'}"
+    slack.set_channel(CHANNEL)
+    group = emulator.add_dataset_group("looping")
+    emulator.inject_body("ListDataDeletionJobs", looping_page(group), times=50)
+    env = digest_env(emulator, slack, database_url)
+
+    broken = run_digest(env, tmp_path)
+
+    assert emulator.call_count("ListDataDeletionJobs") == 2, "the repeated token was not followed"
+    assert_failed_loudly(broken, "list_data_deletion_jobs", "repeats")
+    assert slack.messages(CHANNEL) == []
+    assert ledger_rows(database_url) == (set(), set()), "nothing claimed, nothing marked"
+    emulator.clear_faults()
+    assert_next_run_posts_everything_once(env, tmp_path, slack, jobs)
+
+
+def test_the_listing_answers_a_repeated_next_token_with_the_aws_error_message(emulator, run_bot):
+    emulator.seed_realistic(jobs=30)
+    bot = run_bot()
+    group = emulator.add_dataset_group("looping")
+    emulator.inject_body("ListDataDeletionJobs", looping_page(group), times=50)
+
+    message = bot.ask("PENDING")
+
+    assert AWS_ERROR_TEXT in message["text"]
+    assert emulator.call_count("ListDataDeletionJobs") == 2

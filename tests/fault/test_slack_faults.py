@@ -41,7 +41,7 @@ def test_expired_response_url_is_logged_not_crashed(emulator, run_bot, slack, ca
     assert job_arns(bot.ask("FAILED"))
 
 
-def test_replayed_signed_command_inside_five_minutes_is_harmless(emulator, run_bot, slack):
+def test_replayed_signed_command_inside_five_minutes_is_answered_once(emulator, run_bot, slack):
     emulator.seed_realistic(jobs=40)
     bot = run_bot()
     body = slash_command_body("FAILED", response_url=slack.response_url("replay"))
@@ -49,12 +49,13 @@ def test_replayed_signed_command_inside_five_minutes_is_harmless(emulator, run_b
     first = post(bot.events_url, body, headers)
     second = post(bot.events_url, body, headers)
     assert first[0] == second[0] == 200
-    answers = slack.wait_for_responses(2, key="replay")
-    assert job_arns(answers[0]) == job_arns(answers[1]) == [j["dataDeletionJobArn"] for j in
-                                                              emulator.jobs(status="FAILED")][:10]
+    answers = slack.wait_for_responses(1, key="replay")
+    assert job_arns(answers[0]) == [j["dataDeletionJobArn"] for j in emulator.jobs(status="FAILED")][:10]
+    bot.ask("help")  # answered after both copies were handled: the replay had its chance to post
+    assert len(slack.responses("replay")) == 1
 
 
-def test_replayed_click_gives_the_same_page(emulator, run_bot, slack):
+def test_replayed_click_is_answered_once(emulator, run_bot, slack):
     emulator.seed_realistic(jobs=80)
     bot = run_bot()
     first = bot.ask("")
@@ -64,8 +65,10 @@ def test_replayed_click_gives_the_same_page(emulator, run_bot, slack):
     headers = sign(bot.signing_secret, body)
     assert post(bot.events_url, body, headers)[0] == 200
     assert post(bot.events_url, body, headers)[0] == 200
-    pages = slack.wait_for_responses(2, key="click-replay")
-    assert job_arns(pages[0]) == job_arns(pages[1]) and job_arns(pages[0])
+    pages = slack.wait_for_responses(1, key="click-replay")
+    assert job_arns(pages[0])
+    bot.ask("help")
+    assert len(slack.responses("click-replay")) == 1
 
 
 def test_commands_need_no_slack_web_api_call_before_the_ack(emulator, run_bot, slack):
@@ -118,15 +121,16 @@ def test_a_response_url_that_drops_connections_gets_three_posts_and_never_reache
     assert any(r.levelno == logging.DEBUG for r in caplog.records), "DEBUG logging was not really on"
 
 
-def test_one_response_url_gets_five_posts_in_all_when_a_request_is_replayed(emulator, run_bot, slack, caplog):
-    """The second answer through the same URL only gets what the first left of Slack's five."""
+def test_one_response_url_gets_five_posts_in_all_when_two_requests_share_it(emulator, run_bot, slack, caplog):
+    """The second answer through the same URL only gets what the first left of Slack's five. (A replay of the same
+    request is not processed again at all; this is two requests, or a replay while the state store is down.)"""
     emulator.seed_realistic(jobs=40)
     bot = run_bot()
     slack.queue_response_url_reply(500, "oops", times=100, key="five")
-    body = slash_command_body("FAILED", response_url=slack.response_url("five"))
-    assert bot.send(body)[0] == 200
+    url = slack.response_url("five")
+    assert bot.send(slash_command_body("FAILED", response_url=url))[0] == 200
     wait_for_log(caplog, "response_url failed 3 times")
-    assert bot.send(body)[0] == 200
+    assert bot.send(slash_command_body("FAILED", response_url=url))[0] == 200
     # The second answer ends on the budget, or (as before the fix) after three more posts of its own.
     logged = wait_for_log(caplog, "response_url failed 3 times", times=2, or_else="response_url has had its 5 posts")
     assert "response_url has had its 5 posts" in logged

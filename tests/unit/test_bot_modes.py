@@ -5,8 +5,8 @@ from runtime import serve as bot
 
 def test_socket_mode_when_an_app_token_is_set(make_settings, monkeypatch):
     chosen = []
-    monkeypatch.setattr(bot, "serve_socket_mode", lambda app, settings: chosen.append("socket"))
-    monkeypatch.setattr(bot, "serve_http", lambda app, settings: chosen.append("http"))
+    monkeypatch.setattr(bot, "serve_socket_mode", lambda app, settings, *_: chosen.append("socket"))
+    monkeypatch.setattr(bot, "serve_http", lambda app, settings, *_: chosen.append("http"))
     assert bot.run_bot(make_settings(slack_app_token="xapp-1-test")) == 0
     assert bot.run_bot(make_settings()) == 0
     assert chosen == ["socket", "http"]
@@ -46,8 +46,8 @@ def test_stopping_the_scheduler_asks_a_running_digest_to_stop_first(make_setting
 
     services = build_services(make_settings())
     monkeypatch.setattr(bot, "build_services", lambda settings: services)
-    monkeypatch.setattr(bot, "start_scheduler", lambda services: Scheduler())
-    monkeypatch.setattr(bot, "wait_for_stop_signal", lambda stopping: events.append("signal"))
+    monkeypatch.setattr(bot, "start_scheduler", lambda services, **_: Scheduler())
+    monkeypatch.setattr(bot, "wait_for_stop_signal", lambda **_: events.append("signal"))
     try:
         assert bot.run_scheduler_process(make_settings()) == 0
     finally:

@@ -208,6 +208,10 @@ def test_a_malformed_list_dataset_groups_answer_is_not_cached(stubbed):
         b"[1, 2]",
         b'{"dataDeletionJobs":[{"creationDateTime":"yesterday"}]}',
         b'{"dataDeletionJobs":[], "nextToken": 7}',
+        b'{"dataDeletionJobs":{}}',
+        b'{"dataDeletionJobs":""}',
+        b'{"dataDeletionJobs":{"a": 1}}',
+        b'{"dataDeletionJobs":0}',
     ],
 )
 def test_any_unusable_200_body_over_http_is_a_malformed_answer(caplog, body):
@@ -221,3 +225,16 @@ def test_any_unusable_200_body_over_http_is_a_malformed_answer(caplog, body):
     logged = [r for r in caplog.records if r.name == "services.aws.personalize" and "rid-http" in r.getMessage()]
     assert len(logged) == 1 and not logged[0].exc_info
     assert server.requests == 1, "a 200 is not retried"
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"datasetGroups":{}}', b'{"datasetGroups":""}', b'{"datasetGroups":[], "nextToken": {}}']
+)
+def test_a_list_dataset_groups_member_of_the_wrong_json_type_is_malformed_not_empty(body):
+    """botocore coerces these to [] (a cached 'no groups'); the raw body's shape is checked before it parses."""
+    with RawAnswerServer(body, request_id="rid-groups") as server:
+        client = boto3.client("personalize", region_name="us-east-1", endpoint_url=server.url, config=CLIENT_CONFIG,
+                              aws_access_key_id="x", aws_secret_access_key="x")
+        with pytest.raises(errors.AwsMalformedResponse) as caught:
+            PersonalizeGateway(client).list_dataset_groups()
+    assert caught.value.request_id == "rid-groups"

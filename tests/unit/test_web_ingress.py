@@ -17,7 +17,10 @@ from web import MAX_BODY_BYTES, create_wsgi_app
 
 # NOW is replaced by the time of the call: a timestamp taken at import goes stale on a slow run.
 NOW = "now"
-UNSIGNED = {"HTTP_X_SLACK_REQUEST_TIMESTAMP": NOW, "HTTP_X_SLACK_SIGNATURE": "v0=" + "0" * 64}
+
+def unsigned() -> dict:
+    """A wrong signature with a current timestamp (a module-level one went stale in a suite run over 5 minutes)."""
+    return {"HTTP_X_SLACK_REQUEST_TIMESTAMP": str(int(time.time())), "HTTP_X_SLACK_SIGNATURE": "v0=" + "0" * 64}
 
 
 class NoReading(io.RawIOBase):
@@ -88,7 +91,7 @@ def refusals(caplog) -> list[str]:
 def test_a_body_over_the_cap_is_refused_from_its_content_length_without_being_read(bolt, caplog):
     stream = NoReading()
     status, _ = call(create_wsgi_app(bolt, SIGNING_SECRET), environ(stream=stream, length=str(5 * 2**20),
-                                                                      headers=UNSIGNED))
+                                                                      headers=unsigned()))
     assert status == 413
     assert stream.reads == 0
     assert refusals(caplog) == [f"refused a request to /slack/events: 413, a body of {5 * 2**20} bytes is over"
@@ -101,7 +104,7 @@ def test_an_unsigned_5_mb_body_costs_no_memory(bolt, body):
     app = create_wsgi_app(bolt, SIGNING_SECRET)
     tracemalloc.start()
     try:
-        status, _ = call(app, environ(body, headers=UNSIGNED))
+        status, _ = call(app, environ(body, headers=unsigned()))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -115,7 +118,7 @@ def test_an_unsigned_body_under_the_cap_is_refused_before_anything_parses_it(bol
     app = create_wsgi_app(bolt, SIGNING_SECRET)
     tracemalloc.start()
     try:
-        status, _ = call(app, environ(body, headers=UNSIGNED))
+        status, _ = call(app, environ(body, headers=unsigned()))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -128,14 +131,14 @@ def test_an_unsigned_body_under_the_cap_is_refused_before_anything_parses_it(bol
 def test_a_body_of_unknown_length_is_read_only_up_to_the_cap(bolt):
     stream = io.BytesIO(b"x" * (3 * MAX_BODY_BYTES))
     status, _ = call(create_wsgi_app(bolt, SIGNING_SECRET),
-                     environ(stream=stream, headers=UNSIGNED, **{"wsgi.input_terminated": True}))
+                     environ(stream=stream, headers=unsigned(), **{"wsgi.input_terminated": True}))
     assert status == 413
     assert stream.tell() == MAX_BODY_BYTES + 1
 
 
 def test_a_body_of_unknown_length_on_a_server_that_cannot_end_it_is_411_unread(bolt):
     stream = NoReading()
-    assert call(create_wsgi_app(bolt, SIGNING_SECRET), environ(stream=stream, headers=UNSIGNED))[0] == 411
+    assert call(create_wsgi_app(bolt, SIGNING_SECRET), environ(stream=stream, headers=unsigned()))[0] == 411
     assert stream.reads == 0
 
 
@@ -170,7 +173,8 @@ def test_a_signed_command_reaches_bolt_once(bolt):
 
 def test_healthz_and_unknown_paths(bolt):
     app = create_wsgi_app(bolt, SIGNING_SECRET)
-    assert call(app, environ(b"", REQUEST_METHOD="GET", PATH_INFO="/healthz")) == (200, b'{"status": "ok"}')
+    assert call(app, environ(b"", REQUEST_METHOD="GET", PATH_INFO="/healthz")) == (
+        200, b'{"status": "ok", "scheduler": "off"}')
     assert call(app, environ(b"", REQUEST_METHOD="GET", PATH_INFO="/slack/events"))[0] == 404
     assert call(app, environ(b"x", PATH_INFO="/slack/commands"))[0] == 404
 

@@ -245,3 +245,11 @@ def test_the_first_request_deadline_closes_a_head_that_does_not_end_and_spares_o
         False, [b"GET / HTTP/1.1\r\nHost: x\r\n\r", b"\n"])
     assert asyncio.run(scenario(b"GET / HTTP/1.1\r\n", b"Host: x\r\n"))[0] is True
     assert asyncio.run(scenario())[0] is True
+
+
+def test_the_access_log_path_is_the_raw_path_with_nothing_unprintable_and_no_query():
+    from web_server import loggable_path
+
+    assert loggable_path("/slack/events") == "/slack/events"
+    assert loggable_path("/x%0Ay%1B[2J?token=secret") == "/x%0Ay%1B[2J"
+    assert loggable_path('/a"b\x1bc\nd é') == "/a%22b%1Bc%0Ad%20%C3%A9"
