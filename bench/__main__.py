@@ -11,7 +11,6 @@ import math
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,18 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from devtools._http import free_port  # noqa: E402
 from devtools.personalize_emulator import PersonalizeEmulator  # noqa: E402
 from devtools.slack_requests import block_action_body, post, sign, slash_command_body  # noqa: E402
 from devtools.slack_stub import SlackStub  # noqa: E402
 
 SECRET = "bench-signing-secret"
 TOKEN = "xoxb-bench-token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def procfile_web_command() -> str:

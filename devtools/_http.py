@@ -8,6 +8,13 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on right now (the kernel's pick), for a server started next."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     # Load tests open 50+ connections at once; the default backlog of 5 made the kernel reset some.

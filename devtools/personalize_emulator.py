@@ -37,6 +37,8 @@ ARN_PATTERN = re.compile(r"arn:([a-z\d-]+):personalize:.*:.*:.+")
 NAME_PATTERN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9\-_]*")
 MAX_ARN = 256
 MAX_NAME = 63
+# A held answer goes out after this long at the latest: a test that forgets release() fails, it does not hang.
+HOLD_LIMIT = 120.0
 # Printable, no whitespace: quotes and backslashes included on purpose, since the
 # real token is only promised to be ASCII and callers must treat it as opaque.
 _TOKEN_PAD = string.ascii_letters + string.digits + string.punctuation
@@ -112,6 +114,9 @@ class PersonalizeEmulator(LocalHTTPServer):
         self._faults: list[dict[str, Any]] = []
         self._random_faults: tuple[float, float] = (0.0, 0.0)
         self._rng = random.Random(0)
+        # Cleared by hold(): answers wait until release() (or stop()) sets it again.
+        self._answering = threading.Event()
+        self._answering.set()
 
     # ---- data API -------------------------------------------------------------
 
@@ -261,6 +266,19 @@ class PersonalizeEmulator(LocalHTTPServer):
         """Answer every request `seconds` late (0 to stop), e.g. to trip client read timeouts."""
         self.latency = seconds
 
+    def hold(self) -> None:
+        """Hold every answer, from now until `release()` (at most HOLD_LIMIT seconds): AWS busy for exactly as long
+        as a test needs, where `hang` would make it wait a fixed time."""
+        self._answering.clear()
+
+    def release(self) -> None:
+        """Send the held answers now, and answer at once from here on."""
+        self._answering.set()
+
+    def stop(self) -> None:
+        self.release()
+        super().stop()
+
     def inject_error(
         self, operation: str, code: str, *, status: int = 400, message: str | None = None, times: int = 1
     ) -> None:
@@ -325,6 +343,7 @@ class PersonalizeEmulator(LocalHTTPServer):
         with self._lock:
             self.calls.append((operation, recorded))
         self.pause(self.latency)
+        self._answering.wait(HOLD_LIMIT)
         try:
             if not authorized:
                 raise ApiError("MissingAuthenticationTokenException", "Missing Authentication Token")

@@ -9,6 +9,7 @@ import threading
 from dataclasses import dataclass, field
 
 from devtools.slack_requests import (
+    FORM,
     JSON,
     app_home_opened_event,
     block_action_body,
@@ -54,8 +55,11 @@ class RunningBot:
         self._keys.append(key)
         return key
 
-    def send(self, body: str, *, secret: str | None = None, timestamp: int | None = None) -> tuple[int, str, float]:
-        return post(self.events_url, body, sign(secret or self.signing_secret, body, timestamp))
+    def send(self, body: str, *, secret: str | None = None, timestamp: int | None = None, content_type: str = FORM,
+             headers: dict[str, str] | None = None) -> tuple[int, str, float]:
+        """POST a body signed as Slack signs it (a form by default; events are JSON), with any `headers` added."""
+        signed = sign(secret or self.signing_secret, body, timestamp, content_type=content_type)
+        return post(self.events_url, body, {**signed, **(headers or {})})
 
     def command(self, text: str, *, user_id: str = "U123", channel_id: str = "C123", **kwargs) -> Ack:
         key = self._key()
@@ -78,10 +82,7 @@ class RunningBot:
                    retry_num: int | None = None) -> tuple[int, str, float]:
         """Deliver an Events API callback as Slack does (JSON, signed); `retry_num` adds Slack's retry headers."""
         body = event_callback_body(event, event_id=event_id)
-        headers = sign(self.signing_secret, body, content_type=JSON)
-        if retry_num is not None:
-            headers.update(retry_headers(retry_num))
-        return post(self.events_url, body, headers)
+        return self.send(body, content_type=JSON, headers=retry_headers(retry_num) if retry_num is not None else None)
 
     def home(self, user_id: str = "U123", *, timeout: float = 30) -> dict:
         """Open the app's Home tab as `user_id`: the view the bot then publishes for them."""

@@ -402,6 +402,22 @@ def test_latency_trips_a_read_timeout_and_can_be_lifted(emulator, make_personali
     assert client.list_data_deletion_jobs()["dataDeletionJobs"] == []
 
 
+def test_held_answers_go_out_on_release_and_later_ones_at_once(emulator, make_personalize, group):
+    client = make_personalize(read_timeout=60)
+    emulator.hold()
+    answers = []
+    worker = threading.Thread(target=lambda: answers.append(client.list_data_deletion_jobs()), daemon=True)
+    worker.start()
+    while emulator.call_count() == 0:
+        time.sleep(0.01)
+    worker.join(0.3)
+    assert worker.is_alive() and answers == [], "the answer is held"
+    emulator.release()
+    worker.join(30)
+    assert [a["dataDeletionJobs"] for a in answers] == [[]]
+    assert client.list_data_deletion_jobs()["dataDeletionJobs"] == [], "not held once released"
+
+
 def test_set_job_changes_what_the_api_returns(emulator, personalize, group):
     arn = emulator.add_job(group, status="PENDING", created=NOW)
 

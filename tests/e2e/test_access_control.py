@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.e2e.harness import find_button, job_arns, walk
+from tests.helpers.bots import find_button, job_arns, walk
+from tests.helpers.logs import audit_lines
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 ALLOWED_USER, OTHER_USER = "UALLOWED1", "UOUTSIDER"
@@ -39,10 +40,6 @@ def assert_refused(message: dict, *, replaces: bool = False) -> None:
 
 def refusal_lines(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "services.access" and r.levelno == logging.WARNING]
-
-
-def audit_lines(caplog) -> list[dict]:
-    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "deletion_jobs.audit"]
 
 
 def shown_arns(message: dict) -> list[str]:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from datetime import UTC, datetime
 
 import pytest
 
-from config.logging import configure_logging
 from devtools.slack_requests import post, sign, slash_command_body
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET
-from tests.e2e.harness import job_arns
+from tests.helpers.bots import job_arns
+from tests.helpers.credentials import BOT_TOKEN, SIGNING_SECRET
+from tests.helpers.logs import audit_lines, everything_logged
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 AUDIT_FIELDS = {"audit", "team", "user", "channel", "filter", "results", "aws_calls", "latency_ms", "outcome"}
@@ -21,34 +20,6 @@ AUDIT_FIELDS = {"audit", "team", "user", "channel", "filter", "results", "aws_ca
 @pytest.fixture
 def account(emulator):
     return emulator.seed_realistic(seed=9, jobs=150, now=NOW)
-
-
-@pytest.fixture
-def bot_logging(caplog):
-    """The bot's real logging set-up (as `main` and gunicorn's `create_app` install it) writing to a StringIO,
-    with pytest's caplog listening too. Undone afterwards, so other tests see logging as they left it."""
-    root = logging.getLogger()
-    saved_level, saved_factory = root.level, logging.getLogRecordFactory()
-    saved_levels = {name: logging.getLogger(name).level for name in ("botocore", "urllib3")}
-    stream = io.StringIO()
-
-    def install(level: str) -> io.StringIO:
-        configure_logging(level, stream=stream)
-        caplog.set_level(level)
-        return stream
-
-    yield install
-    for handler in list(root.handlers):
-        if getattr(handler, "_deletion_jobs", False):
-            root.removeHandler(handler)
-    root.setLevel(saved_level)
-    logging.setLogRecordFactory(saved_factory)
-    for name, level in saved_levels.items():
-        logging.getLogger(name).setLevel(level)
-
-
-def audit_lines(caplog) -> list[dict]:
-    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "deletion_jobs.audit"]
 
 
 # ---- the audit line ------------------------------------------------------------------------------------
@@ -115,16 +86,6 @@ def test_refusals_and_mistakes_are_audited_too(run_bot, account, bot_logging, ca
 
 
 # ---- secrets -------------------------------------------------------------------------------------------
-
-
-def everything_logged(caplog, stream: io.StringIO) -> str:
-    """All captured output: caplog's formatted text, every record's message and arguments, the bot's stream."""
-    parts = [caplog.text, stream.getvalue()]
-    for record in caplog.records:
-        parts.append(record.getMessage())
-        parts.append(repr(record.args))
-        parts.append(logging.Formatter().format(record))
-    return "\n".join(parts)
 
 
 @pytest.mark.parametrize("level", ["INFO", "DEBUG"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import io
+import json
 import os
 import pty
 import re
@@ -13,13 +14,15 @@ import subprocess
 import sys
 import termios
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from devtools.console_render import render_message
 from devtools.demo import ConsoleSession, make_console
 from devtools.personalize_emulator import PersonalizeEmulator
-from services.digest.results import DigestPosted
+from tests.helpers.digest_fakes import posted_arns
 
 ROOT = Path(__file__).resolve().parents[2]
 # Generous: a safety net for a stuck process, never a measure of speed.
@@ -314,33 +317,27 @@ def test_quit_after_a_command_on_a_terminal(tmp_path):
         assert "Page 1 · jobs 1–10" in demo.text
 
 
-class PostingDigest:
-    """Stands in for the digest commands: posts to the channel as a digest does, then says what it posted."""
-
-    def __init__(self, client):
-        self.client = client
-
-    def handle(self, command, *, channel_id, user_id):
-        self.client.chat_postMessage(channel=channel_id, text="Failed deletion jobs",
-                                     blocks=[{"type": "header", "text": {"type": "plain_text", "text": "Digest"}},
-                                             {"type": "section", "text": {"type": "mrkdwn",
-                                              "text": ":x: *Failed* · *job-7* · media-feed"}}])
-        return DigestPosted(channel_id, reported=1, messages=1, since=None)
-
-
-def test_digest_commands_show_what_reached_the_channel(run_bot, emulator):
-    emulator.seed_realistic(jobs=20)
+def test_digest_commands_show_what_reached_the_channel(run_bot, emulator, slack):
+    """The real digest posts in the channel; the console shows that post, as the Slack stub received it."""
+    groups = emulator.seed_realistic(jobs=20)
+    now = datetime.now(UTC)
+    failure = emulator.add_job(groups["media-feed"], status="FAILED", name="erase-ada-7",
+                               created=now - timedelta(hours=2), updated=now - timedelta(hours=1),
+                               failure_reason="Access denied to s3://acme/gdpr/ada.csv")
     bot = run_bot()
-    import app_factory as bot_module
-
-    bot.services.digest_commands = PostingDigest(bot_module.build_web_client(bot.settings))
     stream = io.StringIO()
     session = ConsoleSession(bot, make_console(stream))
-    assert session.run_all(["/deletion-jobs digest now"], echo=True) == 0
+    assert session.run_all(["/deletion-jobs digest subscribe", "/deletion-jobs digest now"], echo=True) == 0
     shown = stream.getvalue()
-    assert "Posted 1 failed deletion job in 1 message to #C123." in shown
-    assert "posted in channel C123" in shown
-    assert "Digest\n\n❌ Failed · job-7 · media-feed" in shown
+    posts = slack.messages("C123")
+    assert failure in json.dumps(posts), "the digest posted the failure in the channel"
+    assert f"Posted {len(posted_arns(posts))} failed deletion job" in shown
+    assert "── deletion-jobs · posted in channel C123 ──" in shown
+    for post in posts:
+        rendered = io.StringIO()
+        make_console(rendered).print(render_message(post))
+        assert rendered.getvalue() in shown, "the console shows each post as it reached the channel"
+    assert "❌ erase-ada-7 · failed " in shown and "Access denied to s3://acme/gdpr/ada.csv" in shown
 
 
 def test_no_answer_is_reported_not_waited_on_forever(run_bot, emulator, slack):

@@ -5,119 +5,25 @@ and the Slack stub (both started here, on free loopback ports). Each test checks
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select
 
 from services.storage.schema import digest_ledger
 from services.storage.subscriptions import SubscriptionStore
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET
-from tests.digest_databases import DATABASE_KINDS, database_url_for
-from tests.digest_fakes import posted_arns
-
-ROOT = Path(__file__).resolve().parents[2]
-CHANNEL = "CPRIVACY1"
-NOW = datetime.now(UTC)
-
-
-def digest_env(emulator, slack, database_url: str, **extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SLACK_", "DIGEST_", "ALLOWED_", "AWS_", "DATABASE_URL"))
-           and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
-    env.update({
-        "AWS_ENDPOINT_URL_PERSONALIZE": emulator.url, "SLACK_API_URL": slack.api_url,
-        "DIGEST_CHANNELS": CHANNEL, "DATABASE_URL": database_url,
-        "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true",
-        "RUN_SCHEDULER": "false", "LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
-    })
-    env.update(extra)
-    return env
-
-
-def create_schema(database_url: str) -> None:
-    from services.storage.store import StateStore
-
-    store = StateStore.from_url(database_url)
-    store.create_schema()
-    store.engine.dispose()
-
-
-def bot(*args: str) -> list[str]:
-    return [sys.executable, str(ROOT / "bot.py"), *args]
-
-
-def run_digest(env: dict, cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(bot("digest", *args), cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
-
-
-def wait_for(condition, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
-
-
-def shown(slack, channel: str = CHANNEL) -> list[str]:
-    """Job ARNs in the digest messages Slack accepted for the channel, in order, repeats included."""
-    return posted_arns(slack.messages(channel))
-
-
-class Account:
-    """An account of 300+ deletion jobs, and which failures the first digest must (and must not) report."""
-
-    def __init__(self, emulator, *, failures_in_window: int = 0):
-        self.emulator = emulator
-        media = emulator.add_dataset_group("media-feed")
-        retail = emulator.add_dataset_group("retail-recs")
-        # History: 200 jobs created 4-5 days ago (every 10th failed, long before the window).
-        emulator.seed_bulk(media, 200, failed_every=10, now=NOW - timedelta(hours=96))
-        # 150 completed jobs spread over the last 70 hours: inside the 72-hour read horizon.
-        for i in range(150):
-            created = NOW - timedelta(hours=70) + timedelta(minutes=28 * i)
-            emulator.add_job(retail if i % 2 else media, status="COMPLETED", created=created,
-                             updated=created + timedelta(minutes=20))
-        add = emulator.add_job
-        self.expected = {
-            add(media, status="FAILED", name="recent-failure", created=NOW - timedelta(hours=5),
-                updated=NOW - timedelta(hours=4), failure_reason="Access denied to s3://acme/gdpr/recent.csv"),
-            # Created 36 hours ago, failed an hour ago: still reported.
-            add(media, status="FAILED", name="late-failure-of-old-job", created=NOW - timedelta(hours=36),
-                updated=NOW - timedelta(hours=1), failure_reason="The input file must be a CSV file"),
-            add(retail, status="FAILED", name="escaped-failure", created=NOW - timedelta(hours=10),
-                updated=NOW - timedelta(hours=9), failure_reason='Invalid USER_ID "<!channel>" & friends'),
-        }
-        for i in range(failures_in_window):
-            self.expected.add(add(retail, status="FAILED", name=f"bulk-failure-{i}",
-                                  created=NOW - timedelta(hours=3, minutes=i), updated=NOW - timedelta(hours=2),
-                                  failure_reason=f"bulk reason {i}"))
-        self.excluded = {
-            add(media, status="FAILED", name="older-failure", created=NOW - timedelta(hours=31),
-                updated=NOW - timedelta(hours=30), failure_reason="too old for this digest"),
-            add(media, status="COMPLETED", name="successful-in-window", created=NOW - timedelta(hours=3),
-                updated=NOW - timedelta(hours=2)),
-        }
-        self.pending = add(retail, status="PENDING", name="still-pending", created=NOW - timedelta(hours=2))
-        assert len(emulator.jobs()) >= 300
+from tests.helpers.databases import create_schema
+from tests.helpers.digest_fakes import posted_arns
+from tests.helpers.digest_runs import CHANNEL, NOW, Account, bot_argv, digest_env, run_digest, shown
+from tests.helpers.waiting import wait_until
 
 
 @pytest.fixture
 def account(emulator):
     return Account(emulator)
-
-
-@pytest.fixture
-def sqlite_url(tmp_path):
-    return f"sqlite:///{tmp_path / 'digest.sqlite3'}"
 
 
 def test_first_run_reports_exactly_the_window_cheaply_then_repeats_nothing_then_only_the_new_one(
@@ -178,19 +84,17 @@ def test_one_429_is_absorbed(emulator, slack, account, sqlite_url, tmp_path):
     assert sorted(shown(slack)) == sorted(account.expected)
 
 
-@pytest.mark.parametrize("kind", DATABASE_KINDS)
-def test_two_runs_started_at_once_post_each_failure_in_exactly_one_message(kind, emulator, slack, tmp_path):
+def test_two_runs_started_at_once_post_each_failure_in_exactly_one_message(database_url, emulator, slack, tmp_path):
     account = Account(emulator, failures_in_window=45)
     channels = [CHANNEL, "COPS2"]
     for channel in channels:
         slack.set_channel(channel)
-    with database_url_for(kind, tmp_path) as url:
-        # The schema exists already, so the two processes race only for the failures, not to create tables.
-        create_schema(url)
-        env = digest_env(emulator, slack, url, DIGEST_CHANNELS=",".join(channels))
-        runs = [subprocess.Popen(bot("digest"), cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True) for _ in range(2)]
-        outputs = [run.communicate(timeout=180) for run in runs]
+    # The schema exists already, so the two processes race only for the failures, not to create tables.
+    create_schema(database_url)
+    env = digest_env(emulator, slack, database_url, DIGEST_CHANNELS=",".join(channels))
+    runs = [subprocess.Popen(bot_argv("digest"), cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=180) for run in runs]
 
     for run, (_, stderr) in zip(runs, outputs, strict=True):
         assert run.returncode == 0, stderr
@@ -205,7 +109,7 @@ def test_a_run_killed_between_claiming_and_posting_loses_nothing_and_repeats_not
     # Slack answers the first post with 429 and Retry-After: 30, so the run sits with its claims and no post.
     slack.queue_response("chat.postMessage", status=429, headers={"Retry-After": "30"})
     env = digest_env(emulator, slack, sqlite_url)
-    doomed = subprocess.Popen(bot("digest"), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+    doomed = subprocess.Popen(bot_argv("digest"), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
         slack.wait_for_calls("chat.postMessage", 1, timeout=60)
@@ -313,12 +217,15 @@ def test_the_scheduler_catches_up_a_digest_missed_while_it_was_down_once_and_sto
     def start_and_stop(name: str) -> tuple[int, str]:
         log = tmp_path / f"{name}.log"
         with log.open("w") as sink:
-            process = subprocess.Popen(bot("scheduler"), cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(bot_argv("scheduler"), cwd=tmp_path, env=env, stdout=sink,
+                                       stderr=subprocess.STDOUT)
             try:
-                wait_for(lambda: "digest scheduler started" in log.read_text() or process.poll() is not None)
+                wait_until(lambda: "digest scheduler started" in log.read_text() or process.poll() is not None,
+                           what="the scheduler to start")
                 if "posting it now" in log.read_text():
                     # The catch-up runs on the scheduler's thread; its summary line ends it.
-                    wait_for(lambda: "digest run:" in log.read_text() or process.poll() is not None)
+                    wait_until(lambda: "digest run:" in log.read_text() or process.poll() is not None,
+                               what="the catch-up run")
             finally:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=60)
@@ -337,16 +244,14 @@ def test_the_scheduler_catches_up_a_digest_missed_while_it_was_down_once_and_sto
 
 @pytest.mark.parametrize("run_scheduler", ["true", "false"])
 def test_serve_runs_the_scheduler_in_process_only_when_run_scheduler_is_true(run_scheduler, emulator, slack,
-                                                                             sqlite_url, tmp_path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = digest_env(emulator, slack, sqlite_url, RUN_SCHEDULER=run_scheduler, PORT=str(port))
+                                                                             sqlite_url, tmp_path, free_port):
+    env = digest_env(emulator, slack, sqlite_url, RUN_SCHEDULER=run_scheduler, PORT=str(free_port()))
     log = tmp_path / "serve.log"
     with log.open("w") as sink:
-        process = subprocess.Popen(bot(), cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(bot_argv(), cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT)
         try:
-            wait_for(lambda: "listening for Slack" in log.read_text() or process.poll() is not None)
+            wait_until(lambda: "listening for Slack" in log.read_text() or process.poll() is not None,
+                       what="the bot to listen")
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=60)

@@ -13,16 +13,10 @@ from pathlib import Path
 import pytest
 
 from devtools.slack_requests import post, sign, slash_command_body
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET
-from tests.e2e.harness import job_arns
+from tests.helpers.bots import job_arns
+from tests.helpers.credentials import BOT_TOKEN, SIGNING_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def bot_env(tmp_path, **extra) -> dict:
@@ -47,7 +41,7 @@ def test_missing_settings_exit_2_with_one_clear_message(tmp_path):
     assert "Traceback" not in result.stderr + result.stdout
 
 
-def test_unreachable_database_is_a_clear_error_not_a_traceback(tmp_path):
+def test_unreachable_database_is_a_clear_error_not_a_traceback(tmp_path, free_port):
     port = free_port()  # nothing listens there
     env = bot_env(tmp_path, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
                   DATABASE_URL=f"postgresql://bot:secret-pw@127.0.0.1:{port}/nope")
@@ -58,7 +52,7 @@ def test_unreachable_database_is_a_clear_error_not_a_traceback(tmp_path):
     assert "Traceback" not in result.stderr and "secret-pw" not in result.stderr
 
 
-def test_python_bot_py_serves_slack_over_http(tmp_path, emulator, slack):
+def test_python_bot_py_serves_slack_over_http(tmp_path, emulator, slack, free_port):
     emulator.seed_realistic(jobs=50)
     port = free_port()
     env = bot_env(tmp_path, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, PORT=str(port),

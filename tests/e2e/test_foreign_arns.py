@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.harness import job_arns
+from tests.helpers.bots import job_arns
 
 ELSEWHERE = [
     ("arn:aws-cn:personalize:cn-north-1:123456789012:dataset-group/media-feed",

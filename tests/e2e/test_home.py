@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, select
 from blocks.home import ACTION_HOME_REFRESH
 from devtools.slack_requests import JSON, app_home_opened_event, post, sign
 from services.storage.schema import home_snapshots
-from tests.blockkit import assert_valid_view
+from tests.helpers.blockkit import assert_valid_view
 
 ALLOWED_USER, OUTSIDER = "UALLOWED1", "UOUTSIDER"
 _COUNT = re.compile(r"([\d,]+) (pending|in progress|completed|failed)")

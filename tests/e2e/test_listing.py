@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.blockkit import assert_within_limits
-from tests.e2e.harness import find_button, footer, job_arns, walk
+from tests.helpers.blockkit import assert_within_limits
+from tests.helpers.bots import find_button, footer, job_arns, walk
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -61,11 +61,12 @@ def test_first_page_is_ephemeral_with_header_footer_and_next(emulator, run_bot, 
 
 def test_slow_aws_does_not_delay_the_ack(emulator, run_bot, account):
     bot = run_bot()
-    emulator.latency = 4
+    emulator.hold()  # AWS answers nothing until released below
     ack = bot.command("FAILED")
     # The ack came back while AWS was still busy with the first call: nothing had been answered yet.
     assert ack.status == 200
     assert bot.slack.response_posts(ack.response_key) == []
+    emulator.release()
     message = bot.answer(ack, timeout=30)
     assert job_arns(message)
 
@@ -204,11 +205,12 @@ def test_bad_signatures_get_401(emulator, run_bot, how):
 
 
 def test_run_it_again_works_on_an_old_message(emulator, run_bot, account):
-    bot = run_bot(cursor_ttl_hours=0.0003)  # about one second
+    bot = run_bot(cursor_ttl_hours=0.00001)  # 36 ms
     first = bot.ask("media-feed failed")
     import time
 
-    time.sleep(1.5)  # let the list expire; this waits for an expiry, it does not measure anything
+    # Past the TTL since the page was made (before its answer arrived): waits for an expiry, measures nothing.
+    time.sleep(0.05)
     expired = bot.press(first)
     assert "expired" in expired["text"]
     again = bot.press(expired, "Run it again")

@@ -8,8 +8,8 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 from devtools.slack_requests import post, sign, slash_command_body
-from tests.conftest import SIGNING_SECRET
-from tests.e2e.test_gunicorn import PATIENCE, start_gunicorn  # noqa: F401 - a pytest fixture
+from tests.helpers.credentials import SIGNING_SECRET
+from tests.helpers.gunicorn import PATIENCE
 
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -87,7 +87,7 @@ def test_digest_posts_are_counted_by_outcome(emulator, run_bot, slack):
 
 
 def test_under_gunicorn_every_worker_counts_and_the_directory_goes_with_gunicorn(
-        emulator, slack, start_gunicorn, tmp_path):  # noqa: F811 - the fixture imported above
+        emulator, slack, start_gunicorn, tmp_path):
     """The Procfile's web with two workers: any scrape, whichever worker answers it, adds up both workers."""
     import signal
 
@@ -117,7 +117,7 @@ def test_reading_the_gunicorn_config_sets_no_metrics_directory(monkeypatch):
     import os
     import runpy
 
-    from tests.e2e.test_gunicorn import ROOT
+    from tests.helpers.gunicorn import ROOT
 
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))

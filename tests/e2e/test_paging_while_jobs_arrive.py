@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.e2e.harness import find_button, job_arns
+from tests.helpers.bots import find_button, job_arns
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 # 260 jobs at 10 a page is 26 clicks; a walk that re-shows jobs could otherwise go on as long as jobs arrive.

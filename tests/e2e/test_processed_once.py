@@ -8,12 +8,12 @@ header, and two clicks of the same button are two interactions.
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 from devtools.slack_requests import post, sign, slash_command_body
-from tests.conftest import SIGNING_SECRET
-from tests.e2e.harness import find_button, job_arns
+from tests.helpers.bots import find_button, job_arns
+from tests.helpers.credentials import SIGNING_SECRET
+from tests.helpers.waiting import race
 
 
 def retry_headers(headers: dict, attempt: int) -> dict:
@@ -119,21 +119,6 @@ def test_an_event_delivered_again_with_the_same_event_id_runs_its_listener_once(
     assert seen() == ["U123", "U123"]  # Ev1 once, Ev2 once (its only copy was a retry)
 
 
-def race(calls: list) -> list:
-    """Run each call in a thread of its own, all released at once; their results in order."""
-    start = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(index: int) -> None:
-        start.wait()
-        results[index] = calls[index]()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
 
 
 def _wait_for(condition, timeout: float = 30) -> None:

@@ -20,9 +20,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import ProgrammingError
 
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET
-from tests.digest_databases import postgres_database
 from tests.e2e.test_entrypoint import ROOT, bot_env
+from tests.helpers.credentials import BOT_TOKEN, SIGNING_SECRET
+from tests.helpers.databases import postgres_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 CHANNEL = "CFAILOVER"

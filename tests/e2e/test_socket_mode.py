@@ -15,10 +15,11 @@ import time
 
 import pytest
 
+from devtools._http import free_port
 from devtools.running_bot import find_button, job_arns
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET
-from tests.e2e.test_entrypoint import ROOT, bot_env, free_port
+from tests.e2e.test_entrypoint import ROOT, bot_env
 from tests.e2e.test_metrics import scrape, value
+from tests.helpers.credentials import BOT_TOKEN, SIGNING_SECRET
 
 PATIENCE = 60
 APP_TOKEN = "xapp-1-A0DELJOBS-socket-test-token"

@@ -21,8 +21,8 @@ from services.models import DeletionJob
 from services.storage.schema import watches
 from services.storage.store import StateStore
 from services.storage.watches import WatchStore
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET
-from tests.digest_databases import DATABASE_KINDS, database_url_for
+from tests.helpers.credentials import BOT_TOKEN, SIGNING_SECRET
+from tests.helpers.databases import DATABASE_KINDS, database_url_for
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime.now(UTC)

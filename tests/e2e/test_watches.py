@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.e2e.harness import find_button
+from tests.helpers.bots import find_button
 
 NOW = datetime.now(UTC)
 HOSTILE = "Access denied <!channel> to s3://acme/<http://x|y> & friends"

@@ -16,9 +16,17 @@ from sqlalchemy import create_engine
 
 from devtools.personalize_emulator import RawBody
 from services.storage.subscriptions import SubscriptionStore
-from tests.e2e.harness import job_arns
-from tests.e2e.test_digest_cli import CHANNEL, NOW, Account, digest_env, run_digest
-from tests.fault.test_digest_faults import assert_failed_loudly, assert_next_run_posts_everything_once, ledger_rows
+from tests.helpers.bots import job_arns
+from tests.helpers.digest_runs import (
+    CHANNEL,
+    NOW,
+    Account,
+    assert_failed_loudly,
+    assert_next_run_posts_everything_once,
+    digest_env,
+    ledger_rows,
+    run_digest,
+)
 
 KINDS = ["empty", "html", "truncated"]
 AWS_ERROR_TEXT = "AWS could not answer this request"
@@ -42,8 +50,8 @@ def last_digest_at(database_url: str):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_digest_reading_a_malformed_page_fails_marks_nothing_and_the_next_run_posts_every_failure(
-        kind, emulator, slack, jobs, tmp_path):
-    database_url = f"sqlite:///{tmp_path / 'digest.sqlite3'}"
+        kind, emulator, slack, jobs, sqlite_url, tmp_path):
+    database_url = sqlite_url
     slack.set_channel(CHANNEL)
     emulator.inject_body("ListDataDeletionJobs", kind)
     env = digest_env(emulator, slack, database_url)

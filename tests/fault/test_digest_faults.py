@@ -7,7 +7,6 @@ posts), never how long something took.
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -17,10 +16,21 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 
 from services.storage.schema import digest_ledger
-from tests.digest_databases import postgres_database
-from tests.digest_fakes import posted_arns
-from tests.e2e.test_digest_cli import CHANNEL, Account, bot, create_schema, digest_env, run_digest, shown
-from tests.fault.tcp_proxy import TcpProxy
+from tests.helpers.databases import create_schema, postgres_database
+from tests.helpers.digest_fakes import posted_arns
+from tests.helpers.digest_runs import (
+    CHANNEL,
+    Account,
+    assert_failed_loudly,
+    assert_next_run_posts_everything_once,
+    bot_argv,
+    digest_env,
+    error_lines,
+    ledger_rows,
+    run_digest,
+    shown,
+)
+from tests.helpers.tcp_proxy import TcpProxy
 
 # A claim TTL for the run after a failure: short, so the test need not wait 15 minutes for the failed run's claims
 # to expire. Not shorter: a run renews its claims once per message, and messages are paced 1 s apart.
@@ -34,48 +44,15 @@ def jobs(emulator) -> Account:
     return Account(emulator)
 
 
-@pytest.fixture
-def ledger_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'digest.sqlite3'}"
-
-
-def ledger_rows(database_url: str, channel: str = CHANNEL) -> tuple[set[str], set[str]]:
-    """(failures marked posted, failures claimed or released but not posted) for the channel."""
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(select(digest_ledger.c.job_arn, digest_ledger.c.posted_at)
-                                      .where(digest_ledger.c.channel_id == channel)).all()
-    finally:
-        engine.dispose()
-    return {r.job_arn for r in rows if r.posted_at is not None}, {r.job_arn for r in rows if r.posted_at is None}
-
-
-def error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if " ERROR " in line]
-
-
-def assert_failed_loudly(result: subprocess.CompletedProcess, *needles: str) -> None:
-    assert result.returncode != 0, result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    assert any(all(n in line for n in needles) for line in error_lines(result.stderr)), result.stderr
-
-
-def assert_next_run_posts_everything_once(env: dict, tmp_path, slack, jobs: Account) -> None:
-    later = run_digest(env, tmp_path)
-    assert later.returncode == 0, later.stderr
-    assert sorted(shown(slack)) == sorted(jobs.expected), "every failure, each exactly once"
-
-
 # ---- Slack ---------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("status", [500, 503])
-def test_a_server_error_once_is_retried_and_posted_once(status, emulator, slack, jobs, ledger_url, tmp_path):
+def test_a_server_error_once_is_retried_and_posted_once(status, emulator, slack, jobs, sqlite_url, tmp_path):
     slack.set_channel(CHANNEL)
     slack.queue_response("chat.postMessage", status=status)
 
-    result = run_digest(digest_env(emulator, slack, ledger_url), tmp_path)
+    result = run_digest(digest_env(emulator, slack, sqlite_url), tmp_path)
 
     assert result.returncode == 0, result.stderr
     assert [c.status for c in slack.calls("chat.postMessage")] == [status, 200]
@@ -83,47 +60,47 @@ def test_a_server_error_once_is_retried_and_posted_once(status, emulator, slack,
 
 
 def test_slack_answering_503_throughout_fails_loudly_marks_nothing_and_the_next_run_posts_all(
-        emulator, slack, jobs, ledger_url, tmp_path):
+        emulator, slack, jobs, sqlite_url, tmp_path):
     slack.set_channel(CHANNEL)
     # One post and its two retries (ServerErrorRetryHandler(max_retry_count=2)).
     slack.queue_response("chat.postMessage", status=503, times=3)
-    env = digest_env(emulator, slack, ledger_url)
+    env = digest_env(emulator, slack, sqlite_url)
 
     failed = run_digest(env, tmp_path)
 
     assert_failed_loudly(failed, CHANNEL, "HTTP 503")
     assert [c.status for c in slack.calls("chat.postMessage")] == [503, 503, 503]
-    posted, pending = ledger_rows(ledger_url)
+    posted, pending = ledger_rows(sqlite_url)
     assert posted == set() and pending == jobs.expected, "released, not marked"
     assert_next_run_posts_everything_once(env, tmp_path, slack, jobs)
 
 
-def test_invalid_auth_fails_loudly_naming_the_fix_and_the_next_run_posts_all(emulator, slack, jobs, ledger_url,
+def test_invalid_auth_fails_loudly_naming_the_fix_and_the_next_run_posts_all(emulator, slack, jobs, sqlite_url,
                                                                             tmp_path):
     slack.set_channel(CHANNEL)
     slack.queue_response("chat.postMessage", body={"ok": False, "error": "invalid_auth"})
-    env = digest_env(emulator, slack, ledger_url)
+    env = digest_env(emulator, slack, sqlite_url)
 
     refused = run_digest(env, tmp_path)
 
     assert_failed_loudly(refused, CHANNEL, "invalid_auth", "SLACK_BOT_TOKEN is not valid")
     assert len(slack.calls("chat.postMessage")) == 1, "a permanent error is not retried"
-    assert ledger_rows(ledger_url)[0] == set()
+    assert ledger_rows(sqlite_url)[0] == set()
     assert_next_run_posts_everything_once(env, tmp_path, slack, jobs)
 
 
-def test_a_retry_after_longer_than_the_cap_is_not_waited_for(emulator, slack, jobs, ledger_url, tmp_path):
+def test_a_retry_after_longer_than_the_cap_is_not_waited_for(emulator, slack, jobs, sqlite_url, tmp_path):
     """Waiting an hour would outlive the 15-minute claim (another run could post the same failures meanwhile)."""
     slack.set_channel(CHANNEL)
     slack.queue_response("chat.postMessage", status=429, headers={"Retry-After": "3600"})
-    env = digest_env(emulator, slack, ledger_url)
+    env = digest_env(emulator, slack, sqlite_url)
 
     limited = run_digest(env, tmp_path)
 
     assert_failed_loudly(limited, CHANNEL, "ratelimited")
     assert "asked to wait 3600 s" in limited.stderr
     assert [c.status for c in slack.calls("chat.postMessage")] == [429], "not retried: no wait"
-    assert ledger_rows(ledger_url)[0] == set()
+    assert ledger_rows(sqlite_url)[0] == set()
     assert_next_run_posts_everything_once(env, tmp_path, slack, jobs)
 
 
@@ -141,7 +118,7 @@ def claimed_unposted(database_url: str) -> int:
 
 
 def test_sigterm_while_a_post_is_in_flight_finishes_it_and_the_rerun_posts_each_failure_once(
-        emulator, slack, ledger_url, tmp_path):
+        emulator, slack, sqlite_url, tmp_path):
     """`python bot.py digest` gets SIGTERM (a deploy, `docker stop`) while Slack answers a post 2 s late.
 
     The post in flight is finished and recorded, the rest released, the process exits 1 with a log line and no
@@ -151,9 +128,9 @@ def test_sigterm_while_a_post_is_in_flight_finishes_it_and_the_rerun_posts_each_
     slack.set_channel(CHANNEL)
     slack.queue_response("chat.postMessage")
     slack.queue_response("chat.postMessage", delay=2.0)  # the second post: in flight when SIGTERM comes
-    env = digest_env(emulator, slack, ledger_url)
+    env = digest_env(emulator, slack, sqlite_url)
 
-    process = subprocess.Popen(bot("digest"), cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+    process = subprocess.Popen(bot_argv("digest"), cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
         slack.wait_for_calls("chat.postMessage", 2, timeout=60)
@@ -168,9 +145,9 @@ def test_sigterm_while_a_post_is_in_flight_finishes_it_and_the_rerun_posts_each_
     assert "Traceback" not in stderr and error_lines(stderr) == [], stderr
     assert "SIGTERM received" in stderr and "stopped on request" in stderr, stderr
     first, second = (shown_in(call.params) for call in slack.calls("chat.postMessage"))  # no third post
-    posted, pending = ledger_rows(ledger_url)
+    posted, pending = ledger_rows(sqlite_url)
     assert posted == first | second, "the post in flight was finished and recorded"
-    assert pending == jobs.expected - posted and claimed_unposted(ledger_url) == 0, "the rest released"
+    assert pending == jobs.expected - posted and claimed_unposted(sqlite_url) == 0, "the rest released"
 
     rerun = run_digest(env, tmp_path)
 
@@ -202,7 +179,7 @@ def test_the_database_failing_mid_digest_marks_nothing_unposted_and_the_next_run
         slack.queue_response("chat.postMessage")  # the first message: at once
         slack.queue_response("chat.postMessage", delay=3.0)  # the second: held while the database goes
 
-        process = subprocess.Popen(bot("digest"), cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+        process = subprocess.Popen(bot_argv("digest"), cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
         try:
             slack.wait_for_calls("chat.postMessage", 2, timeout=60)
@@ -289,7 +266,7 @@ def test_a_database_frozen_mid_digest_fails_the_run_cleanly_and_the_next_run_pos
         slack.queue_response("chat.postMessage")  # the first message: at once
         slack.queue_response("chat.postMessage", delay=3.0)  # the second: held while the database freezes
 
-        process = subprocess.Popen(bot("digest"), cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+        process = subprocess.Popen(bot_argv("digest"), cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
         try:
             slack.wait_for_calls("chat.postMessage", 2, timeout=60)
@@ -324,15 +301,10 @@ def shown_in(message: dict) -> set[str]:
     return set(posted_arns([message]))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize("command", ["digest", "scheduler"])
 @pytest.mark.parametrize("fault", ["refused", "dropped", "frozen"])
-def test_postgres_unreachable_at_start_up_is_a_clear_error_and_an_exit(command, fault, emulator, slack, tmp_path):
+def test_postgres_unreachable_at_start_up_is_a_clear_error_and_an_exit(command, fault, emulator, slack, tmp_path,
+                                                                       free_port):
     """`refused`: nothing listens at DATABASE_URL. `dropped`: something accepts and hangs up at once, as a
     stopping server or a broken proxy does. `frozen`: connections are accepted and never answered (SIGSTOP).
     Each way: one clear error, no traceback, and the process exits (a supervisor restarts it later) instead of
@@ -346,7 +318,7 @@ def test_postgres_unreachable_at_start_up_is_a_clear_error_and_an_exit(command, 
             port = proxy.port
         env = digest_env(emulator, slack, f"postgresql+psycopg://postgres@127.0.0.1:{port}/test")
 
-        result = subprocess.run(bot(command), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(bot_argv(command), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
     assert result.returncode == 3, result.stderr
     assert "Traceback" not in result.stderr, result.stderr

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import pytest
 
 from devtools.slack_requests import block_action_body, post, sign
-from tests.conftest import SIGNING_SECRET
+from tests.helpers.credentials import SIGNING_SECRET
 
 FORM = "application/x-www-form-urlencoded"
 

@@ -6,7 +6,7 @@ import socket
 import threading
 
 from devtools.slow_clients import SlowClients, wait_until_closed_by_server
-from tests.e2e.harness import job_arns
+from tests.helpers.bots import job_arns
 from web_server import READ_TIMEOUT_SECONDS, REQUEST_THREADS
 
 # How long the test waits for the server to close a connection: a bound well past READ_TIMEOUT_SECONDS.

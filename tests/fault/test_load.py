@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.e2e.harness import find_button, job_arns
+from tests.helpers.bots import find_button, job_arns
 
 CONCURRENCY = 50
 

@@ -6,11 +6,11 @@ import logging
 import time
 
 from devtools.slack_requests import block_action_body, post, sign, slash_command_body
-from tests.conftest import SIGNING_SECRET
-from tests.e2e.harness import find_button, job_arns
-from tests.e2e.test_audit_and_secrets import everything_logged
-from tests.e2e.test_gunicorn import PATIENCE
-from tests.fault.tcp_proxy import TcpProxy
+from tests.helpers.bots import find_button, job_arns
+from tests.helpers.credentials import SIGNING_SECRET
+from tests.helpers.gunicorn import PATIENCE
+from tests.helpers.logs import everything_logged, wait_for_log
+from tests.helpers.tcp_proxy import TcpProxy
 
 
 def test_response_url_500_then_ok_is_retried(emulator, run_bot, slack):
@@ -91,16 +91,6 @@ def test_no_web_api_call_at_all_on_the_command_path(emulator, run_bot, slack):
 
 
 # ---- response URLs: at most 5 posts each, and in no log line (issue 8, item 5) ------------------------------
-
-
-def wait_for_log(caplog, text: str, *, times: int = 1, or_else: str | None = None, timeout: float = 60) -> str:
-    """Poll the log until `text` appears `times` times (or `or_else` does); returns the log then."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if caplog.text.count(text) >= times or (or_else and or_else in caplog.text):
-            return caplog.text
-        time.sleep(0.05)
-    raise AssertionError(f"waited {timeout}s for {times}x {text!r} in the log")
 
 
 def test_a_response_url_that_drops_connections_gets_three_posts_and_never_reaches_the_log(

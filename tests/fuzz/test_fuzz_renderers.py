@@ -47,7 +47,7 @@ from services.models import (
     Subscription,
     Watch,
 )
-from tests.blockkit import assert_valid_message, assert_valid_view
+from tests.helpers.blockkit import assert_valid_message, assert_valid_view
 
 NOW = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
 WINDOW = window_for(NOW - timedelta(hours=24), now=NOW, lookback=timedelta(hours=24))
