@@ -38,6 +38,8 @@ from services.digest.commands import DigestCommands
 from services.digest.post import ChannelPacer
 from services.digest.render import DigestRenderer
 from services.digest.service import DigestService
+from services.export.service import ExportService
+from services.export.upload import DirectMessageUploader
 from services.home.service import HomeRenderers, HomeTab
 from services.home.snapshot import SharedSnapshot, SnapshotReader
 from services.home.view_model import HomeModelBuilder
@@ -50,6 +52,7 @@ from services.slack.dedupe import RequestDeduplicator
 from services.slack.delivery import ResponseDelivery
 from services.slack.retry import CappedRateLimitRetryHandler, rate_limit_wait_cap
 from services.storage.coordination import DeliveryLog
+from services.storage.export_leases import ExportLeases
 from services.storage.home_store import HomeSnapshotStore
 from services.storage.ledger import DigestLedger
 from services.storage.store import CursorStore, StateStore
@@ -129,6 +132,8 @@ def build_services(settings: Settings, *, state=None, gateway=None, metrics=None
         metrics=metrics,
         dedupe=RequestDeduplicator(DeliveryLog(state.engine), metrics=metrics),
         state=state,
+        export=build_export(settings, gateway, resolver, access, leases=ExportLeases(state.engine)),
+        export_uploader=DirectMessageUploader(build_web_client(settings)),
     )
 
 
@@ -141,6 +146,20 @@ def build_watches(settings: Settings, state, gateway, resolver, access, audit) -
         pacer=ChannelPacer(), poll_seconds=settings.watch_poll_seconds,
     )
     return WatchService(gateway, resolver, access, store), poller
+
+
+def build_export_command_line(settings: Settings) -> tuple[ExportService, AuditLog]:
+    """`python bot.py export`: the export service and an audit log, with no database and no Slack client."""
+    gateway = PersonalizeGateway.from_settings(settings)
+    return build_export(settings, gateway), AuditLog(gateway)
+
+
+def build_export(settings: Settings, gateway=None, resolver=None, access=None, *, leases=None) -> ExportService:
+    """The export service; `python bot.py export` builds it alone (no database, no Slack), Slack with leases."""
+    gateway = gateway or PersonalizeGateway.from_settings(settings)
+    access = access or AccessPolicy.from_settings(settings)
+    resolver = resolver or DatasetGroupResolver(gateway, visible=access.group_allowed)
+    return ExportService.from_settings(settings, gateway=gateway, resolver=resolver, access=access, leases=leases)
 
 
 def build_listing(settings: Settings, state, gateway, resolver, access) -> JobListing:

@@ -245,6 +245,37 @@ def digest_cost(emulator, slack, database) -> list[tuple[str, str, str]]:
              str(calls), f"one subscription scope; {posted} failures posted")]
 
 
+def export_cost(emulator, slack, database, *, quick: bool = False, latency: float = 0.15) -> list[tuple[str, str, str]]:
+    """`/deletion-jobs export` of 2,000 jobs (400 with --quick) under gunicorn, every AWS call taking `latency` s."""
+    jobs = 400 if quick else 2000
+    group = emulator.add_dataset_group("bench-export")
+    emulator.seed_bulk(group, jobs, failed_every=10)
+    port = free_port()
+    server = Server(procfile_web_command(), env_for(emulator, slack, database, port), port)
+    try:
+        uploads_before = len(slack.uploads())
+        emulator.reset_calls()
+        emulator.latency = latency
+        start = time.perf_counter()
+        status, _ = send_command(server.events_url, slack, "export bench-export", "export-0")
+        upload = slack.wait_for_uploads(uploads_before + 1, timeout=900)[-1]
+        seconds = time.perf_counter() - start
+    finally:
+        emulator.latency = 0
+        server.stop()
+    assert status == 200 and upload.data.count(b"\r\n") == jobs + 1, "the export did not hold every job"
+    describe, listed = emulator.call_count("DescribeDataDeletionJob"), emulator.call_count("ListDataDeletionJobs")
+    groups = emulator.call_count("ListDatasetGroups")
+    floor = latency * (math.ceil(jobs / 100) + groups + jobs / 4)
+    return [
+        (f"Export of {jobs:,} jobs, every AWS call taking {latency * 1000:.0f} ms: command to file in the DM",
+         f"{seconds:.1f} s", f"EXPORT_DESCRIBE_CONCURRENCY=4; floor (calls × latency, Describe 4 at a time)"
+         f" {floor:.1f} s; {len(upload.data):,} bytes"),
+        (f"Export of {jobs:,} jobs: AWS calls", str(describe + listed + groups),
+         f"{describe:,} DescribeDataDeletionJob, {listed} ListDataDeletionJobs, {groups} ListDatasetGroups"),
+    ]
+
+
 def watch_poll_cost(emulator, slack, database) -> list[tuple[str, str, str]]:
     """One poll of 1,000 watches (100 people × 10 jobs) over 100 running jobs in 10 dataset groups, through the
     real gateway (boto3 → the emulator) and Slack client (→ the stub); then the poll after 20 of them completed."""
@@ -405,7 +436,7 @@ def load(emulator, slack, database, total: int) -> list[tuple[str, str, str]]:
 
 
 STEPS = ("ack_latency", "slow_aws", "slow_clients", "paging_cost", "digest_cost", "watch_poll_cost",
-         "digest_stuck_cost", "steady_state", "rendering", "load")
+         "digest_stuck_cost", "export_cost", "steady_state", "rendering", "load")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -429,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
             "digest_cost": lambda: digest_cost(emulator, slack, f"sqlite:///{tmp}/digest.sqlite3"),
             "watch_poll_cost": lambda: watch_poll_cost(emulator, slack, f"sqlite:///{tmp}/watch.sqlite3"),
             "digest_stuck_cost": lambda: digest_stuck_cost(emulator, slack, f"sqlite:///{tmp}/stuck.sqlite3"),
+            "export_cost": lambda: export_cost(emulator, slack, f"sqlite:///{tmp}/export.sqlite3", quick=args.quick),
             "steady_state": lambda: steady_state(emulator, slack, database, 100 if args.quick else 1000),
             "rendering": rendering,
             "load": lambda: load(emulator, slack, f"sqlite:///{tmp}/load.sqlite3", 100 if args.quick else 1000),

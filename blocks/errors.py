@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from blocks.digest_answers import DIGEST_USAGE, channel_mention
 from blocks.job_list import ACTION_RESTART, button
-from blocks.mrkdwn import escape_truncated, section_message
+from blocks.mrkdwn import escape_truncated, plain_date, section_message
 from services import errors
 from services.models import STATUSES, dataset_group_name
 
@@ -21,10 +21,13 @@ USAGE = (
     "• `/deletion-jobs arn:aws:personalize:us-east-1:123456789012:dataset-group/media-feed completed`\n"
     "• `/deletion-jobs digest subscribe [dataset-group] [at HH:MM] [time-zone]`: a daily digest of failures"
     " in this channel; also `digest unsubscribe`, `digest list`, `digest now`\n"
+    "• `/deletion-jobs export [dataset-group] [status] [since YYYY-MM-DD] [until YYYY-MM-DD]`: a CSV file of"
+    " deletion jobs for auditors, sent to your direct messages (dates in UTC, until exclusive; default: the last"
+    " 30 days)\n"
     "• `/deletion-jobs watch &lt;job name or ARN&gt;`: a direct message when that deletion job completes or fails;"
     " `watching` lists your watches, `unwatch &lt;job&gt;` ends one\n"
-    "`help`, `digest`, `watch`, `unwatch` and `watching` are keywords: reach a dataset group with such a name by"
-    " its ARN."
+    "`help`, `digest`, `export`, `watch`, `unwatch` and `watching` are keywords: reach a dataset group with such a"
+    " name by its ARN."
 )
 
 EXPIRED_TEXT = "This list has expired — run the command again."
@@ -83,6 +86,9 @@ def _render_error(err: Exception, *, restart_value: str | None) -> dict:
     watch_text = _watch_text(err)
     if watch_text is not None:
         return section_message(watch_text)
+    export_text = _export_text(err)
+    if export_text is not None:
+        return section_message(export_text)
     if isinstance(err, errors.CommandError):
         return render_command_error(err)
     if isinstance(err, errors.DatasetGroupArnNotFound):
@@ -208,3 +214,32 @@ def _watch_text(err: Exception) -> str | None:
     from blocks.watch import watch_error_text
 
     return watch_error_text(err)
+
+
+# ---- export (issue 12) -----------------------------------------------------------------------------------
+
+_NARROW = ("Narrow it with a dataset group, a status or dates, e.g."
+           " `/deletion-jobs export media-feed failed since 2026-11-01 until 2026-11-15`.")
+_RESCOPE = {"missing_scope", "not_allowed_token_type", "no_permission", "invalid_auth", "token_revoked"}
+
+
+def _export_text(err: Exception) -> str | None:
+    """Text for the export's errors; None for any other error."""
+    if isinstance(err, errors.ExportTooLarge):
+        return (f":warning: That export would hold {err.count:,} deletion jobs; an export holds at most"
+                f" {err.limit:,} (`EXPORT_MAX_JOBS`). {_NARROW}")
+    if isinstance(err, errors.ExportAlreadyRunning):
+        since = f" (started {plain_date(err.started_at)})" if err.started_at else ""
+        return (f":hourglass: Your previous export is still being prepared{since}. Wait for its file in our"
+                " direct messages, then ask again.")
+    if isinstance(err, errors.ExportIncomplete):
+        return (f"{_aws_text(err.cause)}\nI had read the details of {err.described:,} of {err.total:,} jobs, so"
+                " no file was made: an export with gaps would not be evidence. Please try again later. " + _NARROW)
+    if isinstance(err, errors.ExportUploadFailed):
+        where = "open our direct messages" if err.step == "dm" else "upload the file to our direct messages"
+        text = f":warning: The export is made, but I could not {where}: Slack said {_code(err.code, SHORT_LIMIT)}."
+        if err.code in _RESCOPE:
+            return text + (" An admin must reinstall the app with the `files:write` and `im:write` scopes"
+                           " (see the README).")
+        return text + " Please try again in a moment."
+    return None

@@ -40,6 +40,9 @@ ANSWER_TIMEOUT = 30.0
 # A digest posts to the channel, possibly after its response_url answer: wait until the posts stop coming.
 CHANNEL_QUIET_SECONDS = 1.0
 CHANNEL_MAX_WAIT = 15.0
+# An export's "preparing" and progress answers start with this; its last answer does not.
+EXPORT_WORKING = ":hourglass_flowing_sand:"
+EXPORT_TIMEOUT = 300.0
 # Who types at the demo's prompt: the user id of every command, click and Home tab.
 DEMO_USER = "U123"
 
@@ -49,6 +52,7 @@ This console stands in for Slack. Type what you would type there:
   /deletion-jobs failed                failed jobs in every dataset group
   /deletion-jobs media-feed failed     failed jobs of one dataset group
   /deletion-jobs digest now            a digest, posted to this channel (once digests are set up)
+  /deletion-jobs export failed         a CSV file of failed jobs for auditors, sent to your DM with the bot
   home                                 open the app's Home tab (its buttons work like any other)
 Then, on the last answer that has buttons:
   next                                 press its Next page (or Continue) button
@@ -201,9 +205,35 @@ class ConsoleSession:
     # ---- inputs ---------------------------------------------------------------------------------
 
     def _command(self, command: str, text: str) -> bool:
-        digest = text.lower().split()[:1] == ["digest"]
+        first = text.lower().split()[:1]
+        if first == ["export"]:
+            return self._export(command, text)
         return self._exchange(lambda: self.bot.command(text, command=command), f"{command} {text}".strip(),
-                              settle=digest)
+                              settle=first == ["digest"])
+
+    def _export(self, command: str, text: str) -> bool:
+        """An export answers several times through its response_url, then puts a file in the DM: show each."""
+        slack, uploaded = self.bot.slack, len(self.bot.slack.uploads())
+        ack = self.bot.command(text, command=command)
+        if not self._show_answer(ack, f"{command} {text}"):
+            return False
+        posts = slack.responses(ack.response_key)
+        while posts and posts[-1]["text"].startswith(EXPORT_WORKING):
+            try:
+                more = slack.wait_for_responses(len(posts) + 1, key=ack.response_key, timeout=EXPORT_TIMEOUT)
+            except AssertionError:
+                self._say(f"The export has not finished within {EXPORT_TIMEOUT:g} s.")
+                return False
+            for message in more[len(posts):]:
+                self._show(message, "deletion-jobs · replaces the message above")
+            posts = more
+        for upload in slack.uploads()[uploaded:]:
+            comment = upload.initial_comment or " "
+            size = len(upload.data or b"")
+            title = f"deletion-jobs · in your DM ({upload.channel_id}): {upload.filename}, {size:,} bytes"
+            self._show({"text": comment, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": comment}}]},
+                       title)
+        return True
 
     def _press_next(self) -> bool:
         message = self.last_with_buttons or {}

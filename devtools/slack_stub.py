@@ -10,6 +10,10 @@ scripted fault, so tests can assert on what the bot tried as well as what landed
 
 `enable_socket_mode()` starts a Socket Mode stand-in (devtools/socket_mode_stub.py): `apps.connections.open`
 then answers with its `ws://127.0.0.1:…` URL, as Slack answers with a `wss://` one.
+
+Files go through Slack's external upload as `files_upload_v2` makes it: `files.getUploadURLExternal` hands out an
+upload URL on this stub (`/upload/<file id>`), the bytes POSTed there are kept, and `files.completeUploadExternal`
+shares them into a channel; `uploads()` lists the files shared, with their bytes.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from devtools._http import LocalHTTPServer, QuietHandler
 
 JSON_TYPE = "application/json; charset=utf-8"
 # Form fields that slack_sdk JSON-encodes when it sends a form body.
-_JSON_FIELDS = {"blocks", "attachments", "metadata", "view"}
+_JSON_FIELDS = {"blocks", "attachments", "metadata", "view", "files"}
 _CHANNEL_METHODS = {"chat.postMessage", "chat.postEphemeral", "conversations.info"}
 _VIEW_METHODS = {"views.publish", "views.open", "views.update"}
 _AUTH_TEST = {
@@ -67,6 +71,19 @@ class ResponsePost:
     body: Any
     status: int
     headers: dict[str, str]
+
+
+@dataclass
+class Upload:
+    """A file shared with files.completeUploadExternal: its bytes as POSTed to the upload URL."""
+
+    file_id: str
+    filename: str
+    length: int
+    data: bytes | None = None
+    title: str | None = None
+    channel_id: str | None = None
+    initial_comment: str | None = None
 
 
 @dataclass
@@ -169,11 +186,28 @@ class SlackStub(LocalHTTPServer):
             self._channels: dict[str, _Channel] = {}
             self._queued: list[dict] = []
             self._queued_replies: list[dict] = []
+            self._queued_uploads: list[dict] = []
+            # file id -> Upload, from files.getUploadURLExternal on; `_shared` in completeUploadExternal order.
+            self._files: dict[str, Upload] = {}
+            self._shared: list[Upload] = []
             self._last_ts = 0
             # Conversation id → messages posted there, oldest first (conversations.history reads them).
             self._history: dict[str, list[dict]] = {}
 
+    def queue_upload_reply(self, status: int, body: str = "", *, times: int = 1) -> None:
+        """Script the next `times` answers of upload URLs (a refused upload keeps no bytes)."""
+        with self._cond:
+            self._queued_uploads.append({"key": None, "status": status, "body": body, "times": times})
+
     # ---- observation ------------------------------------------------------------
+
+    def uploads(self, channel: str | None = None) -> list[Upload]:
+        """Files shared by files.completeUploadExternal (into `channel`, or anywhere), in order."""
+        with self._cond:
+            return [u for u in self._shared if channel is None or u.channel_id == channel]
+
+    def wait_for_uploads(self, n: int, timeout: float = 10) -> list[Upload]:
+        return self._wait(self.uploads, n, timeout, "shared files")
 
     def calls(self, method: str | None = None) -> list[SlackCall]:
         with self._cond:
@@ -261,6 +295,22 @@ class SlackStub(LocalHTTPServer):
         self.pause(self.latency)
         return status, text
 
+    def handle_upload(self, file_id: str, data: bytes) -> tuple[int, str]:
+        """The POST of a file's bytes to the URL files.getUploadURLExternal handed out."""
+        with self._cond:
+            scripted = self._take(self._queued_uploads, lambda q: True)
+            upload = self._files.get(file_id)
+            if scripted:
+                status, text = scripted["status"], scripted["body"]
+            elif upload is None:
+                status, text = 404, "unknown upload"
+            else:
+                upload.data = data
+                status, text = 200, f"OK - {len(data)}"
+            self._cond.notify_all()
+        self.pause(self.latency)
+        return status, text
+
     @staticmethod
     def _take(queue: list[dict], matches) -> dict | None:
         for item in queue:
@@ -295,6 +345,8 @@ class SlackStub(LocalHTTPServer):
             return {"ok": True, "url": self.socket_mode.url()}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self._next_ts()}
+        if method in _FILE_METHODS:
+            return _FILE_METHODS[method](self, params)
         if method == "auth.test":
             return dict(_AUTH_TEST)
         if method in _VIEW_METHODS:
@@ -365,6 +417,35 @@ class SlackStub(LocalHTTPServer):
         return {"ok": True, "messages": page, "has_more": more,
                 "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
+    def _upload_url(self, params: dict) -> dict:
+        try:
+            length = int(params.get("length", ""))
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not params.get("filename") or length < 1:
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{uuid.uuid4().hex[:10].upper()}"
+        self._files[file_id] = Upload(file_id, params["filename"], length)
+        return {"ok": True, "upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+
+    def _complete_upload(self, params: dict) -> dict:
+        files = params.get("files")
+        if not isinstance(files, list) or not files:
+            return {"ok": False, "error": "invalid_arguments"}
+        uploads = [self._files.get(str(item.get("id"))) for item in files if isinstance(item, dict)]
+        # Like Slack: a file whose bytes never arrived (or arrived short) cannot be completed.
+        if any(u is None or u.data is None or len(u.data) != u.length for u in uploads) or len(uploads) != len(files):
+            return {"ok": False, "error": "file_not_found"}
+        shared = []
+        for upload, item in zip(uploads, files, strict=True):
+            upload.title = item.get("title")
+            upload.channel_id = params.get("channel_id") or None
+            upload.initial_comment = params.get("initial_comment") or None
+            self._shared.append(upload)
+            shared.append({"id": upload.file_id, "name": upload.filename, "title": upload.title,
+                           "size": upload.length, "permalink": f"{self.url}/files/{upload.file_id}"})
+        return {"ok": True, "files": shared}
+
     def _next_ts(self) -> str:
         # Unique and increasing even when two posts land in the same microsecond.
         self._last_ts = max(time.time_ns() // 1000, self._last_ts + 1)
@@ -374,6 +455,12 @@ class SlackStub(LocalHTTPServer):
 def _conversation(channel: str) -> str:
     """Where a post to `channel` lands: a user id (U…, W…) means the bot's DM with that user."""
     return SlackStub.dm_channel(channel) if channel[:1] in ("U", "W") else channel
+
+
+_FILE_METHODS = {
+    "files.getUploadURLExternal": SlackStub._upload_url,
+    "files.completeUploadExternal": SlackStub._complete_upload,
+}
 
 
 def _error_body(status: int) -> dict:
@@ -420,6 +507,9 @@ class _Handler(QuietHandler):
             payload = json.dumps(body) if isinstance(body, dict) else body
             kind = JSON_TYPE if isinstance(body, dict) else "text/html; charset=utf-8"
             self.send_body(status, payload.encode(), kind, extra)
+        elif parts.path.startswith("/upload/") and self.command == "POST":
+            status, reply = stub.handle_upload(parts.path.removeprefix("/upload/"), raw)
+            self.send_body(status, reply.encode(), "text/plain; charset=utf-8")
         elif parts.path.startswith("/response/") and self.command == "POST":
             text = raw.decode("utf-8", errors="replace")
             try:

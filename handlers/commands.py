@@ -5,10 +5,11 @@ from __future__ import annotations
 from blocks.errors import render_help
 from blocks.job_list import render_job_page
 from handlers.digest import answer_digest
+from handlers.exports import answer_export
 from handlers.failures import failure_answer
 from handlers.requests import Requester
 from handlers.watches import answer_watch_command
-from services.listing.command_parser import DigestCommand, HelpCommand, WatchCommand, parse_command
+from services.listing.command_parser import DigestCommand, ExportCommand, HelpCommand, WatchCommand, parse_command
 
 COMMAND = "/deletion-jobs"
 
@@ -33,6 +34,10 @@ def answer_command(services, requester: Requester, text: str | None, respond) ->
                 message = answer_digest(services.digest_commands, parsed, requester)
             elif isinstance(parsed, WatchCommand):
                 message = answer_watch_command(services, parsed, requester, audit)
+            elif isinstance(parsed, ExportCommand):
+                # Answers itself: "preparing", progress and the final answer through the same response_url.
+                answer_export(services, requester, parsed, respond, audit)
+                return
             else:
                 query = services.listing.query_for(parsed, user_id=requester.user_id)
                 audit.note(filter={"dataset_group": query.dataset_group_arn, "status": query.status})

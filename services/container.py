@@ -9,6 +9,8 @@ from services.audit import AuditLog
 from services.background import BackgroundRunner
 from services.digest.commands import DigestCommands
 from services.digest.service import DigestService
+from services.export.service import ExportService
+from services.export.upload import DirectMessageUploader
 from services.home.service import HomeTab
 from services.listing.listing import JobListing
 from services.metrics import Metrics
@@ -42,5 +44,9 @@ class Services:
     dedupe: RequestDeduplicator | None = None
     # The state store: the scheduler's lease lives there.
     state: StateStore | None = None
+    # CSV exports, and their upload to the requester's DM (app_factory always wires them; tests that build
+    # Services by hand for other features may leave them out).
+    export: ExportService | None = None
+    export_uploader: DirectMessageUploader | None = None
     # The Home tab.
     home: HomeTab | None = None

@@ -1,13 +1,13 @@
 """Plain data the services pass around and `blocks/` renders: dataclasses and pure functions, no I/O.
 
 Deletion jobs and dataset groups as Personalize describes them; the listing's queries, cursors and pages; the
-digest's subscriptions and windows.
+digest's subscriptions and windows; an export's filter, progress and file.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 STATUSES = ("PENDING", "IN_PROGRESS", "COMPLETED", "FAILED")
 # Who made a digest subscription: a person in Slack, or the DIGEST_CHANNELS setting.
@@ -334,7 +334,6 @@ class HomeModel:
     max_pending: int = MAX_PENDING_JOBS
     subscriptions: tuple[HomeSubscription, ...] = ()
     watches: tuple[Watch, ...] | None = None
-    max_watches: int = 0
     complete: bool = True
     covers_since: datetime | None = None
     refresh_failure: str | None = None
@@ -343,3 +342,70 @@ class HomeModel:
     @property
     def full_queues(self) -> tuple[GroupActivity, ...]:
         return tuple(group for group in self.groups if group.pending >= self.max_pending)
+
+
+# ---- exports (services/export) ---------------------------------------------------------------------------
+
+
+def start_of_day(day: date) -> datetime:
+    """00:00 UTC of `day`."""
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """Jobs of one dataset group (None: every one the allowlist shows) and status (None: any), created in
+    [since, until) UTC.
+
+    `until` None means up to the moment of the export.
+    """
+
+    dataset_group_arn: str | None
+    status: str | None
+    since: date
+    until: date | None = None
+    # No dataset group asked for, and ALLOWED_DATASET_GROUPS limits which the file holds.
+    allowed_groups_only: bool = False
+
+    @property
+    def since_moment(self) -> datetime:
+        return start_of_day(self.since)
+
+    @property
+    def until_moment(self) -> datetime | None:
+        return start_of_day(self.until) if self.until else None
+
+    def as_audit(self) -> dict:
+        return {"dataset_group": self.dataset_group_arn, "status": self.status, "since": self.since.isoformat(),
+                "until": self.until.isoformat() if self.until else None}
+
+
+@dataclass(frozen=True)
+class ExportProgress:
+    """`described` of `total` jobs have their DescribeDataDeletionJob details."""
+
+    described: int
+    total: int
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """A finished export: the CSV bytes, their SHA-256, and what the message that comes with them states."""
+
+    filter: ExportFilter
+    filename: str
+    data: bytes
+    sha256: str
+    by_status: tuple[tuple[str, int], ...]
+    generated_at: datetime
+    # A Slack user id, or the operating-system user of `python bot.py export`.
+    generated_by: str
+    # "Slack" or "the command line".
+    generated_via: str
+    scanned: int
+    list_calls: int
+    describe_calls: int
+
+    @property
+    def rows(self) -> int:
+        return sum(count for _, count in self.by_status)

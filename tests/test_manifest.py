@@ -26,16 +26,21 @@ SCOPES_BY_METHOD = {
     # Watches (issue 11) read the bot's own DM with a watcher, to find a message whose post was in doubt.
     "conversations.open": {"im:write"},
     "conversations.history": {"im:history"},
+    # An export's file goes to the requester's DM (opened as above), never to a channel.
+    "files.getUploadURLExternal": {"files:write"},
+    "files.completeUploadExternal": {"files:write"},
     # The Home tab (issue 13): publishing it, and the Details modal, need no scope.
     "views.publish": set(),
     "views.open": set(),
     "views.update": set(),
     "auth.test": set(),
 }
+# slack_sdk helpers that make several Web API calls (slack_sdk/web/client.py files_upload_v2).
+SDK_HELPERS = {"files.upload_v2": {"files.getUploadURLExternal", "files.completeUploadExternal"}}
 
 # `client.chat_postMessage(` → chat.postMessage; `api_call("chat.postMessage"` → the same.
 _SDK_CALL = re.compile(r"\.(admin|apps|auth|bots|chat|conversations|files|pins|reactions|reminders|search|team|"
-                       r"usergroups|users|views)_([A-Za-z]+)\(")
+                       r"usergroups|users|views)_([A-Za-z][A-Za-z0-9_]*)\(")
 _API_CALL = re.compile(r"api_call\(\s*[\"']([a-z]+\.[A-Za-z.]+)[\"']")
 
 
@@ -44,7 +49,11 @@ def load(kind: str) -> dict:
 
 
 def web_api_methods_in(source: str) -> set[str]:
-    return {f"{family}.{name}" for family, name in _SDK_CALL.findall(source)} | set(_API_CALL.findall(source))
+    found = {f"{family}.{name}" for family, name in _SDK_CALL.findall(source)} | set(_API_CALL.findall(source))
+    for helper, calls in SDK_HELPERS.items():
+        if helper in found:
+            found = (found - {helper}) | calls
+    return found
 
 
 def web_api_methods_in_code() -> dict[str, set[str]]:
@@ -92,6 +101,8 @@ def test_the_code_scan_finds_web_api_calls():
     assert web_api_methods_in("client.chat_postMessage(channel=c)") == {"chat.postMessage"}
     assert web_api_methods_in("self._client.conversations_info(\n    channel=c)") == {"conversations.info"}
     assert web_api_methods_in('client.api_call("chat.update", json=x)') == {"chat.update"}
+    assert web_api_methods_in("self._client.files_upload_v2(channel=c)") == {
+        "files.getUploadURLExternal", "files.completeUploadExternal"}
     assert web_api_methods_in("chat_postMessage = 1; post(x)") == set()
     # And it reads the bot's own files: the digest posts to channels, so the scan finds at least that.
     assert "chat.postMessage" in web_api_methods_in_code()
@@ -181,3 +192,12 @@ def test_watch_messages_land_in_the_apps_messages_tab(kind):
     app_home = load(kind)["features"]["app_home"]
     assert app_home["messages_tab_enabled"] is True
     assert app_home["messages_tab_read_only_enabled"] is True
+
+
+def test_the_export_needs_exactly_a_dm_and_file_uploads():
+    # The export's file goes to the requester's DM: conversations.open (im:write), then files_upload_v2
+    # (files:write). No channels:write, no chat:write.public: it never goes to a channel.
+    methods = web_api_methods_in_code()
+    assert "services/export/upload.py" in methods["files.getUploadURLExternal"]
+    assert "services/export/upload.py" in methods["conversations.open"]
+    assert {"im:write", "files:write"} <= scopes_needed()

@@ -10,6 +10,7 @@ import difflib
 import html
 import re
 from dataclasses import dataclass
+from datetime import date
 from zoneinfo import available_timezones
 
 from services.errors import CommandError, DigestUsageError, InvalidDigestTime, MalformedArn, UnknownTimeZone
@@ -57,7 +58,17 @@ class WatchCommand:
     job: str | None = None
 
 
-Command = HelpCommand | ListCommand | DigestCommand | WatchCommand
+@dataclass(frozen=True)
+class ExportCommand:
+    """`/deletion-jobs export …`: a listing's filter plus creation dates (UTC days; `until` exclusive)."""
+
+    group: str | None = None
+    status: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+
+Command = HelpCommand | ListCommand | DigestCommand | WatchCommand | ExportCommand
 
 
 def normalise_status(token: str) -> str | None:
@@ -90,9 +101,15 @@ def parse_command(text: str | None) -> Command:
         return _parse_digest(tokens[1:])
     if head in WATCH_ACTIONS:
         return _parse_watch(head, tokens[1:])
+    if head == "export":
+        return parse_export(tokens[1:])
     if len(tokens) > 2:
         raise CommandError("too many words: give at most a dataset group and a status", " ".join(tokens[2:]))
+    return ListCommand(*group_and_status(tokens))
 
+
+def group_and_status(tokens: list[str]) -> tuple[str | None, str | None]:
+    """A dataset group (name or ARN) and a status, in either order, each optional."""
     group: str | None = None
     status: str | None = None
     for token in tokens:
@@ -104,10 +121,15 @@ def parse_command(text: str | None) -> Command:
             continue
         if group is not None:
             raise CommandError("give only one dataset group", token)
-        if not is_dataset_group(token):
-            raise CommandError("not a status or a dataset group name", token)
-        group = token
-    return ListCommand(group=group, status=status)
+        group = check_group(token)
+    return group, status
+
+
+def check_group(token: str) -> str:
+    """A dataset group name or ARN as typed; MalformedArn or CommandError when it can be neither."""
+    if not is_dataset_group(token):
+        raise CommandError("not a status or a dataset group name", token)
+    return token
 
 
 def _parse_digest(args: list[str]) -> DigestCommand:
@@ -180,3 +202,51 @@ def _parse_watch(action: str, args: list[str]) -> WatchCommand:
     if len(args) != 1:
         raise CommandError(f"give one deletion job name or ARN after `{action}`", " ".join(args) or action)
     return WatchCommand(action, args[0])
+
+
+# ---- export -------------------------------------------------------------------------------------------------
+
+EXPORT_DATE_WORDS = ("since", "until")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_date(token: str, word: str) -> date:
+    """`YYYY-MM-DD` → a date; CommandError naming `word` (since/until) otherwise."""
+    try:
+        if _DATE.match(token):
+            return date.fromisoformat(token)
+    except ValueError:
+        pass
+    raise CommandError(f"`{word}` needs a date as YYYY-MM-DD (UTC), e.g. {word} 2026-11-01", token)
+
+
+def parse_export(args: list[str]) -> ExportCommand:
+    """`[dataset-group] [status] [since YYYY-MM-DD] [until YYYY-MM-DD]`, in any order."""
+    dates: dict[str, date] = {}
+    typed: dict[str, str] = {}
+    rest: list[str] = []
+    words = iter(args)
+    for token in words:
+        word = token.lower()
+        if word not in EXPORT_DATE_WORDS:
+            rest.append(token)
+            continue
+        if word in dates:
+            raise CommandError(f"give `{word}` only once", token)
+        value = next(words, None)
+        if value is None:
+            raise CommandError(f"`{word}` needs a date as YYYY-MM-DD (UTC), e.g. {word} 2026-11-01", token)
+        dates[word] = parse_date(value, word)
+        typed[word] = value
+    if len(rest) > 2:
+        raise CommandError("too many words: an export takes a dataset group, a status, since and until", rest[2])
+    return export_command(*group_and_status(rest), since=dates.get("since"), until=dates.get("until"),
+                          since_typed=typed.get("since"))
+
+
+def export_command(group: str | None, status: str | None, since: date | None, until: date | None, *,
+                   since_typed: str | None = None) -> ExportCommand:
+    """The command, once `since` is known to come before `until` (the error names `since` as it was typed)."""
+    if since and until and since >= until:
+        raise CommandError("`since` must be before `until` (until is exclusive)", since_typed or since.isoformat())
+    return ExportCommand(group=group, status=status, since=since, until=until)

@@ -87,10 +87,11 @@ class ResponseDelivery:
         self._timeout = timeout
         self.budget = budget or ResponseUrlBudget()
 
-    def send(self, respond, message: dict, *, replace_original: bool = False) -> bool:
+    def send(self, respond, message: dict, *, replace_original: bool = False, max_attempts: int | None = None) -> bool:
         """Post `message` (text + blocks) through Bolt's `respond` (its response_url); True when Slack took it.
 
-        Never raises: failures are logged, without the URL.
+        `max_attempts` lowers the retries for a message that may be skipped (a progress update), so it cannot
+        spend the posts a later answer needs. Never raises: failures are logged, without the URL.
         """
         url = getattr(respond, "response_url", None)
         if not url:
@@ -103,11 +104,11 @@ class ResponseDelivery:
             payload.setdefault("response_type", "ephemeral")
         client = WebhookClient(url=url, proxy=getattr(respond, "proxy", None), ssl=getattr(respond, "ssl", None),
                                timeout=self._timeout, logger=_WEBHOOK_LOGGER, retry_handlers=[])
-        return self._post(client, url, payload)
+        return self._post(client, url, payload, min(max_attempts or self._max_attempts, self._max_attempts))
 
-    def _post(self, client: WebhookClient, url: str, payload: dict) -> bool:
+    def _post(self, client: WebhookClient, url: str, payload: dict, max_attempts: int) -> bool:
         status, body = None, "not attempted"
-        for attempt in range(1, self._max_attempts + 1):
+        for attempt in range(1, max_attempts + 1):
             if not self.budget.take(url):
                 logger.error("response_url has had its %d posts; the user's message was not updated (last: %s %s)",
                              POSTS_PER_RESPONSE_URL, status, body)
@@ -122,11 +123,11 @@ class ResponseDelivery:
             if status is not None and status != 429 and status < 500:
                 logger.error("response_url refused the message: HTTP %s %s", status, body)
                 return False
-            if attempt < self._max_attempts:
+            if attempt < max_attempts:
                 logger.warning("response_url attempt %d failed (%s %s), retrying", attempt, status, body)
                 self._sleep(self._backoff * attempt)
         logger.error("response_url failed %d times (last: %s %s); the user saw no answer",
-                     self._max_attempts, status, body)
+                     max_attempts, status, body)
         return False
 
 

@@ -134,3 +134,14 @@ scheduler_lease = Table(
     Column("owner", String(200), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
+
+# ---- export: one export at a time per person (services/storage/export_leases.py) -----------------------------
+
+export_leases = Table(
+    "export_leases",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("token", String(32), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)

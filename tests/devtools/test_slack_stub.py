@@ -248,6 +248,47 @@ def test_a_delayed_answer_still_lands_in_the_dm(slack):
     assert [m["text"] for m in slack.history("U1")] == ["in doubt"]
 
 
+# ---- files_upload_v2 and conversations.open (issue 12) ---------------------------------------------------
+
+
+def test_files_upload_v2_into_a_dm_keeps_the_bytes_and_where_they_went(slack, client):
+    dm = client.conversations_open(users="U123")["channel"]["id"]
+    data = "job_name,status\r\n\"a,b\",FAILED\r\né\r\n".encode()
+    response = client.files_upload_v2(channel=dm, filename="jobs.csv", content=data, title="Jobs",
+                                      initial_comment="*SHA-256:* `x`")
+
+    assert dm == "DU123"
+    assert [c.method for c in slack.calls()] == [
+        "conversations.open", "files.getUploadURLExternal", "files.completeUploadExternal"]
+    assert slack.calls("files.getUploadURLExternal")[0].params == {"filename": "jobs.csv", "length": str(len(data))}
+    [upload] = slack.uploads()
+    assert (upload.data, upload.filename, upload.title, upload.channel_id, upload.initial_comment) == (
+        data, "jobs.csv", "Jobs", "DU123", "*SHA-256:* `x`")
+    assert response["file"]["id"] == upload.file_id
+    assert slack.uploads("C1") == []
+
+
+def test_a_refused_upload_is_not_shared(slack, client):
+    slack.queue_upload_reply(500, "boom")
+    with pytest.raises(Exception, match="500"):
+        client.files_upload_v2(channel="DU1", filename="a.csv", content=b"x", title="a")
+    assert slack.uploads() == [] and slack.calls("files.completeUploadExternal") == []
+
+
+def test_completing_a_file_whose_bytes_never_arrived_fails(slack, client):
+    file_id = client.files_getUploadURLExternal(filename="a.csv", length=3)["file_id"]
+    with pytest.raises(SlackApiError) as failed:
+        client.files_completeUploadExternal(files=[{"id": file_id, "title": "a"}], channel_id="DU1")
+    assert failed.value.response["error"] == "file_not_found"
+
+
+def test_conversations_open_and_uploads_can_be_refused(slack, client):
+    slack.queue_response("conversations.open", body={"ok": False, "error": "missing_scope", "needed": "im:write"})
+    with pytest.raises(SlackApiError) as refused:
+        client.conversations_open(users="U1")
+    assert refused.value.response["error"] == "missing_scope"
+
+
 def test_views_are_recorded_and_refused_like_slack(slack, client):
     view = {"type": "home", "blocks": BLOCKS}
     answer = client.views_publish(user_id="U1", view=view)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import io
 import json
 import os
@@ -349,3 +350,16 @@ def test_no_answer_is_reported_not_waited_on_forever(run_bot, emulator, slack):
     session = ConsoleSession(bot, make_console(stream), timeout=1)
     assert session.run_all(["/deletion-jobs failed"], echo=True) == 1
     assert "No answer to /deletion-jobs failed within 1 s" in stream.getvalue()
+
+
+def test_an_export_shows_each_answer_and_the_file_that_reached_the_dm(run_bot, emulator, slack):
+    emulator.seed_realistic(jobs=20)
+    bot = run_bot()
+    stream = io.StringIO()
+    session = ConsoleSession(bot, make_console(stream))
+    assert session.run_all(["/deletion-jobs export failed"], echo=True) == 0
+    shown = stream.getvalue()
+    [upload] = slack.uploads()
+    assert "Preparing your export" in shown and "replaces the message above" in shown
+    assert f"in your DM (DU123): {upload.filename}" in shown
+    assert f"SHA-256: {hashlib.sha256(upload.data).hexdigest()}" in shown

@@ -16,6 +16,13 @@ from blocks.details import render_job_details
 from blocks.digest import render_attention, render_digest, render_no_failures
 from blocks.digest_answers import render_digest_now, render_subscribed, render_subscription_list, render_unsubscribed
 from blocks.errors import render_command_error, render_error, render_expired, render_help
+from blocks.export import (
+    export_comment,
+    export_summary_text,
+    render_export_done,
+    render_export_preparing,
+    render_export_progress,
+)
 from blocks.home import render_details_modal, render_error_modal, render_home, render_home_unreadable
 from blocks.job_list import ACTION_BACK, button, render_job_page
 from blocks.watch import (
@@ -36,6 +43,9 @@ from services.models import (
     Cursor,
     DeletionJob,
     DeletionJobDetails,
+    ExportFile,
+    ExportFilter,
+    ExportProgress,
     FullQueue,
     GroupActivity,
     HomeFailure,
@@ -47,7 +57,7 @@ from services.models import (
     Subscription,
     Watch,
 )
-from tests.helpers.blockkit import assert_valid_message, assert_valid_view
+from tests.helpers.blockkit import assert_valid_message, assert_valid_view, assert_whole_mrkdwn
 
 NOW = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
 WINDOW = window_for(NOW - timedelta(hours=24), now=NOW, lookback=timedelta(hours=24))
@@ -104,6 +114,12 @@ def error_cases(text: st.SearchStrategy[str]) -> st.SearchStrategy[Exception]:
         st.builds(errors.DigestInDirectMessage, channel),
         st.builds(errors.DigestFailed, channel,
                   st.one_of(st.sampled_from(["not_in_channel", "is_archived", "AwsThrottled"]), text)),
+        st.builds(errors.ExportTooLarge, st.integers(0, 10**12), st.integers(0, 10**12)),
+        st.builds(errors.ExportAlreadyRunning, moment),
+        st.builds(errors.ExportIncomplete, st.integers(0, 10**9), st.integers(0, 10**9),
+                  st.builds(errors.AwsThrottled, text, request_id=st.one_of(st.none(), text))),
+        st.builds(errors.ExportUploadFailed, st.sampled_from(["dm", "upload"]),
+                  st.one_of(st.sampled_from(["missing_scope", "ratelimited"]), text)),
         st.builds(watch_errors.MalformedJobArn, text),
         st.builds(watch_errors.ForeignJobArn, text, st.sampled_from(["region", "account", "partition"]), text, text),
         st.builds(watch_errors.JobAccountUnknown, text),
@@ -252,3 +268,31 @@ def test_any_home_fallback_and_modal_renders_valid(failure, failed_at, job, err)
     assert_valid_view(render_error_modal(err))
 
 
+days = st.dates(min_value=datetime(1971, 1, 1).date(), max_value=datetime(2100, 1, 1).date())
+export_filters = st.builds(ExportFilter, dataset_group_arn=st.one_of(st.none(), group_arn),
+                           status=st.one_of(st.none(), st.sampled_from(STATUSES), hostile), since=days,
+                           until=st.one_of(st.none(), days), allowed_groups_only=st.booleans())
+
+
+@given(export_filter=export_filters, described=st.integers(0, 10**6), total=st.integers(0, 10**6))
+def test_any_export_progress_renders_valid(export_filter, described, total):
+    assert_valid_message(render_export_preparing(export_filter))
+    assert_valid_message(render_export_progress(ExportProgress(described, total)))
+
+
+@given(export_filter=export_filters, filename=hostile, data=st.binary(max_size=64),
+       by_status=st.lists(st.tuples(st.one_of(st.sampled_from(STATUSES), hostile), st.integers(0, 10**6)),
+                          max_size=6).map(tuple),
+       by=st.one_of(st.sampled_from(["U123ABC", "W9"]), hostile), via=hostile)
+def test_any_export_summary_renders_valid(export_filter, filename, data, by_status, by, via):
+    export = ExportFile(filter=export_filter, filename=filename, data=data, sha256="ab" * 32, by_status=by_status,
+                        generated_at=NOW, generated_by=by, generated_via=via, scanned=0, list_calls=0,
+                        describe_calls=0)
+    done = render_export_done(export)
+    assert_valid_message(done)
+    comment = export_comment(export)
+    assert 1 <= len(comment) <= 3000
+    assert_whole_mrkdwn(comment)
+    # Tamper evidence: whatever else is cut, the hash shows.
+    assert "ab" * 32 in comment and "ab" * 32 in done["blocks"][-1]["text"]["text"]
+    assert "ab" * 32 in export_summary_text(export)

@@ -34,3 +34,18 @@ def test_a_bad_digest_schedule_is_a_settings_error(monkeypatch):
     with pytest.raises(SettingsError) as caught:
         load_settings(_env_file=None)
     assert "DIGEST_SCHEDULE" in str(caught.value) and "crontab" in str(caught.value)
+
+
+def test_the_export_command_line_needs_no_slack_secrets_but_reads_them_when_set(monkeypatch):
+    for name in ("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(SettingsError):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("EXPORT_MAX_JOBS", "50")
+    settings = load_settings(slack=False, _env_file=None)
+    assert settings.export_max_jobs == 50 and settings.export_describe_concurrency == 4
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-real")
+    assert load_settings(slack=False, _env_file=None).slack_bot_token.get_secret_value() == "xoxb-real"
+    monkeypatch.setenv("EXPORT_DESCRIBE_CONCURRENCY", "0")
+    with pytest.raises(SettingsError, match="EXPORT_DESCRIBE_CONCURRENCY"):
+        load_settings(slack=False, _env_file=None)

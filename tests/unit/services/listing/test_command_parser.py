@@ -1,4 +1,5 @@
 import html
+from datetime import date
 
 import pytest
 from hypothesis import given
@@ -13,6 +14,7 @@ from services.listing.command_parser import (
     NAME_PATTERN,
     WATCH_ACTIONS,
     DigestCommand,
+    ExportCommand,
     HelpCommand,
     ListCommand,
     WatchCommand,
@@ -93,6 +95,13 @@ def assert_is_what_was_typed(result, words: list[str]) -> None:
         assert words[0].lower() == "digest" and result.action == words[1].lower() in DIGEST_ACTIONS
         assert result.group is None or result.group in words[2:]
         assert result.timezone is None or result.timezone.lower() in {word.lower() for word in words[2:]}
+    elif isinstance(result, ExportCommand):
+        assert words[0].lower() == "export"
+        assert result.group is None or result.group in words[1:]
+        assert result.status is None or result.status in [normalise_status(word) for word in words[1:]]
+        for word, day in (("since", result.since), ("until", result.until)):
+            assert day is None or (word in [w.lower() for w in words] and day.isoformat() in words)
+        assert result.since is None or result.until is None or result.since < result.until
     elif isinstance(result, WatchCommand):
         assert result.action == words[0].lower() in WATCH_ACTIONS
         assert result.job is None if result.action == "watching" else result.job == " ".join(words[1:])
@@ -160,7 +169,7 @@ def test_watch_keywords_need_exactly_their_words(text, token):
     assert caught.value.token == token
 
 
-@pytest.mark.parametrize("name", ["watch", "unwatch", "watching"])
+@pytest.mark.parametrize("name", ["watch", "unwatch", "watching", "export"])
 def test_a_dataset_group_named_like_a_keyword_is_reached_by_its_arn(name):
     arn = f"arn:aws:personalize:us-east-1:123456789012:dataset-group/{name}"
     assert parse_command(f"{arn} failed") == ListCommand(group=arn, status="FAILED")
@@ -169,3 +178,69 @@ def test_a_dataset_group_named_like_a_keyword_is_reached_by_its_arn(name):
     except CommandError:
         by_name = None
     assert not isinstance(by_name, ListCommand)
+
+
+# ---- export (issue 12) -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("export", ExportCommand()),
+        ("EXPORT failed", ExportCommand(status="FAILED")),
+        ("export media-feed", ExportCommand(group="media-feed")),
+        ("export completed media-feed since 2026-11-01",
+         ExportCommand(group="media-feed", status="COMPLETED", since=date(2026, 11, 1))),
+        ("export until 2026-12-01 since 2026-11-01 " + ARN,
+         ExportCommand(group=ARN, since=date(2026, 11, 1), until=date(2026, 12, 1))),
+        ("export Since 2026-02-28 UNTIL 2026-03-01", ExportCommand(since=date(2026, 2, 28), until=date(2026, 3, 1))),
+    ],
+)
+def test_parses_exports(text, expected):
+    assert parse_command(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "token", "problem"),
+    [
+        ("export since", "since", "needs a date"),
+        ("export since yesterday", "yesterday", "needs a date"),
+        ("export since 2026-13-01", "2026-13-01", "needs a date"),
+        ("export since 2026-02-30", "2026-02-30", "needs a date"),
+        ("export until 20261101", "20261101", "needs a date"),
+        ("export since 2026-11-01 since 2026-11-02", "since", "only once"),
+        ("export since 2026-11-02 until 2026-11-02", "2026-11-02", "before"),
+        ("export until 2026-11-02 since 2026-11-03", "2026-11-03", "before"),
+        ("export a b c", "c", "too many words"),
+        ("export failed pending", "pending", "only one status"),
+        ("export fa!led", "fa!led", "not a status"),
+    ],
+)
+def test_export_errors_name_the_offending_words(text, token, problem):
+    with pytest.raises(CommandError) as caught:
+        parse_command(text)
+    assert caught.value.token == token
+    assert problem in caught.value.problem
+
+
+def test_export_with_a_malformed_arn_is_refused_as_one():
+    with pytest.raises(MalformedArn):
+        parse_command("export arn:aws:personalize:us-east-1:1:dataset-group/x")
+
+
+EXPORT_WORDS = ["since", "UNTIL", "2026-11-01", "2026-12-01", "2026-02-30", "yesterday", "failed", "media-feed", ARN,
+                "x!", "arn:aws:s3:::b"]
+
+
+@given(st.lists(st.sampled_from(EXPORT_WORDS), max_size=6).map(lambda w: " ".join(["export", *w])))
+def test_any_export_parses_or_names_the_word_it_could_not_read(text):
+    words = text.split()
+    try:
+        result = parse_command(text)
+    except CommandError as err:
+        assert err.problem and err.token in words
+        named = escape_truncated(err.token, TOKEN_LIMIT)
+        assert usage_answer(err).startswith(f":warning: I did not understand `{named}`")
+    except MalformedArn as err:
+        assert err.arn in words
+    else:
+        assert_is_what_was_typed(result, words)

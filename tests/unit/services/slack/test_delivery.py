@@ -144,3 +144,13 @@ def test_any_logger_naming_a_response_url_is_redacted_at_any_level(redacting_log
 def test_other_urls_stay_readable(redacting_log):
     logging.getLogger("x").warning("see https://api.slack.com/messaging/webhooks and https://slack.com/api/auth.test")
     assert "https://api.slack.com/messaging/webhooks and https://slack.com/api/auth.test" in redacting_log.text
+
+
+def test_max_attempts_lowers_the_retries_of_one_message(slack):
+    slack.queue_response_url_reply(500, "oops", times=3)
+    url = slack.response_url("k")
+    sender = delivery()
+    assert sender.send(Respond(response_url=url), MESSAGE, max_attempts=1) is False
+    assert len(slack.response_posts("k")) == 1
+    assert sender.send(Respond(response_url=url), MESSAGE, max_attempts=9) is True  # never more than its own 3
+    assert [p.status for p in slack.response_posts("k")] == [500, 500, 500, 200]
