@@ -17,6 +17,14 @@ from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
 import handlers
 from blocks.digest import render_digest, render_no_failures
+from blocks.home import (
+    render_details_modal,
+    render_error_modal,
+    render_home,
+    render_home_unavailable,
+    render_home_unreadable,
+    render_loading_modal,
+)
 from blocks.watch import render_watch_notice
 from config import Settings
 from services.access import AccessPolicy
@@ -25,12 +33,16 @@ from services.aws.dataset_groups import DatasetGroupResolver
 from services.aws.personalize import PersonalizeGateway
 from services.background import BackgroundRunner
 from services.container import Services
+from services.digest.attention import AttentionRules
 from services.digest.commands import DigestCommands
 from services.digest.post import ChannelPacer
 from services.digest.render import DigestRenderer
 from services.digest.service import DigestService
 from services.export.service import ExportService
 from services.export.upload import DirectMessageUploader
+from services.home.service import HomeRenderers, HomeTab
+from services.home.snapshot import SharedSnapshot, SnapshotReader
+from services.home.view_model import HomeModelBuilder
 from services.listing.cursor import CursorCodec
 from services.listing.listing import JobListing
 from services.listing.paging import DeletionJobPager
@@ -41,6 +53,7 @@ from services.slack.delivery import ResponseDelivery
 from services.slack.retry import CappedRateLimitRetryHandler, rate_limit_wait_cap
 from services.storage.coordination import DeliveryLog
 from services.storage.export_leases import ExportLeases
+from services.storage.home_store import HomeSnapshotStore
 from services.storage.ledger import DigestLedger
 from services.storage.store import CursorStore, StateStore
 from services.storage.subscriptions import SubscriptionStore
@@ -102,8 +115,9 @@ def build_services(settings: Settings, *, state=None, gateway=None, metrics=None
     digest, digest_commands = build_digest(settings, state, gateway, resolver, access, schedule, metrics=metrics)
     audit = AuditLog(gateway, metrics=metrics)
     watches, watch_poller = build_watches(settings, state, gateway, resolver, access, audit)
+    listing = build_listing(settings, state, gateway, resolver, access)
     return Services(
-        listing=build_listing(settings, state, gateway, resolver, access),
+        listing=listing,
         access=access,
         audit=audit,
         background=BackgroundRunner(settings.worker_threads),
@@ -111,6 +125,8 @@ def build_services(settings: Settings, *, state=None, gateway=None, metrics=None
         digest_commands=digest_commands,
         digest=digest,
         digest_schedule=schedule,
+        home=build_home(settings, state, gateway, resolver, access, listing, digest.subscriptions, schedule,
+                        watches),
         watches=watches,
         watch_poller=watch_poller,
         metrics=metrics,
@@ -178,6 +194,25 @@ def build_digest(settings: Settings, state, gateway, resolver, access, schedule:
         configured_channels=settings.digest_channels,
     )
     return digest, digest_commands
+
+
+def build_home(settings: Settings, state, gateway, resolver, access, listing, subscriptions,
+               schedule: DigestSchedule, watches: WatchService) -> HomeTab:
+    """The Home tab: one read of the account per HOME_REFRESH_SECONDS, shared through the state store; the
+    digest's stuck-job and full-queue rules; each person's watches."""
+    rules = AttentionRules.from_settings(settings)
+    reader = SnapshotReader(gateway, resolver.groups, window=timedelta(days=settings.home_window_days),
+                            max_calls=settings.home_max_api_calls, read_back=rules.lookback)
+    store = HomeSnapshotStore(state.engine, key=f"{settings.aws_region}:{settings.home_window_days}d")
+    # The lease outlives a read: the AWS deadline, one attempt started just before it, and a margin.
+    snapshot = SharedSnapshot(store, reader, refresh_after=timedelta(seconds=settings.home_refresh_seconds),
+                              lease_for=timedelta(seconds=settings.aws_deadline_seconds + 30))
+    builder = HomeModelBuilder(access, subscriptions, schedule.describe, refresh_seconds=settings.home_refresh_seconds,
+                               details_value=listing.details_value, watches=watches.watching, rules=rules)
+    renderers = HomeRenderers(home=render_home, unavailable=render_home_unavailable, unreadable=render_home_unreadable,
+                              loading_modal=render_loading_modal, details_modal=render_details_modal,
+                              error_modal=render_error_modal)
+    return HomeTab(snapshot, builder, build_web_client(settings), renderers, access, listing, watches=watches)
 
 
 def build_app(settings: Settings, services):

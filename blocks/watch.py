@@ -157,7 +157,8 @@ def render_watch_started(job: DeletionJob, *, already: bool) -> dict:
             "blocks": [{"type": "section", "text": mrkdwn(text)}, _arn_context(job.arn)]}
 
 
-def _watch_line(watch: Watch) -> dict:
+def watch_section(watch: Watch) -> dict:
+    """One watch: its status when last seen, since when, and **Unwatch** (`watching`, the Home tab)."""
     text = (f"{status_badge(watch.last_status)} · *{_name(watch.job_name, watch.job_arn)}* ·"
             f" {_group(watch.dataset_group_arn)}\nLast checked {date_token(watch.last_checked_at)} · watched since"
             f" {date_token(watch.started_at)}")
@@ -184,7 +185,7 @@ def render_watching(watches: list[Watch], *, limit: int, note: str | None = None
                 " job in a list.")
     blocks.append({"type": "section", "text": mrkdwn(head)})
     shown = watches[:MAX_LISTED - len(blocks) - 1]
-    blocks += [_watch_line(watch) for watch in shown]
+    blocks += [watch_section(watch) for watch in shown]
     if len(shown) < len(watches):
         blocks.append({"type": "context", "elements": [
             mrkdwn(f"…and {len(watches) - len(shown)} more.", CONTEXT_TEXT_LIMIT)]})

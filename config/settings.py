@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     # How long a scheduler's lease lasts unrenewed: a dead leader is replaced within this (plus one renewal tick).
     scheduler_lease_seconds: float = Field(default=30.0, ge=5, le=600)
 
+    # Home tab (issue 13): one shared read of the account, at most every HOME_REFRESH_SECONDS.
+    home_refresh_seconds: int = Field(default=300, ge=30, le=86400)
+    home_window_days: int = Field(default=30, ge=1, le=365)
+    home_max_api_calls: int = Field(default=50, ge=1, le=1000)
+
     # Access control: empty means open.
     allowed_user_ids: CommaList = ()
     allowed_channel_ids: CommaList = ()

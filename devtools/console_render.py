@@ -129,14 +129,16 @@ def _field(obj: dict) -> Text:
 
 
 def _subject(blocks: list[dict], index: int) -> str:
-    """What an accessory button is about: the job name from the ARN line below it, else its section's first line."""
+    """What an accessory button is about: the job name from the ARN line below it, else the first bold part of its
+    section's first line after any status badge (the Home tab's `:x: *job-name* · group`), else that whole line."""
     following = blocks[index + 1] if index + 1 < len(blocks) else {}
     if following.get("type") == "context" and following.get("elements"):
         first = unescape(following["elements"][0].get("text", ""))
         if "/" in first and not any(ch.isspace() for ch in first):
             return first.rsplit("/", 1)[1]
-    text = (blocks[index].get("text") or {}).get("text", "")
-    subject = mrkdwn_to_text(text.split("\n", 1)[0]).plain
+    line = (blocks[index].get("text") or {}).get("text", "").split("\n", 1)[0]
+    bold = re.search(r"\*([^*\n]+)\*", _BADGE.sub("", line)) or re.search(r"\*([^*\n]+)\*", line)
+    subject = unescape(bold.group(1)) if bold else mrkdwn_to_text(line).plain
     return subject if len(subject) <= SUBJECT_LIMIT else subject[: SUBJECT_LIMIT - 1] + "…"
 
 

@@ -12,6 +12,7 @@ import os
 import secrets
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ from devtools.personalize_emulator import PersonalizeEmulator
 # RunningBot builds and serves the bot exactly as bot.py does and signs requests as Slack does; the tests drive
 # the bot through it too, so what the console shows is what the tests check.
 from devtools.running_bot import find_button, start_bot
+from devtools.slack_requests import app_home_opened_event
 from devtools.slack_stub import SlackStub
 from handlers.commands import COMMAND
 from runtime.signals import stop_signals_interrupt_main_thread
@@ -41,6 +43,8 @@ CHANNEL_MAX_WAIT = 15.0
 # An export's "preparing" and progress answers start with this; its last answer does not.
 EXPORT_WORKING = ":hourglass_flowing_sand:"
 EXPORT_TIMEOUT = 300.0
+# Who types at the demo's prompt: the user id of every command, click and Home tab.
+DEMO_USER = "U123"
 
 CONSOLE_HELP = """\
 This console stands in for Slack. Type what you would type there:
@@ -49,6 +53,7 @@ This console stands in for Slack. Type what you would type there:
   /deletion-jobs media-feed failed     failed jobs of one dataset group
   /deletion-jobs digest now            a digest, posted to this channel (once digests are set up)
   /deletion-jobs export failed         a CSV file of failed jobs for auditors, sent to your DM with the bot
+  home                                 open the app's Home tab (its buttons work like any other)
 Then, on the last answer that has buttons:
   next                                 press its Next page (or Continue) button
   3                                    press button [3]
@@ -140,6 +145,9 @@ class ConsoleSession:
     # Numbers and `next` refer to the latest answer that had buttons, as the message still on screen in Slack.
     last_with_buttons: dict | None = None
     choices: list[Choice] = field(default_factory=list)
+    # True when those buttons are on the Home tab: a click there is answered through views.*, not a response_url.
+    buttons_on_home: bool = False
+    user_id: str = DEMO_USER
 
     def handle(self, line: str) -> bool | None:
         """Run one input: True when it got an answer, False when not, None for `quit`."""
@@ -152,6 +160,8 @@ class ConsoleSession:
         if word in {"help", "?"}:
             self.out.print(Text(CONSOLE_HELP))
             return True
+        if word == "home":
+            return self._open_home()
         if word == "next":
             return self._press_next()
         if line.isdigit():
@@ -240,10 +250,56 @@ class ConsoleSession:
             self._say(f"There is no button [{number}] (buttons: {have}).")
             return False
         choice = self.choices[number - 1]
+        if self.buttons_on_home:
+            return self._click_on_home(choice)
         return self._click(choice.label, choice.action_id, choice.value)
 
     def _click(self, label: str, action_id: str, value: str) -> bool:
         return self._exchange(lambda: self.bot.click(action_id, value), f"pressed {label}")
+
+    def _open_home(self) -> bool:
+        """Opening the Home tab: Slack sends `app_home_opened`; the bot publishes the view (views.publish)."""
+        slack, before = self.bot.slack, len(self.bot.slack.views(user_id=self.user_id))
+        status, body, _ = self.bot.send_event(app_home_opened_event(self.user_id))
+        if status != 200:
+            self._say(f"The bot refused the Home tab's event: HTTP {status} {body[:200]}")
+            return False
+        views = self._wait_for(lambda: slack.views(user_id=self.user_id)[before:], "publish the Home tab")
+        if views is None:
+            return False
+        self._show_view(views[-1], "deletion-jobs · Home tab")
+        return True
+
+    def _click_on_home(self, choice: Choice) -> bool:
+        """A button on the Home tab: the answer is the Home tab published again, or a modal (views.open/update)."""
+        slack = self.bot.slack
+        published, updated = len(slack.views(user_id=self.user_id)), len(slack.views("views.update"))
+        status, body, _ = self.bot.click_view(choice.action_id, choice.value, user_id=self.user_id)
+        if status != 200:
+            self._say(f"The bot refused pressed {choice.label}: HTTP {status} {body[:200]}")
+            return False
+        answer = self._wait_for(
+            lambda: [("home", v) for v in slack.views(user_id=self.user_id)[published:]]
+            + [("modal", v) for v in slack.views("views.update")[updated:]], f"answer pressed {choice.label}")
+        if answer is None:
+            return False
+        kind, view = answer[-1]
+        self._show_view(view, "deletion-jobs · Home tab" if kind == "home" else "deletion-jobs · a modal over Home")
+        return True
+
+    def _wait_for(self, found, what: str) -> list | None:
+        give_up = time.monotonic() + self.timeout
+        while not found():
+            if time.monotonic() > give_up:
+                self._say(f"The bot did not {what} within {self.timeout:g} s. Run with --verbose to see its log.")
+                return None
+            time.sleep(0.05)
+        return found()
+
+    def _show_view(self, view: dict, title: str) -> None:
+        heading = (view.get("title") or {}).get("text")
+        self._show({"text": heading or "", "blocks": view.get("blocks") or []},
+                   title + (f": {heading}" if heading else ""), home=view.get("type") == "home")
 
     # ---- answers --------------------------------------------------------------------------------
 
@@ -285,13 +341,13 @@ class ConsoleSession:
         for message in self.bot.slack.messages()[before:]:
             self._show(message, f"deletion-jobs · posted in channel {message.get('channel')}")
 
-    def _show(self, message: dict, title: str) -> None:
+    def _show(self, message: dict, title: str, *, home: bool = False) -> None:
         self.out.print()
         self.out.print(Text(f"── {title} ──", style="dim"))
         self.out.print(render_message(message))
         choices = message_choices(message)
         if choices:
-            self.last_with_buttons, self.choices = message, choices
+            self.last_with_buttons, self.choices, self.buttons_on_home = message, choices, home
 
     def _say(self, text: str) -> None:
         self.out.print(Text(text, style="yellow"))

@@ -8,7 +8,18 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from devtools.slack_requests import block_action_body, post, sign, slash_command_body
+from devtools.slack_requests import (
+    FORM,
+    JSON,
+    app_home_opened_event,
+    block_action_body,
+    event_callback_body,
+    post,
+    retry_headers,
+    sign,
+    slash_command_body,
+    view_action_body,
+)
 
 
 @dataclass
@@ -44,8 +55,11 @@ class RunningBot:
         self._keys.append(key)
         return key
 
-    def send(self, body: str, *, secret: str | None = None, timestamp: int | None = None) -> tuple[int, str, float]:
-        return post(self.events_url, body, sign(secret or self.signing_secret, body, timestamp))
+    def send(self, body: str, *, secret: str | None = None, timestamp: int | None = None, content_type: str = FORM,
+             headers: dict[str, str] | None = None) -> tuple[int, str, float]:
+        """POST a body signed as Slack signs it (a form by default; events are JSON), with any `headers` added."""
+        signed = sign(secret or self.signing_secret, body, timestamp, content_type=content_type)
+        return post(self.events_url, body, {**signed, **(headers or {})})
 
     def command(self, text: str, *, user_id: str = "U123", channel_id: str = "C123", **kwargs) -> Ack:
         key = self._key()
@@ -63,6 +77,24 @@ class RunningBot:
         )
         status, answer, seconds = self.send(body)
         return Ack(status, answer, seconds, key)
+
+    def send_event(self, event: dict, *, event_id: str | None = None,
+                   retry_num: int | None = None) -> tuple[int, str, float]:
+        """Deliver an Events API callback as Slack does (JSON, signed); `retry_num` adds Slack's retry headers."""
+        body = event_callback_body(event, event_id=event_id)
+        return self.send(body, content_type=JSON, headers=retry_headers(retry_num) if retry_num is not None else None)
+
+    def home(self, user_id: str = "U123", *, timeout: float = 30) -> dict:
+        """Open the app's Home tab as `user_id`: the view the bot then publishes for them."""
+        before = len(self.slack.views(user_id=user_id))
+        status, body, _ = self.send_event(app_home_opened_event(user_id))
+        assert status == 200, (status, body)
+        return self.slack.wait_for_views(before + 1, user_id=user_id, timeout=timeout)[-1]
+
+    def click_view(self, action_id: str, value: str, *, user_id: str = "U123",
+                   view_type: str = "home") -> tuple[int, str, float]:
+        """Press a button on a view (the Home tab): the bot answers through views.*, not a response_url."""
+        return self.send(view_action_body(action_id=action_id, value=value, user_id=user_id, view_type=view_type))
 
     def answer(self, ack: Ack, timeout: float = 30) -> dict:
         """The message posted to that request's response_url."""

@@ -1,4 +1,4 @@
-"""Builds and sends signed requests the way Slack does: slash commands and button clicks.
+"""Builds and sends signed requests the way Slack does: slash commands, button clicks and Events API callbacks.
 
 Typical use::
 
@@ -26,15 +26,25 @@ VERIFICATION_TOKEN = "verification-token-unused"
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def sign(signing_secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:
-    """Headers Slack sends with `body`: v0 HMAC-SHA256 signature over `v0:{ts}:{body}`."""
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+
+
+def sign(signing_secret: str, body: str, timestamp: int | None = None, *, content_type: str = FORM) -> dict[str, str]:
+    """Headers Slack sends with `body`: v0 HMAC-SHA256 signature over `v0:{ts}:{body}`. Commands and clicks are
+    form-encoded; Events API callbacks are JSON (`content_type=JSON`)."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     digest = hmac.new(signing_secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
     return {
         "X-Slack-Request-Timestamp": ts,
         "X-Slack-Signature": f"v0={digest}",
-        "Content-Type": "application/x-www-form-urlencoded",
+        "Content-Type": content_type,
     }
+
+
+def retry_headers(retry_num: int, reason: str = "http_timeout") -> dict[str, str]:
+    """What Slack adds when it sends an event again: it saw no 200 within 3 s (`http_timeout`) or got an error."""
+    return {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": reason}
 
 
 def new_trigger_id() -> str:
@@ -117,6 +127,66 @@ def block_action_body(
     if message is not None:
         payload["message"] = message
     return urlencode({"payload": json.dumps(payload)})
+
+
+def view_action_body(
+    *,
+    action_id: str,
+    value: str,
+    block_id: str = "b",
+    user_id: str = "U123",
+    user_name: str = "ada",
+    team_id: str = "T1",
+    team_domain: str = "acme",
+    view_type: str = "home",
+    view_id: str = "VHOME0001",
+    trigger_id: str | None = None,
+) -> str:
+    """Form-encoded `payload=<json>` body of a click on a view (the Home tab, a modal): no channel, no
+    response_url; the answer goes through views.* with the `trigger_id` or the view's id."""
+    now = time.time()
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": team_id},
+        "api_app_id": API_APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "container": {"type": "view", "view_id": view_id},
+        "trigger_id": trigger_id or new_trigger_id(),
+        "team": {"id": team_id, "domain": team_domain},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": {"id": view_id, "team_id": team_id, "type": view_type, "blocks": [], "private_metadata": "",
+                 "callback_id": "", "state": {"values": {}}, "hash": f"{int(now)}.abc", "app_id": API_APP_ID,
+                 "bot_id": "BBOT"},
+        "actions": [_clicked_button(action_id, block_id, value, now)],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def new_event_id() -> str:
+    return "Ev" + secrets.token_hex(5).upper()
+
+
+def app_home_opened_event(user_id: str = "U123", *, tab: str = "home", channel: str = "D0HOME1") -> dict[str, Any]:
+    """The `event` of an `app_home_opened` callback: the person opened the app's Home (or Messages) tab."""
+    return {"type": "app_home_opened", "user": user_id, "channel": channel, "tab": tab,
+            "event_ts": f"{time.time():.6f}"}
+
+
+def event_callback_body(event: dict[str, Any], *, event_id: str | None = None, team_id: str = "T1") -> str:
+    """JSON body of an Events API delivery. Slack sends a retry with the same `event_id` (and retry headers)."""
+    return json.dumps({
+        "token": VERIFICATION_TOKEN,
+        "team_id": team_id,
+        "api_app_id": API_APP_ID,
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id or new_event_id(),
+        "event_time": int(time.time()),
+        "authorizations": [{"enterprise_id": None, "team_id": team_id, "user_id": "UBOT", "is_bot": True,
+                            "is_enterprise_install": False}],
+        "is_ext_shared_channel": False,
+    })
 
 
 def _clicked_button(action_id: str, block_id: str, value: str, now: float) -> dict[str, Any]:

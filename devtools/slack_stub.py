@@ -33,6 +33,7 @@ JSON_TYPE = "application/json; charset=utf-8"
 # Form fields that slack_sdk JSON-encodes when it sends a form body.
 _JSON_FIELDS = {"blocks", "attachments", "metadata", "view", "files"}
 _CHANNEL_METHODS = {"chat.postMessage", "chat.postEphemeral", "conversations.info"}
+_VIEW_METHODS = {"views.publish", "views.open", "views.update"}
 _AUTH_TEST = {
     "ok": True,
     "url": "https://acme.slack.com/",
@@ -230,6 +231,16 @@ class SlackStub(LocalHTTPServer):
         with self._cond:
             return list(self._history.get(_conversation(channel), []))
 
+    def views(self, method: str = "views.publish", *, user_id: str | None = None) -> list[dict[str, Any]]:
+        """The `view` of every accepted call of `method` (views.publish, views.open, views.update), oldest first;
+        for views.publish, only those published for `user_id` when given."""
+        return [c.params["view"] for c in self.calls(method)
+                if c.ok and (user_id is None or c.params.get("user_id") == user_id)]
+
+    def wait_for_views(self, n: int, *, user_id: str | None = None, method: str = "views.publish",
+                       timeout: float = 10) -> list[dict[str, Any]]:
+        return self._wait(lambda: self.views(method, user_id=user_id), n, timeout, f"{method} calls (user={user_id})")
+
     def response_posts(self, key: str | None = None) -> list[ResponsePost]:
         """Every POST to a response URL, accepted or not."""
         with self._cond:
@@ -338,7 +349,22 @@ class SlackStub(LocalHTTPServer):
             return _FILE_METHODS[method](self, params)
         if method == "auth.test":
             return dict(_AUTH_TEST)
+        if method in _VIEW_METHODS:
+            return self._view_answer(method, params)
         return {"ok": True}
+
+    def _view_answer(self, method: str, params: dict) -> dict:
+        """views.publish, views.open and views.update as Slack answers them, refusing what Slack refuses: a view
+        that is not an object, over 100 blocks (Home and modals), or a call without its user, trigger or view id."""
+        view = params.get("view")
+        needed = {"views.publish": "user_id", "views.open": "trigger_id", "views.update": "view_id"}[method]
+        if not isinstance(view, dict) or not params.get(needed):
+            return {"ok": False, "error": "invalid_arguments"}
+        if len(view.get("blocks") or []) > 100:
+            problem = "[ERROR] no more than 100 items allowed [json-pointer:/view/blocks]"
+            return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": [problem]}}
+        view_id = params.get("view_id") or f"V{self._next_ts().replace('.', '')}"
+        return {"ok": True, "view": {**view, "id": view_id}}
 
     def _channel_answer(self, method: str, params: dict) -> dict | None:
         """conversations.info's answer, or why a post to the channel is refused; None when it may be posted."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import actions, commands, deliveries, watches
+from handlers import actions, commands, deliveries, events, home, watches
 
 
 def register(app, services) -> None:
@@ -15,5 +15,8 @@ def register(app, services) -> None:
         next()
 
     commands.register(app)
+    # Before actions and watches: on the Home tab, Details opens a modal and Unwatch publishes Home again.
+    home.register(app)
     actions.register(app)
+    events.register(app)
     watches.register(app)

@@ -11,6 +11,7 @@ from services.digest.commands import DigestCommands
 from services.digest.service import DigestService
 from services.export.service import ExportService
 from services.export.upload import DirectMessageUploader
+from services.home.service import HomeTab
 from services.listing.listing import JobListing
 from services.metrics import Metrics
 from services.scheduling.scheduler import DigestSchedule
@@ -47,3 +48,5 @@ class Services:
     # Services by hand for other features may leave them out).
     export: ExportService | None = None
     export_uploader: DirectMessageUploader | None = None
+    # The Home tab.
+    home: HomeTab | None = None

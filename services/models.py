@@ -269,6 +269,81 @@ class Attention:
         return bool(self.stuck or self.full_queues)
 
 
+# ---- the Home tab ------------------------------------------------------------------------------------------
+
+# Personalize accepts at most this many PENDING deletion jobs per dataset group (FACTS.md).
+MAX_PENDING_JOBS = 5
+
+
+@dataclass(frozen=True)
+class GroupActivity:
+    """One dataset group in a read of the account: its deletion jobs created in the window, by status; how many
+    are PENDING now; when the last one failed; its recent failures (newest first, capped) and running jobs (oldest
+    first, capped, for the stuck rule)."""
+
+    arn: str
+    name: str
+    counts: dict[str, int]
+    pending: int = 0
+    last_failed_at: datetime | None = None
+    recent_failures: tuple[DeletionJob, ...] = ()
+    recent_failure_count: int = 0
+    running: tuple[DeletionJob, ...] = ()
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class HomeFailure:
+    """A recent failure on someone's Home tab, with the value of its Details button (None: no button)."""
+
+    job: DeletionJob
+    failed_at: datetime | None
+    details_value: str | None = None
+
+
+@dataclass(frozen=True)
+class HomeSubscription:
+    subscription: Subscription
+    schedule: str
+
+
+@dataclass(frozen=True)
+class HomeModel:
+    """What one person's Home tab shows: the shared read of the account (as of `read_at`), filtered by the
+    dataset group allowlist, and their own part (watches) with the workspace's digest subscriptions.
+
+    `groups` come those needing attention first; `failures` newest first, `failure_count` of them in all over the
+    last `failure_days`; `stuck` longest running first (`stuck_after` None: no stuck rule on this bot); `watches`
+    None when watches are not set up. `complete` False: the read stopped early, at jobs created `covers_since`.
+    `refresh_failure` names the error (a `services.errors` class) of a read that failed after `read_at`.
+    """
+
+    read_at: datetime
+    window_days: int
+    refresh_seconds: int
+    groups: tuple[GroupActivity, ...]
+    failures: tuple[HomeFailure, ...] = ()
+    failure_count: int = 0
+    failure_days: int = 7
+    stuck: tuple[StuckJob, ...] = ()
+    stuck_count: int = 0
+    stuck_after: timedelta | None = None
+    max_pending: int = MAX_PENDING_JOBS
+    subscriptions: tuple[HomeSubscription, ...] = ()
+    watches: tuple[Watch, ...] | None = None
+    complete: bool = True
+    covers_since: datetime | None = None
+    refresh_failure: str | None = None
+    refresh_failed_at: datetime | None = None
+
+    @property
+    def full_queues(self) -> tuple[GroupActivity, ...]:
+        return tuple(group for group in self.groups if group.pending >= self.max_pending)
+
+
 # ---- exports (services/export) ---------------------------------------------------------------------------
 
 

@@ -29,6 +29,10 @@ SCOPES_BY_METHOD = {
     # An export's file goes to the requester's DM (opened as above), never to a channel.
     "files.getUploadURLExternal": {"files:write"},
     "files.completeUploadExternal": {"files:write"},
+    # The Home tab (issue 13): publishing it, and the Details modal, need no scope.
+    "views.publish": set(),
+    "views.open": set(),
+    "views.update": set(),
     "auth.test": set(),
 }
 # slack_sdk helpers that make several Web API calls (slack_sdk/web/client.py files_upload_v2).
@@ -110,7 +114,8 @@ def test_http_manifest_sends_commands_and_clicks_to_the_path_the_app_serves(make
     interactivity = manifest["settings"]["interactivity"]
     assert interactivity["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is False
-    for url in (command_url, interactivity["request_url"]):
+    events_url = manifest["settings"]["event_subscriptions"]["request_url"]
+    for url in (command_url, interactivity["request_url"], events_url):
         assert url.startswith("https://") and url.endswith(EVENTS_PATH)
 
     # The path is Bolt's (an unsigned POST is refused with 401); any other path is not served.
@@ -133,7 +138,7 @@ def test_socket_manifest_has_socket_mode_and_no_urls():
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert "url" not in manifest["features"]["slash_commands"][0]
     assert "request_url" not in manifest["settings"]["interactivity"]
-    assert "event_subscriptions" not in manifest["settings"]
+    assert "request_url" not in manifest["settings"]["event_subscriptions"]
 
 
 def test_both_manifests_agree_apart_from_transport():
@@ -141,6 +146,7 @@ def test_both_manifests_agree_apart_from_transport():
     for manifest in (http, socket):
         manifest["features"]["slash_commands"][0].pop("url", None)
         manifest["settings"]["interactivity"].pop("request_url", None)
+        manifest["settings"]["event_subscriptions"].pop("request_url", None)
         manifest["settings"].pop("socket_mode_enabled")
     assert http == socket
 
@@ -157,6 +163,27 @@ def wsgi_post(application, path: str) -> str:
     }
     b"".join(application(environ, lambda status, headers, exc_info=None: statuses.append(status)))
     return statuses[0]
+
+
+_EVENT_LISTENER = re.compile(r"\bapp\.event\(\s*[\"']([a-z_]+)[\"']")
+
+
+def events_listened_to() -> set[str]:
+    """Event types the bot's listeners register (`app.event("app_home_opened")`)."""
+    return {name for path in (ROOT / "handlers").rglob("*.py") for name in _EVENT_LISTENER.findall(path.read_text())}
+
+
+@pytest.mark.parametrize("kind", MANIFESTS)
+def test_manifest_enables_the_home_tab_and_subscribes_to_exactly_the_events_the_code_listens_to(kind):
+    manifest = load(kind)
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    subscriptions = manifest["settings"]["event_subscriptions"]
+    assert sorted(subscriptions["bot_events"]) == sorted(events_listened_to()) == ["app_home_opened"]
+    assert "user_events" not in subscriptions, "the bot acts as itself, never as a user"
+
+
+def test_the_event_scan_finds_listeners():
+    assert _EVENT_LISTENER.findall('app.event("app_home_opened")(handle)') == ["app_home_opened"]
 
 
 @pytest.mark.parametrize("kind", MANIFESTS)

@@ -9,7 +9,7 @@ from services.errors import AwsResourceNotFound, JobNotFound, ListExpired
 from services.listing.command_parser import ListCommand
 from services.listing.cursor import CursorCodec
 from services.listing.paging import DeletionJobPager
-from services.models import Cursor, DeletionJobDetails, ListQuery, Page
+from services.models import STATUSES, Cursor, DeletionJob, DeletionJobDetails, ListQuery, Page
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,13 @@ class JobListing:
             raise JobNotFound(job_arn) from err
         self._access.check_group(details.job.dataset_group_arn, user_id=user_id)
         return DetailsView(details=details, back_value=back_value)
+
+    def details_value(self, job: DeletionJob) -> str:
+        """A Details button for a job shown outside a list (the Home tab): the same value a list's Details button
+        carries, its page being the first of that job's dataset group and status; ValueError when it cannot fit."""
+        status = job.status if job.status in STATUSES else None
+        back = self._codec.encode(Cursor.start(ListQuery(dataset_group_arn=job.dataset_group_arn, status=status)))
+        return self._codec.encode_details(job.arn, back)
 
     def back_value_of(self, details_value: str) -> str | None:
         """The list page a Details button came from, or None when the value does not verify."""

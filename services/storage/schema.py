@@ -2,7 +2,8 @@
 
 `StateStore.create_schema()` creates what this module declares, so the schema never depends on which other
 modules happened to be imported first. A feature that needs a table adds it here; its store module (cursors in
-`store.py`, `subscriptions.py`, `ledger.py`, `watches.py`) imports the table from here and owns the queries.
+`store.py`, `subscriptions.py`, `ledger.py`, `watches.py`, `home_store.py`) imports the table from here and owns
+the queries.
 
 Every `DateTime(timezone=True)` column is written in UTC (SQLite keeps no zone: see `store.stored_utc`).
 """
@@ -100,6 +101,21 @@ watches = Table(
     Index("ix_watches_job", "job_arn"),
 )
 
+# ---- the Home tab: one shared read of the account, and the lease to read it again ---------------------------
+
+home_snapshots = Table(
+    "home_snapshots",
+    metadata,
+    # One row per kind of read (region and window), so processes configured differently never fight.
+    Column("scope", String(64), primary_key=True),
+    Column("payload", Text, nullable=True),
+    Column("read_at", DateTime(timezone=True), nullable=True),
+    Column("lease_owner", String(80), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    # The last read that failed, and the name of its error (a services.errors class), for the back-off and Home.
+    Column("failed_at", DateTime(timezone=True), nullable=True),
+    Column("failure", String(64), nullable=True),
+)
 
 # ---- coordination: Slack deliveries seen (each request processed once), the scheduler lease --------------------
 

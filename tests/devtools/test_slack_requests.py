@@ -152,3 +152,29 @@ def test_post_times_out(slack):
 
     with pytest.raises(TimeoutError):
         post(slack.response_url(), "x", {}, timeout=0.1)
+
+
+def test_an_event_callback_is_signed_json_that_bolt_reads_as_slacks():
+    from devtools.slack_requests import JSON, app_home_opened_event, event_callback_body, retry_headers
+
+    body = event_callback_body(app_home_opened_event("U42"), event_id="Ev0123ABC")
+    headers = sign(SECRET, body, content_type=JSON) | retry_headers(1)
+    assert SignatureVerifier(SECRET).is_valid_request(body, headers)
+    assert headers["Content-Type"] == "application/json"
+    assert headers["X-Slack-Retry-Num"] == "1" and headers["X-Slack-Retry-Reason"] == "http_timeout"
+    request = BoltRequest(body=body, headers={k.lower(): [v] for k, v in headers.items()})
+    assert request.body["event_id"] == "Ev0123ABC"
+    assert request.body["event"] == {**request.body["event"], "type": "app_home_opened", "user": "U42", "tab": "home"}
+    assert request.context.team_id == "T1" and request.context.user_id == "U42"
+
+
+def test_a_click_on_a_view_carries_no_channel_and_no_response_url():
+    from devtools.slack_requests import view_action_body
+
+    parsed = parse_body(view_action_body(action_id="a", value="v", user_id="U7"),
+                        "application/x-www-form-urlencoded")
+    assert is_block_actions(parsed) and to_action(parsed)["value"] == "v"
+    assert parsed["container"]["type"] == "view" and parsed["view"]["type"] == "home"
+    assert "response_url" not in parsed and "channel" not in parsed
+    context = build_context(BoltContext(), parsed)
+    assert context.user_id == "U7" and context.response_url is None

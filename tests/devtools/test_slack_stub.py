@@ -287,3 +287,21 @@ def test_conversations_open_and_uploads_can_be_refused(slack, client):
     with pytest.raises(SlackApiError) as refused:
         client.conversations_open(users="U1")
     assert refused.value.response["error"] == "missing_scope"
+
+
+def test_views_are_recorded_and_refused_like_slack(slack, client):
+    view = {"type": "home", "blocks": BLOCKS}
+    answer = client.views_publish(user_id="U1", view=view)
+    assert answer["view"]["id"].startswith("V")
+    opened = client.views_open(trigger_id="1.2.abc", view={"type": "modal", "title": {"type": "plain_text",
+                                                                                       "text": "x"}, "blocks": BLOCKS})
+    client.views_update(view_id=opened["view"]["id"], view=view)
+    assert slack.views(user_id="U1") == [view] and slack.views(user_id="U2") == []
+    assert len(slack.views("views.open")) == 1 and slack.views("views.update") == [view]
+    with pytest.raises(SlackApiError) as refused:
+        client.views_publish(user_id="U1", view={"type": "home", "blocks": BLOCKS * 101})
+    assert refused.value.response["error"] == "invalid_arguments"
+    with pytest.raises(SlackApiError):
+        client.views_open(trigger_id="", view=view)
+    assert slack.views(user_id="U1") == [view]
+    assert slack.wait_for_views(1, user_id="U1") == [view]

@@ -103,6 +103,32 @@ def test_a_number_presses_details_and_back_returns_to_the_page(tmp_path):
     assert JOB_LINE.findall(back) == JOB_LINE.findall(listing)
 
 
+def test_home_shows_the_home_tab_and_its_buttons_work(tmp_path):
+    result = demo(tmp_path, "home", "2", "1")
+    assert_clean_exit(result)
+    home, details, refreshed = result.stdout.split("demo> ")[1:]
+    assert "── deletion-jobs · Home tab ──" in home
+    assert "Needs attention" in home and "Dataset groups · last 30 days" in home
+    for group in ("media-feed", "retail-recs", "news-personalization", "video-ranking"):
+        assert re.search(rf"^{group} · \d+ jobs?$", home, re.MULTILINE), group
+    assert re.search(r"PENDING slots: \d of 5 in use", home)
+    assert 'Invalid USER_ID "<!channel>"' in home
+    assert "[1] Refresh" in home
+    newest_failure = re.search(r"\[2\] Details: (\S+)$", home, re.MULTILINE).group(1)
+    assert f"Deletion job · {newest_failure}" in details and "a modal over Home" in details
+    assert "Records deleted: " in details
+    assert "── deletion-jobs · Home tab ──" in refreshed and f"[2] Details: {newest_failure}" in refreshed
+
+
+def test_a_watch_shows_on_home_and_unwatch_there_removes_it(tmp_path):
+    result = demo(tmp_path, "/deletion-jobs pending", "2", "home", "12")
+    assert_clean_exit(result)
+    listing, watched, home, unwatched = result.stdout.split("demo> ")[1:]
+    job = re.search(r"\[2\] Watch: (\S+)$", listing, re.MULTILINE).group(1)
+    assert f"[12] Unwatch: {job}" in home
+    assert "── deletion-jobs · Home tab ──" in unwatched and "You are not watching any deletion job" in unwatched
+
+
 def test_the_bot_answers_what_it_does_not_understand(tmp_path):
     result = demo(tmp_path, "/deletion-jobs frobnicate!", "/deletion-jobs help")
     assert_clean_exit(result)

@@ -23,6 +23,7 @@ from blocks.export import (
     render_export_preparing,
     render_export_progress,
 )
+from blocks.home import render_details_modal, render_error_modal, render_home, render_home_unreadable
 from blocks.job_list import ACTION_BACK, button, render_job_page
 from blocks.watch import (
     render_already_finished,
@@ -46,13 +47,17 @@ from services.models import (
     ExportFilter,
     ExportProgress,
     FullQueue,
+    GroupActivity,
+    HomeFailure,
+    HomeModel,
+    HomeSubscription,
     ListQuery,
     Page,
     StuckJob,
     Subscription,
     Watch,
 )
-from tests.helpers.blockkit import assert_valid_message, assert_whole_mrkdwn
+from tests.helpers.blockkit import assert_valid_message, assert_valid_view, assert_whole_mrkdwn
 
 NOW = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
 WINDOW = window_for(NOW - timedelta(hours=24), now=NOW, lookback=timedelta(hours=24))
@@ -224,6 +229,43 @@ def test_any_digest_with_stuck_jobs_and_full_queues_renders_valid(failed, group,
     for message, _ in render_digest(failed, window=WINDOW, dataset_group_arn=group, attention=needs):
         assert_valid_message(message)
     assert_valid_message(render_attention(needs, window=WINDOW, dataset_group_arn=group))
+
+
+# ---- the Home tab (issue 13) ------------------------------------------------------------------------------
+
+counts = st.dictionaries(st.one_of(st.sampled_from(STATUSES), hostile), st.integers(0, 10**7), max_size=6)
+activities = st.builds(GroupActivity, arn=group_arn, name=hostile, counts=counts, pending=st.integers(0, 10**4),
+                       last_failed_at=moment)
+home_models = st.builds(
+    HomeModel, read_at=st.just(NOW), window_days=st.integers(1, 365), refresh_seconds=st.integers(30, 86400),
+    groups=st.lists(activities, max_size=250).map(tuple),
+    failures=st.lists(st.builds(HomeFailure, job=jobs, failed_at=moment, details_value=st.one_of(st.none(), value)),
+                      max_size=10).map(tuple),
+    failure_count=st.integers(0, 10**6),
+    stuck=st.lists(st.builds(StuckJob, job=jobs, running_for=st.timedeltas(timedelta(0), timedelta(days=900))),
+                   max_size=10).map(tuple),
+    stuck_count=st.integers(0, 10**6),
+    stuck_after=st.one_of(st.none(), st.timedeltas(timedelta(minutes=1), timedelta(days=30))),
+    subscriptions=st.lists(st.builds(HomeSubscription, subscription=subscriptions, schedule=hostile),
+                           max_size=300).map(tuple),
+    watches=st.one_of(st.none(), st.lists(watches, max_size=20).map(tuple)),
+    complete=st.booleans(), covers_since=moment,
+    refresh_failure=st.one_of(st.none(), st.sampled_from(["AwsThrottled", "AwsTimeout"]), hostile),
+    refresh_failed_at=moment,
+)
+
+
+@given(model=home_models)
+def test_any_home_tab_renders_valid(model):
+    view = render_home(model)
+    assert_valid_view(view)
+
+
+@given(failure=st.one_of(st.none(), hostile), failed_at=moment, job=jobs, err=error_cases(hostile))
+def test_any_home_fallback_and_modal_renders_valid(failure, failed_at, job, err):
+    assert_valid_view(render_home_unreadable(failure, failed_at))
+    assert_valid_view(render_details_modal(DeletionJobDetails(job, None, None, None)))
+    assert_valid_view(render_error_modal(err))
 
 
 days = st.dates(min_value=datetime(1971, 1, 1).date(), max_value=datetime(2100, 1, 1).date())

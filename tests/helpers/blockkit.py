@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
 
 # Slack tokens the bot writes itself: dates, channel and user mentions. Any other `<` is text that escaped escaping.
 OUR_TOKENS = re.compile(r"<!date\^\d+\^[^<>|]*\|[^<>]*>|<#[CDG][A-Z0-9]+>|<@[UW][A-Z0-9]+>")
@@ -18,8 +19,11 @@ def _check_text(obj: dict, limit: int, where: str) -> None:
 
 def assert_within_limits(message: dict) -> None:
     assert message.get("text"), "every message needs a top-level text fallback"
-    blocks = message.get("blocks", [])
-    assert len(blocks) <= 50, f"{len(blocks)} blocks"
+    _check_blocks(message.get("blocks", []), 50)
+
+
+def _check_blocks(blocks: list[dict], max_blocks: int) -> None:
+    assert len(blocks) <= max_blocks, f"{len(blocks)} blocks"
     for index, block in enumerate(blocks):
         where = f"block {index} ({block['type']})"
         assert len(block.get("block_id", "")) <= 255, where
@@ -85,3 +89,14 @@ def assert_whole_mrkdwn(text: str) -> None:
     assert not re.search(r"&(?!amp;|lt;|gt;)", text), f"a bare or cut entity in {text[-300:]!r}"
     assert not re.search(r"<[^>]*(?:<|\Z)", text), f"a token cut open in {text[-300:]!r}"
     assert "<" not in OUR_TOKENS.sub("", text), f"a token the bot did not write in {text!r}"
+
+
+def assert_valid_view(view: dict) -> None:
+    """A Home tab or modal (`views.publish`, `views.open`): at most 100 blocks, each within Slack's limits by our
+    reading and by slack_sdk's validators (the view's too: title, close, type), every visible text whole."""
+    assert view["type"] in ("home", "modal"), view["type"]
+    assert view["blocks"], "a view needs at least one block"
+    _check_blocks(view["blocks"], 100)
+    View(**view).to_dict()  # raises when slack_sdk's view or block validators fail
+    for text in visible_texts({"text": "", "blocks": view["blocks"]})[1:]:
+        assert_whole_mrkdwn(text)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from slack_bolt.request import BoltRequest
 
 from devtools.running_bot import Ack, RunningBot, find_button, footer, job_arns, start_bot, walk
-from devtools.slack_requests import sign
+from devtools.slack_requests import FORM, sign
 
 __all__ = ["Ack", "InProcessBot", "RunningBot", "find_button", "footer", "job_arns", "start_bot",
            "start_in_process_bot", "walk"]
@@ -30,8 +30,9 @@ class InProcessBot(RunningBot):
     the answer is then posted from the bot's background pool, so tests wait for it on the Slack stub (bounded).
     """
 
-    def send(self, body: str, *, secret: str | None = None, timestamp: int | None = None) -> tuple[int, str, float]:
-        headers = sign(secret or self.signing_secret, body, timestamp)
+    def send(self, body: str, *, secret: str | None = None, timestamp: int | None = None, content_type: str = FORM,
+             headers: dict[str, str] | None = None) -> tuple[int, str, float]:
+        headers = {**sign(secret or self.signing_secret, body, timestamp, content_type=content_type), **(headers or {})}
         started = time.perf_counter()
         response = self.app.dispatch(BoltRequest(body=body, headers=headers))
         return response.status, response.body, time.perf_counter() - started
