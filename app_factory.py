@@ -7,7 +7,6 @@ makes the Bolt app with every listener registered. Nothing here reads the enviro
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from slack_bolt import App
@@ -31,7 +30,7 @@ from services.access import AccessPolicy
 from services.audit import AuditLog
 from services.aws.dataset_groups import DatasetGroupResolver
 from services.aws.personalize import PersonalizeGateway
-from services.background import BackgroundRunner
+from services.background import RELEASED_AFTER_RESPONSE, BackgroundRunner, release_handoff
 from services.container import Services
 from services.digest.attention import AttentionRules
 from services.digest.commands import DigestCommands
@@ -65,9 +64,6 @@ logger = logging.getLogger("deletion_jobs.factory")
 
 # One chat.postMessage can take three 10 s timeouts, a capped Retry-After wait and back-off: about 2 minutes.
 MIN_SAFE_CLAIM_TTL_MINUTES = 3
-
-# Bolt's own pool only runs ack() and hands work on, so it never waits on AWS.
-BOLT_LISTENER_THREADS = 16
 
 
 def build_web_client(settings: Settings, *, with_token: bool = True, server_retries: bool = True):
@@ -216,23 +212,41 @@ def build_home(settings: Settings, state, gateway, resolver, access, listing, su
 
 
 def build_app(settings: Settings, services):
-    """The Bolt app with every listener registered."""
-
-
+    """The Bolt app with every listener registered, acknowledging inline (see InlineAckApp)."""
     # Bolt reads SLACK_BOT_TOKEN from the environment itself and then warns that our client wins; it does, by
     # design (the client carries SLACK_API_URL and the retry handlers), so that start-up warning is noise.
     logging.getLogger("slack_bolt.App").addFilter(_DROP_CLIENT_PRIORITISED_WARNING)
-    app = App(
+    app = InlineAckApp(
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         # The token comes from `authorize` per request; this client only carries SLACK_API_URL and retries.
         client=build_web_client(settings, with_token=False),
         # Without this, Bolt calls auth.test before the first ack() of every process (and on every request
         # while Slack's API is unreachable): a slow or unreachable Slack API would miss the 3-second ack.
         authorize=_configured_token(settings.slack_bot_token.get_secret_value()),
-        listener_executor=ThreadPoolExecutor(max_workers=BOLT_LISTENER_THREADS, thread_name_prefix="bolt"),
+        process_before_response=True,
     )
     handlers.register(app, services)
     return app
+
+
+class InlineAckApp(App):
+    """Bolt acknowledging in the request's own thread, at the cost of parsing and the signature check alone.
+
+    Bolt's default runs each listener on a pool and polls for its ack() every 10 ms: an ack took 11-12 ms whatever
+    the listener did. With `process_before_response=True` the listener runs in the request's thread and its
+    ack() is the answer; every listener acks, then hands its slow half to the request's Handoff, which holds it
+    until the acknowledgement is written. Servers that write it themselves (web.py, Socket Mode) mark the
+    request and release the Handoff afterwards; for any other caller of `dispatch` it is released here, as
+    dispatch returns. Lazy listeners were the other way: Bolt starts them before the listener's answer is
+    returned, and runs each on a fresh thread, so their work still competes with the ack.
+    """
+
+    def dispatch(self, req):
+        try:
+            return super().dispatch(req)
+        finally:
+            if not req.context.get(RELEASED_AFTER_RESPONSE):
+                release_handoff(req.context)
 
 
 def _configured_token(token: str):

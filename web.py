@@ -16,6 +16,8 @@ import logging
 import re
 import time
 
+from services.background import RELEASED_AFTER_RESPONSE, release_handoff
+
 _logger = logging.getLogger("deletion_jobs.web")
 
 EVENTS_PATH = "/slack/events"
@@ -147,13 +149,35 @@ class SlackEvents:
         except Refused as refusal:
             _logger.warning("refused a request to %s: %d, %s", EVENTS_PATH, refusal.status, refusal.reason)
             return plain_response(start_response, refusal.status)
-        answer = self._app.dispatch(request)
+        # The listener's work waits until the answer is written: the server calls close() then (see AfterResponse).
+        request.context[RELEASED_AFTER_RESPONSE] = True
+        try:
+            answer = self._app.dispatch(request)
+        except BaseException:
+            release_handoff(request.context)
+            raise
         if self._metrics is not None:
             # From a complete request to Bolt's answer: what Slack waits for, less the network.
             self._metrics.ack(time.perf_counter() - started)
         response = WsgiHttpResponse(status=answer.status, headers=answer.headers, body=answer.body)
         start_response(response.status, response.get_headers())
-        return response.get_body()
+        return AfterResponse(response.get_body(), lambda: release_handoff(request.context))
+
+
+class AfterResponse:
+    """A WSGI answer whose `close()` starts the request's background work. WSGI servers call close() once the
+    answer is sent (PEP 3333; web_server's servers after writing it), so that work never competes with the
+    acknowledgement for the interpreter before it is on the wire."""
+
+    def __init__(self, chunks: list[bytes], then):
+        self._chunks = chunks
+        self._then = then
+
+    def __iter__(self):
+        return iter(self._chunks)
+
+    def close(self) -> None:
+        self._then()
 
 
 def plain_response(start_response, status: int, body: bytes | None = None, *,

@@ -19,6 +19,7 @@ import re
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import quote, unquote_to_bytes, urlsplit
@@ -28,8 +29,8 @@ from gunicorn.workers.gasgi import ASGIWorker
 
 logger = logging.getLogger("deletion_jobs.web")
 
-# Threads that run the WSGI app on complete requests. Bolt holds one for about 10 ms per request (its ack
-# poll, FACTS.md), so 8 acknowledge hundreds of requests a second; the slow work runs on the BackgroundRunner.
+# Threads that run the WSGI app on complete requests. Bolt holds one for about 2 ms per request (it acknowledges
+# inline: app_factory.InlineAckApp), so 8 acknowledge hundreds a second; the slow work runs on the BackgroundRunner.
 REQUEST_THREADS = 8
 # A request (head and body) must arrive within this; Slack sends each one at once. Idle connections are
 # closed after it too.
@@ -53,10 +54,26 @@ class WsgiAnswer:
     status: str
     headers: list[tuple[str, str]]
     body: bytes
+    # The app's close(), called once the answer is written (PEP 3333): web.py starts the request's work there.
+    close: Callable[[], None] | None = None
+
+    def closed(self) -> None:
+        """Call the app's close() (once the answer is written, or could not be); never raises."""
+        _close_quietly(self.close)
+
+
+def _close_quietly(close: Callable[[], None] | None) -> None:
+    if close is None:
+        return
+    try:
+        close()
+    except Exception:
+        logger.exception("the app's close() failed after an answer")
 
 
 def run_wsgi(app, environ: dict) -> WsgiAnswer:
-    """Call a WSGI app on a complete request and collect its answer (our app's answers are small)."""
+    """Call a WSGI app on a complete request and collect its answer (our app's answers are small). The caller
+    writes the answer, then calls its `closed()`."""
     started: dict = {}
 
     def start_response(status, headers, exc_info=None):
@@ -65,17 +82,15 @@ def run_wsgi(app, environ: dict) -> WsgiAnswer:
         started["status"], started["headers"] = status, list(headers)
         return lambda data: started.setdefault("written", []).append(data)
 
+    chunks = None
     try:
         chunks = app(environ, start_response)
-        try:
-            body = b"".join([*started.get("written", []), *chunks])
-        finally:
-            if hasattr(chunks, "close"):
-                chunks.close()
+        body = b"".join([*started.get("written", []), *chunks])
     except Exception:
         logger.exception("the app failed on %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+        _close_quietly(getattr(chunks, "close", None))
         return WsgiAnswer("500 Internal Server Error", [("Content-Type", "text/plain")], b"Internal Server Error")
-    return WsgiAnswer(started["status"], started["headers"], body)
+    return WsgiAnswer(started["status"], started["headers"], body, getattr(chunks, "close", None))
 
 
 def wsgi_environ(method: str, target: str, headers: list[tuple[str, str]], body: bytes, *, declared_length,
@@ -173,7 +188,10 @@ class AsgiBridge:
                                server=scope.get("server") or ("localhost", 80), client=scope.get("client"),
                                protocol=f"HTTP/{scope.get('http_version', '1.1')}")
         answer = await asyncio.get_running_loop().run_in_executor(self._pool, run_wsgi, self._app, environ)
-        await self._answer(send, answer)
+        try:
+            await self._answer(send, answer)
+        finally:
+            answer.closed()
 
     async def _receive_body(self, receive) -> bytes | None:
         chunks, size = [], 0
@@ -383,7 +401,10 @@ class BufferingHTTPServer:
         self._running.add(task)
         answer = await asyncio.get_running_loop().run_in_executor(self._pool, run_wsgi, self._app, environ)
         logger.debug("http %s %s %s", method, environ["PATH_INFO"], answer.status)
-        await self._write(writer, answer, head_only=method == "HEAD")
+        try:
+            await self._write(writer, answer, head_only=method == "HEAD")
+        finally:
+            answer.closed()
         if length is not None and length != len(body):
             await self._linger(reader, writer)
 

@@ -15,6 +15,7 @@ from blocks.job_list import (
     render_job_page,
 )
 from handlers.failures import failure_answer
+from handlers.handoff import hand_off
 from handlers.requests import Requester
 from services.errors import AccessRefused, BotError, ListExpired
 
@@ -27,8 +28,9 @@ LIST_ACTIONS = re.compile(
 def handle_list_action(ack, body, action, respond, context):
     ack()
     services = context["services"]
-    services.background.submit(
-        answer_click, services, Requester.from_action_body(body), action.get("action_id"), action.get("value"), respond
+    hand_off(
+        context, answer_click, services, Requester.from_action_body(body), action.get("action_id"), action.get("value"),
+        respond,
     )
 
 

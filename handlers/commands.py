@@ -7,6 +7,7 @@ from blocks.job_list import render_job_page
 from handlers.digest import answer_digest
 from handlers.exports import answer_export
 from handlers.failures import failure_answer
+from handlers.handoff import hand_off
 from handlers.requests import Requester
 from handlers.watches import answer_watch_command
 from services.listing.command_parser import DigestCommand, ExportCommand, HelpCommand, WatchCommand, parse_command
@@ -17,7 +18,7 @@ COMMAND = "/deletion-jobs"
 def handle_deletion_jobs(ack, command, respond, context):
     ack()
     services = context["services"]
-    services.background.submit(answer_command, services, Requester.from_command(command), command.get("text"), respond)
+    hand_off(context, answer_command, services, Requester.from_command(command), command.get("text"), respond)
 
 
 def answer_command(services, requester: Requester, text: str | None, respond) -> None:

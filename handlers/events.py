@@ -1,6 +1,6 @@
 """Events API listeners: `app_home_opened` publishes that person's Home tab.
 
-Bolt acknowledges an event itself, before the listener runs; the listener only hands the work to the background
+Bolt acknowledges an event itself once the listener has returned; the listener only hands the work to the background
 pool. Opening the app's Messages tab sends the same event with `tab: messages`: nothing to publish then.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from handlers.handoff import hand_off
 from handlers.home import publish_home
 from handlers.requests import Requester
 
@@ -24,7 +25,7 @@ def handle_app_home_opened(event, body, context):
     services = context["services"]
     if services.home is None:
         return
-    services.background.submit(publish_home, services, Requester(body.get("team_id"), user_id, None))
+    hand_off(context, publish_home, services, Requester(body.get("team_id"), user_id, None))
 
 
 def register(app) -> None:

@@ -9,6 +9,7 @@ import logging
 from blocks.home import ACTION_HOME_REFRESH
 from blocks.job_list import ACTION_DETAILS
 from blocks.watch import ACTION_UNWATCH
+from handlers.handoff import hand_off
 from handlers.requests import Requester
 
 logger = logging.getLogger(__name__)
@@ -35,13 +36,13 @@ def publish_home(services, requester: Requester, *, refresh: bool = False) -> No
 def handle_home_refresh(ack, body, context):
     ack()
     services = context["services"]
-    services.background.submit(publish_home, services, Requester.from_action_body(body), refresh=True)
+    hand_off(context, publish_home, services, Requester.from_action_body(body), refresh=True)
 
 
 def handle_home_details(ack, body, action, context):
     ack()
     services = context["services"]
-    services.background.submit(open_details, services, Requester.from_action_body(body), body.get("trigger_id"),
+    hand_off(context, open_details, services, Requester.from_action_body(body), body.get("trigger_id"),
                                action.get("value") or "")
 
 
@@ -54,7 +55,7 @@ def open_details(services, requester: Requester, trigger_id: str | None, value: 
 def handle_home_unwatch(ack, body, action, context):
     ack()
     services = context["services"]
-    services.background.submit(unwatch, services, Requester.from_action_body(body), action.get("value") or "")
+    hand_off(context, unwatch, services, Requester.from_action_body(body), action.get("value") or "")
 
 
 def unwatch(services, requester: Requester, job_arn: str) -> None:

@@ -16,6 +16,7 @@ from blocks.watch import (
     unwatched_note,
 )
 from handlers.failures import failure_answer
+from handlers.handoff import hand_off
 from handlers.requests import Requester
 from services.errors import NotWatching
 from services.listing.command_parser import CommandError, WatchCommand
@@ -53,9 +54,9 @@ def _start(services, job: str, requester: Requester, audit) -> dict:
 def handle_watch_action(ack, body, action, respond, context):
     ack()
     services = context["services"]
-    services.background.submit(
-        answer_watch_click, services, Requester.from_action_body(body), action.get("action_id"), action.get("value"),
-        respond,
+    hand_off(
+        context, answer_watch_click, services, Requester.from_action_body(body), action.get("action_id"),
+        action.get("value"), respond,
     )
 
 

@@ -87,8 +87,6 @@ def run_bot(settings: Settings) -> int:
         if metrics_server is not None:
             metrics_server.shutdown()
         services.background.shutdown(wait=True)
-        if services.dedupe is not None:
-            services.dedupe.shutdown()
     return 0
 
 

@@ -1,10 +1,10 @@
 """Socket Mode: the bot's WebSocket to Slack (slack_sdk's built-in client, which needs no WebSocket library).
 
-Slack sends each command, click and event as an envelope; Bolt's handler acknowledges it on the socket by
-`envelope_id` when the listener calls ack(), and the answer goes to the response_url as over HTTP. Slack replaces a
-connection every few hours (a `disconnect` message, then the close): the client opens a new one first and goes
-on. On SIGTERM the bot says goodbye with a WebSocket close frame, without reconnecting, and then finishes the
-answers it has already acknowledged.
+Slack sends each command, click and event as an envelope; the handler acknowledges it on the socket by
+`envelope_id` once the listener has called ack() and returned, and the answer goes to the response_url as over
+HTTP. Slack replaces a connection every few hours (a `disconnect` message, then the close): the client opens a
+new one first and goes on. On SIGTERM the bot says goodbye with a WebSocket close frame, without reconnecting,
+and then finishes the answers it has already acknowledged.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ import logging
 import time
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
-from slack_bolt.adapter.socket_mode.internals import run_bolt_app, send_response
+from slack_bolt.adapter.socket_mode.internals import build_headers, send_response
+from slack_bolt.request import BoltRequest
+
+from services.background import RELEASED_AFTER_RESPONSE, release_handoff
 
 logger = logging.getLogger("deletion_jobs.socket_mode")
 
@@ -25,7 +28,11 @@ CLOSE_WAIT_SECONDS = 3.0
 
 
 class MeteredSocketModeHandler(SocketModeHandler):
-    """Bolt's Socket Mode handler, timing each acknowledgement into deletion_jobs_ack_seconds."""
+    """Bolt's Socket Mode handler, timing each acknowledgement into deletion_jobs_ack_seconds.
+
+    As over HTTP, the app acknowledges inline (app_factory.InlineAckApp) and the listener's work is held until
+    the acknowledgement has been sent on the socket, so it never delays the ack.
+    """
 
     def __init__(self, app, app_token: str, *, metrics=None):
         super().__init__(app, app_token)
@@ -33,9 +40,14 @@ class MeteredSocketModeHandler(SocketModeHandler):
 
     def handle(self, client, req) -> None:
         started = time.perf_counter()
-        send_response(client, req, run_bolt_app(self.app, req), started)
-        if self._metrics is not None:
-            self._metrics.ack(time.perf_counter() - started)
+        request = BoltRequest(mode="socket_mode", body=req.payload, headers=build_headers(req))
+        request.context[RELEASED_AFTER_RESPONSE] = True
+        try:
+            send_response(client, req, self.app.dispatch(request), started)
+            if self._metrics is not None:
+                self._metrics.ack(time.perf_counter() - started)
+        finally:
+            release_handoff(request.context)
 
 
 def close_cleanly(handler: SocketModeHandler) -> None:

@@ -6,24 +6,19 @@ a proxy that retries, or a replay inside the 5-minute signature window, can deli
 are acknowledged and not processed. A copy is never dropped for carrying a retry header: the first copy may never
 have reached the bot. Two clicks of one button are two interactions with two `trigger_id`s and both run.
 
-The check runs on the path that acknowledges Slack, so it is bounded: when the database does not answer within
-`wait_seconds` (or is failing), the request is processed anyway, as before this check existed. A request answered
-twice is better than one not answered at all.
+The check runs after the acknowledgement, on the background pool, before the request's work (the request's
+Handoff gate, handlers/deliveries.py): a slow database never delays an ack. Its wait is bounded by the database's
+own (DATABASE_TIMEOUT_SECONDS); when the database fails, the request is processed anyway, as before this check
+existed. A request answered twice is better than one not answered at all.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 
 from sqlalchemy.exc import SQLAlchemyError
 
 logger = logging.getLogger(__name__)
-
-WAIT_SECONDS = 1.0
-CHECK_THREADS = 4
 
 
 def delivery_key(body: dict) -> str | None:
@@ -51,21 +46,16 @@ def delivery_kind(body: dict) -> str:
 class RequestDeduplicator:
     """`first_copy(body)`: True when this delivery should be processed, False for a copy already taken."""
 
-    def __init__(self, log, *, wait_seconds: float = WAIT_SECONDS, threads: int = CHECK_THREADS, metrics=None):
+    def __init__(self, log, *, metrics=None):
         self._log = log
-        self._wait = wait_seconds
         self._metrics = metrics
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dedupe")
-        # Checks waiting on a database that hangs are not queued without end: past this many, skip the check.
-        self._slots = threading.BoundedSemaphore(threads * 4)
 
     def first_copy(self, body: dict, *, retry_num: str | None = None) -> bool:
         key = delivery_key(body)
         if key is None:
             return True
         kind = delivery_kind(body)
-        taken = self._take(key, kind)
-        if taken is False:
+        if self._take(key, kind) is False:
             logger.info("a repeated delivery of a %s%s was acknowledged and not processed again: an earlier copy"
                         " was", kind, f" (Slack retry {retry_num})" if retry_num else "")
             if self._metrics is not None:
@@ -74,28 +64,11 @@ class RequestDeduplicator:
         return True
 
     def _take(self, key: str, kind: str) -> bool | None:
-        """True or False from the state store; None when it could not say in time (the request is processed)."""
-        if not self._slots.acquire(blocking=False):
-            logger.warning("could not check whether this %s was already processed (the database is not keeping"
-                           " up); processing it", kind)
-            return None
-        future = self._pool.submit(self._take_and_free, key)
+        """True or False from the state store; None when it could not say (the request is processed)."""
         try:
-            return future.result(timeout=self._wait)
-        except FutureTimeout:
-            logger.warning("could not check whether this %s was already processed (the database did not answer"
-                           " within %g s); processing it", kind, self._wait)
+            return self._log.take(key)
         except SQLAlchemyError as err:
             reason = str(getattr(err, "orig", None) or err).strip().splitlines()
             logger.warning("could not check whether this %s was already processed (the database does not answer:"
                            " %s); processing it", kind, reason[0] if reason else type(err).__name__)
         return None
-
-    def _take_and_free(self, key: str) -> bool:
-        try:
-            return self._log.take(key)
-        finally:
-            self._slots.release()
-
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -30,8 +30,4 @@ def test_fifty_commands_and_fifty_clicks_at_once(emulator, run_bot, slack, caplo
     second = [bot.answer(ack, timeout=60) for ack in clicks]
     assert all(job_arns(page) == expected[10:20] for page in second)
 
-    # The dedupe check gives up after 1 s and processes the request (fail-open, one WARNING each): a hundred
-    # requests at once on one SQLite file on a busy machine may hit that bound; the answers above are still exact.
-    problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING
-                and not r.getMessage().startswith("could not check whether this command was already processed")]
-    assert problems == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

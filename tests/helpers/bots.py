@@ -26,8 +26,9 @@ __all__ = ["Ack", "InProcessBot", "RunningBot", "find_button", "footer", "job_ar
 class InProcessBot(RunningBot):
     """A RunningBot without an HTTP server: `send` signs the body and dispatches it through the Bolt app.
 
-    `app.dispatch` returns at `ack()` (Bolt's default `process_before_response=False`), as the HTTP response does;
-    the answer is then posted from the bot's background pool, so tests wait for it on the Slack stub (bounded).
+    `app.dispatch` returns the ack (the app acknowledges inline, app_factory.InlineAckApp) and, as it returns,
+    releases the work the listener handed over; the answer is then posted from the bot's background pool, so
+    tests wait for it on the Slack stub (bounded).
     """
 
     def send(self, body: str, *, secret: str | None = None, timestamp: int | None = None, content_type: str = FORM,

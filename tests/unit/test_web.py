@@ -199,3 +199,23 @@ def test_the_cap_leaves_three_times_the_biggest_click_this_bot_can_receive():
                              response_url="https://hooks.slack.com/actions/T1/1/" + "x" * 24,
                              container_ephemeral=False)
     assert 3 * len(body) <= MAX_BODY_BYTES
+
+
+def test_the_work_of_a_command_starts_only_once_its_answer_is_written(dispatch_bot, emulator, slack, monkeypatch):
+    """The server calls close() after writing the 200 (PEP 3333): only then is the listing submitted."""
+    emulator.seed_realistic(jobs=30)
+    bot = dispatch_bot()
+    submitted = []
+    submit = bot.services.background.submit
+    monkeypatch.setattr(bot.services.background, "submit",
+                        lambda fn, *a, **k: submitted.append(fn) or submit(fn, *a, **k))
+    body = slash_command_body("failed", response_url=slack.response_url("after-close"))
+    statuses = []
+    answer = create_wsgi_app(bot.app, SIGNING_SECRET)(environ(body.encode(), headers=signed(body)),
+                                                      lambda status, headers, exc_info=None: statuses.append(status))
+    assert statuses == ["200 OK"] and b"".join(answer) == b""
+    assert submitted == [] and emulator.call_count() == 0  # acknowledged, nothing started
+    answer.close()
+    assert len(submitted) == 1
+    assert slack.wait_for_responses(1, key="after-close")[0]["blocks"]
+

@@ -253,3 +253,68 @@ def test_the_access_log_path_is_the_raw_path_with_nothing_unprintable_and_no_que
     assert loggable_path("/slack/events") == "/slack/events"
     assert loggable_path("/x%0Ay%1B[2J?token=secret") == "/x%0Ay%1B[2J"
     assert loggable_path('/a"b\x1bc\nd é') == "/a%22b%1Bc%0Ad%20%C3%A9"
+
+
+class ClosedAfterWriting:
+    """A WSGI answer whose close() (PEP 3333) notes what the client had received by then."""
+
+    def __init__(self, received):
+        self.received = received
+        self.seen_at_close: list[bytes] | None = None
+        self.closes = 0
+
+    def app(self, environ, start_response):
+        environ["wsgi.input"].read()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        answer = self
+
+        class Body(list):
+            def close(self):
+                answer.seen_at_close = list(answer.received())
+                answer.closes += 1
+
+        return Body([b"acknowledged"])
+
+
+def test_the_server_closes_the_answer_only_once_it_is_written(serve):
+    """web.py starts a request's work in close(): the client must already hold the whole answer by then. Here
+    close() waits for the client to have read it; a server that closed before writing would never get there."""
+    delivered = threading.Event()
+    closing = ClosedAfterWriting(lambda: [b"delivered"] if delivered.wait(PATIENCE) else [])
+    server = serve(closing.app)
+    with socket.create_connection(server.server_address[:2], timeout=PATIENCE) as sock:
+        sock.sendall(b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+        answer = b""
+        while not answer.endswith(b"acknowledged"):
+            chunk = sock.recv(65536)
+            assert chunk, answer
+            answer += chunk
+        delivered.set()
+    wait_for(lambda: closing.closes == 1)
+    assert closing.seen_at_close == [b"delivered"]
+
+
+def test_the_bridge_closes_the_answer_after_sending_it():
+    sent: list[dict] = []
+    closing = ClosedAfterWriting(lambda: [message.get("body", b"") for message in sent])
+    bridge = AsgiBridge(closing.app, max_body=1024)
+    scope = {"type": "http", "method": "POST", "path": "/slack/events", "raw_path": b"/slack/events",
+             "query_string": b"", "headers": [(b"content-length", b"2")], "http_version": "1.1"}
+    messages = [{"type": "http.request", "body": b"hi", "more_body": False}]
+
+    async def receive():
+        return messages.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(bridge(scope, receive, send))
+    bridge.shutdown()
+    assert closing.closes == 1 and closing.seen_at_close[-1] == b"acknowledged"
+
+
+def wait_for(condition, patience: float = PATIENCE) -> None:
+    deadline = time.monotonic() + patience
+    while not condition():
+        assert time.monotonic() < deadline, "did not happen in time"
+        time.sleep(0.01)

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlencode
 import pytest
 
 from devtools.slack_requests import block_action_body
+from services.background import Handoff
 from tests.helpers.blockkit import assert_within_limits
 from tests.helpers.bots import find_button, footer, job_arns
 from tests.helpers.logs import tracebacks
@@ -31,11 +32,11 @@ def bot(dispatch_bot, account):
 
 
 @pytest.fixture
-def submitted(bot, monkeypatch):
-    """What the click handed to the background pool (and still runs it)."""
+def submitted(monkeypatch):
+    """What the click handed over to run after its ack (the request's Handoff; the work still runs)."""
     calls = []
-    submit = bot.services.background.submit
-    monkeypatch.setattr(bot.services.background, "submit", lambda fn, *a, **k: calls.append(fn) or submit(fn, *a, **k))
+    submit = Handoff.submit
+    monkeypatch.setattr(Handoff, "submit", lambda self, fn, *a, **k: calls.append(fn) or submit(self, fn, *a, **k))
     return calls
 
 
