@@ -37,6 +37,9 @@ REQUEST_THREADS = 8
 READ_TIMEOUT_SECONDS = 10.0
 WRITE_TIMEOUT_SECONDS = 10.0
 MAX_HEAD_BYTES = 16 * 1024
+# Connections the kernel queues before `python bot.py` accepts them (gunicorn's default, the kernel caps it at
+# net.core.somaxconn): a burst of simultaneous commands must not overflow it.
+LISTEN_BACKLOG = 2048
 # Open connections per `python bot.py` process; past it new ones are closed at once. An idle connection costs
 # a socket and a few KB here, so the cap is about file descriptors: it stays FD_RESERVE under the process's
 # limit, leaving descriptors for the database, AWS and Slack.
@@ -284,6 +287,9 @@ class AsgiWorker(ASGIWorker):
         create_server = self.loop.create_server
 
         async def create_server_with_deadline(factory, *args, **kwargs):
+            # asyncio listens again on the socket it is given, with a backlog of 100 unless told: a burst of 200
+            # commands then overflowed it and the kernel's SYN retry made some acks wait a second. gunicorn's own.
+            kwargs.setdefault("backlog", self.cfg.backlog)
             return await create_server(lambda: FirstRequestDeadline(factory(), READ_TIMEOUT_SECONDS), *args,
                                        **kwargs)
 
@@ -314,7 +320,7 @@ class BufferingHTTPServer:
         self._max_connections = _within_descriptor_limit(max_connections)
         self._refused = 0
         # Slack bursts: let the kernel queue connections rather than refuse them.
-        self._socket = socket.create_server((host, port), backlog=128)
+        self._socket = socket.create_server((host, port), backlog=LISTEN_BACKLOG)
         self.server_address = self._socket.getsockname()
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="http")
         self._lock = threading.Lock()
@@ -353,7 +359,9 @@ class BufferingHTTPServer:
             if self._stopping:
                 return
             self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        server = await asyncio.start_server(self._connection, sock=self._socket, limit=MAX_HEAD_BYTES)
+        # asyncio listens again on the socket with a backlog of 100 unless told (a burst of 200 overflowed it).
+        server = await asyncio.start_server(self._connection, sock=self._socket, limit=MAX_HEAD_BYTES,
+                                            backlog=LISTEN_BACKLOG)
         try:
             await self._stop.wait()
         finally:

@@ -16,6 +16,7 @@ from devtools.slow_clients import SlowClients, wait_until_closed_by_server
 from tests.helpers.bots import job_arns
 from tests.helpers.credentials import BOT_TOKEN, SIGNING_SECRET
 from tests.helpers.gunicorn import PATIENCE, Gunicorn, procfile_command
+from tests.helpers.sockets import listen_backlog
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -230,6 +231,14 @@ def test_idle_and_half_sent_connections_are_closed(start_gunicorn):
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(PATIENCE) == 0
     assert "Forcing close" not in server.output() and "Traceback" not in server.output()
+
+
+def test_workers_listen_with_gunicorns_backlog(start_gunicorn):
+    """asyncio's create_server listens again with a backlog of 100 unless told; a burst of 200 commands
+    overflowed it and some acks waited a second for the kernel's SYN retry."""
+    server = start_gunicorn(WEB_CONCURRENCY="1")
+    server.wait_until_serving()
+    assert listen_backlog(server.port) == 2048  # gunicorn's `backlog` default
 
 
 def head(path: str = "/healthz", *, fields: int = 0, field_size: int = 100) -> bytes:

@@ -318,3 +318,13 @@ def wait_for(condition, patience: float = PATIENCE) -> None:
     while not condition():
         assert time.monotonic() < deadline, "did not happen in time"
         time.sleep(0.01)
+
+
+def test_python_bot_py_listens_with_room_for_a_burst(serve):
+    """asyncio listens again with a backlog of 100 unless told: 200 simultaneous commands overflowed it."""
+    from tests.helpers.sockets import listen_backlog
+    from web_server import LISTEN_BACKLOG
+
+    server = serve()
+    exchange(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # the event loop is serving
+    assert listen_backlog(server.server_address[1]) == LISTEN_BACKLOG
