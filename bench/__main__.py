@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
                                                              2 if args.quick else 5),
             "paging_cost": lambda: paging_cost(emulator, slack, database),
             "digest_cost": lambda: digest_cost(emulator, slack, f"sqlite:///{tmp}/digest.sqlite3"),
-            "digest_scopes": lambda: digest_scopes(emulator, slack, tmp),
+            "digest_scopes": lambda: digest_scopes(slack, tmp),
             "watch_poll_cost": lambda: watch_poll_cost(emulator, slack, f"sqlite:///{tmp}/watch.sqlite3"),
             "digest_stuck_cost": lambda: digest_stuck_cost(emulator, slack, f"sqlite:///{tmp}/stuck.sqlite3"),
             "export_cost": lambda: export_cost(emulator, slack, f"sqlite:///{tmp}/export.sqlite3", quick=args.quick),
