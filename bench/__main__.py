@@ -1,7 +1,9 @@
 """`python -m bench`: the figures behind the bot's speed and cost claims, printed and written to BENCHMARKS.md.
 
 Everything runs on this machine against the local stand-ins in `devtools/`: the Personalize emulator and the
-Slack stub, over HTTP on loopback. Options: `--quick` for fewer repetitions, `--out FILE`.
+Slack stub, over HTTP on loopback. Options: `--quick` for fewer repetitions, `--only STEP` (repeatable), `--out FILE`.
+The steps live in bench/acks.py (acknowledgements), bench/costs.py (AWS calls) and here; bench/servers.py starts
+the servers they measure.
 """
 
 from __future__ import annotations
@@ -288,6 +290,28 @@ STEPS = ("ack_latency", "slow_aws", "slow_clients", "identical_commands", "first
          "rendering", "load")
 
 
+def _steps(args, emulator, slack, tmp: str) -> dict:
+    """Every step, by name, in the order they run (STEPS)."""
+    database = f"sqlite:///{tmp}/bench.sqlite3"
+    return {
+        "ack_latency": lambda: ack_latency(emulator, slack, database, 40 if args.quick else 300),
+        "slow_aws": lambda: slow_aws(emulator, slack, database, 50 if args.quick else 200),
+        "slow_clients": lambda: slow_clients(emulator, slack, database, 20 if args.quick else 100),
+        "identical_commands": lambda: identical_commands(emulator, slack, f"sqlite:///{tmp}/identical.sqlite3"),
+        "first_page_latency": lambda: first_page_latency(emulator, slack, f"sqlite:///{tmp}/first.sqlite3",
+                                                         2 if args.quick else 5),
+        "paging_cost": lambda: paging_cost(emulator, slack, database),
+        "digest_cost": lambda: digest_cost(emulator, slack, f"sqlite:///{tmp}/digest.sqlite3"),
+        "digest_scopes": lambda: digest_scopes(slack, tmp),
+        "watch_poll_cost": lambda: watch_poll_cost(emulator, slack, f"sqlite:///{tmp}/watch.sqlite3"),
+        "digest_stuck_cost": lambda: digest_stuck_cost(emulator, slack, f"sqlite:///{tmp}/stuck.sqlite3"),
+        "export_cost": lambda: export_cost(emulator, slack, f"sqlite:///{tmp}/export.sqlite3", quick=args.quick),
+        "steady_state": lambda: steady_state(emulator, slack, database, 100 if args.quick else 1000),
+        "rendering": rendering,
+        "load": lambda: load(emulator, slack, f"sqlite:///{tmp}/load.sqlite3", 100 if args.quick else 1000),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
@@ -300,30 +324,22 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp, PersonalizeEmulator() as emulator, \
             SlackStub(response_url_max_uses=None) as slack:
         emulator.seed_realistic(jobs=300)
-        database = f"sqlite:///{tmp}/bench.sqlite3"
-        steps = {
-            "ack_latency": lambda: ack_latency(emulator, slack, database, 40 if args.quick else 300),
-            "slow_aws": lambda: slow_aws(emulator, slack, database, 50 if args.quick else 200),
-            "slow_clients": lambda: slow_clients(emulator, slack, database, 20 if args.quick else 100),
-            "identical_commands": lambda: identical_commands(emulator, slack, f"sqlite:///{tmp}/identical.sqlite3"),
-            "first_page_latency": lambda: first_page_latency(emulator, slack, f"sqlite:///{tmp}/first.sqlite3",
-                                                             2 if args.quick else 5),
-            "paging_cost": lambda: paging_cost(emulator, slack, database),
-            "digest_cost": lambda: digest_cost(emulator, slack, f"sqlite:///{tmp}/digest.sqlite3"),
-            "digest_scopes": lambda: digest_scopes(slack, tmp),
-            "watch_poll_cost": lambda: watch_poll_cost(emulator, slack, f"sqlite:///{tmp}/watch.sqlite3"),
-            "digest_stuck_cost": lambda: digest_stuck_cost(emulator, slack, f"sqlite:///{tmp}/stuck.sqlite3"),
-            "export_cost": lambda: export_cost(emulator, slack, f"sqlite:///{tmp}/export.sqlite3", quick=args.quick),
-            "steady_state": lambda: steady_state(emulator, slack, database, 100 if args.quick else 1000),
-            "rendering": rendering,
-            "load": lambda: load(emulator, slack, f"sqlite:///{tmp}/load.sqlite3", 100 if args.quick else 1000),
-        }
+        steps = _steps(args, emulator, slack, tmp)
+        assert tuple(steps) == STEPS, "STEPS lists every step, in order"
         for name, step in steps.items():
             if args.only and name not in args.only:
                 continue
             for row in step():
                 rows.append(row)
                 print(f"{row[0]}: {row[1]}  ({row[2]})", flush=True)
+    out = args.out or (None if args.quick or args.only else str(ROOT / "BENCHMARKS.md"))
+    if out:
+        Path(out).write_text(_table(rows, args))
+        print(f"\nwrote {out}")
+    return 0
+
+
+def _table(rows: list[tuple[str, str, str]], args) -> str:
     command = "python -m bench" + (" --quick" if args.quick else "") + "".join(f" --only {s}" for s in args.only or ())
     lines = [
         "# Benchmarks",
@@ -337,11 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         *[f"| {name} | {value} | {notes} |" for name, value, notes in rows],
         "",
     ]
-    out = args.out or (None if args.quick or args.only else str(ROOT / "BENCHMARKS.md"))
-    if out:
-        Path(out).write_text("\n".join(lines))
-        print(f"\nwrote {out}")
-    return 0
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -102,8 +102,12 @@ def first_page_latency(emulator, slack, database, repeats: int, latency: float =
     return [(f"First page of `/deletion-jobs failed`, every AWS call taking {latency * 1000:.0f} ms: command to"
              " answer at the Slack stub (median)", f"{median_ms(seconds):.0f} ms",
              f"{repeats} commands one after another, after a warm-up; LIST_CACHE_SECONDS=0 so every command reads"
-             f" AWS; AWS calls per command (ListDataDeletionJobs, all) {sorted(set(calls))}; {_jobs(emulator)} jobs"
-             " in the account, 10 % FAILED; gunicorn as in the Procfile, one worker")]
+             f" AWS; AWS calls per command: {_per_command(calls)}; {_jobs(emulator)} jobs in the account, 10,000 of"
+             " them in one group, 10 % FAILED; gunicorn as in the Procfile, one worker")]
+
+
+def _per_command(calls: list[tuple[int, int]]) -> str:
+    return ", ".join(f"{listed} ListDataDeletionJobs of {total} in all" for listed, total in sorted(set(calls)))
 
 
 def _digest_run(emulator, slack, database: str, subscriptions: list[tuple[str, str | None]]) -> dict:
