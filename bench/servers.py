@@ -108,3 +108,14 @@ def median_ms(values: list[float]) -> float:
 def p95_ms(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[max(0, int(len(ordered) * .95) - 1)] * 1000
+
+
+def listen_overflows() -> int | None:
+    """The kernel's count of connections dropped because a listen queue was full (Linux; None elsewhere). Each
+    such client retransmits its SYN after about a second: a burst that overflows shows up as ~1 s acks."""
+    try:
+        lines = [line.split() for line in Path("/proc/net/netstat").read_text().splitlines()
+                 if line.startswith("TcpExt:")]
+        return int(dict(zip(lines[0], lines[1], strict=True))["ListenOverflows"])
+    except (OSError, IndexError, KeyError, ValueError):
+        return None
