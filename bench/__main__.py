@@ -1,7 +1,9 @@
 """`python -m bench`: the figures behind the bot's speed and cost claims, printed and written to BENCHMARKS.md.
 
 Everything runs on this machine against the local stand-ins in `devtools/`: the Personalize emulator and the
-Slack stub, over HTTP on loopback. Options: `--quick` for fewer repetitions, `--out FILE`.
+Slack stub, over HTTP on loopback. Options: `--quick` for fewer repetitions, `--only STEP` (repeatable), `--out FILE`.
+The steps live in bench/acks.py (acknowledgements), bench/costs.py (AWS calls) and here; bench/servers.py starts
+the servers they measure.
 """
 
 from __future__ import annotations
@@ -10,14 +12,11 @@ import argparse
 import math
 import os
 import platform
-import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,164 +24,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.acks import ack_latency, slow_aws, slow_clients  # noqa: E402
+from bench.costs import digest_scopes, first_page_latency, identical_commands  # noqa: E402
+from bench.servers import SECRET, TOKEN, Server, env_for, procfile_web_command, send_command  # noqa: E402
 from devtools._http import free_port  # noqa: E402
 from devtools.personalize_emulator import PersonalizeEmulator  # noqa: E402
-from devtools.slack_requests import block_action_body, post, sign, slash_command_body  # noqa: E402
+from devtools.slack_requests import block_action_body, post, sign  # noqa: E402
 from devtools.slack_stub import SlackStub  # noqa: E402
 
-SECRET = "bench-signing-secret"
-TOKEN = "xoxb-bench-token"
-
-
-def procfile_web_command() -> str:
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.startswith("web:"):
-            return line.split(":", 1)[1].strip()
-    raise SystemExit("Procfile has no web: line")
-
-
-class Server:
-    """A process started from a shell command line, with $PORT set, waited on until /healthz answers."""
-
-    def __init__(self, command: str, env: dict, port: int):
-        self.port = port
-        # The server's own output goes to a file, shown if it fails to start.
-        self.log = tempfile.NamedTemporaryFile("w+", prefix="bench-server-", suffix=".log", delete=False)  # noqa: SIM115
-        self.process = subprocess.Popen(
-            ["bash", "-c", command], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise SystemExit(f"server did not start: {command}; its output is in {self.log.name}")
-
-    @property
-    def events_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/slack/events"
-
-    def rss_mb(self) -> float:
-        import psutil
-
-        parent = psutil.Process(self.process.pid)
-        return sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)]) / 2**20
-
-    def stop(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.log.close()
-
-
-def env_for(emulator: PersonalizeEmulator, slack: SlackStub, database: str, port: int, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DIGEST_", "ALLOWED_"))}
-    env.update({
-        "PORT": str(port), "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": slack.api_url, "AWS_ENDPOINT_URL_PERSONALIZE": emulator.url,
-        "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1",
-        "DATABASE_URL": database, "LOG_LEVEL": "WARNING", "RUN_SCHEDULER": "false",
-        "PATH": str(ROOT / ".venv" / "bin") + os.pathsep + os.environ.get("PATH", ""),
-    })
-    env.update(extra)
-    return env
-
-
-def send_command(url: str, slack: SlackStub, text: str, key: str) -> tuple[int, float]:
-    body = slash_command_body(text, response_url=slack.response_url(key))
-    status, _, seconds = post(url, body, sign(SECRET, body))
-    return status, seconds
-
-
-def median_ms(values: list[float]) -> float:
-    return statistics.median(values) * 1000
-
-
 # ---- the figures -----------------------------------------------------------------------------------
-
-
-def ack_latency(emulator, slack, database, rounds: int) -> list[tuple[str, str, str]]:
-    command = procfile_web_command()
-    bare_command = command.replace("web:create_app()", "bench.bare_app:create_app()")
-    bot_port, bare_port = free_port(), free_port()
-    bot = Server(command, env_for(emulator, slack, database, bot_port), bot_port)
-    bare = Server(bare_command, env_for(emulator, slack, database, bare_port), bare_port)
-    try:
-        for server in (bot, bare):  # warm both up: imports, first connections, thread pools
-            for i in range(20):
-                send_command(server.events_url, slack, "FAILED", f"warm-{server.port}-{i}")
-        ours, baseline = [], []
-        for i in range(rounds):
-            for server, sink in ((bot, ours), (bare, baseline)) if i % 2 == 0 else ((bare, baseline), (bot, ours)):
-                status, seconds = send_command(server.events_url, slack, "FAILED", f"ack-{server.port}-{i}")
-                assert status == 200, status
-                sink.append(seconds)
-        slack.wait_for_responses(rounds + 20, timeout=120)
-    finally:
-        bot.stop()
-        bare.stop()
-    ratio = statistics.median(ours) / statistics.median(baseline)
-    return [
-        ("Ack latency, `/deletion-jobs FAILED`, gunicorn as in the Procfile (median)", f"{median_ms(ours):.2f} ms",
-         f"{rounds} requests, alternating with the bare app; p95 {sorted(ours)[int(rounds * .95) - 1] * 1000:.2f} ms"),
-        ("Ack latency, bare Bolt app that only calls ack() (median)", f"{median_ms(baseline):.2f} ms",
-         "same gunicorn command and machine, same run"),
-        ("Ack latency ratio, bot / bare (goal ≤ 1.1)", f"{ratio:.3f}", "ratio of medians"),
-    ]
-
-
-def slow_aws(emulator, slack, database, concurrency: int = 50) -> list[tuple[str, str, str]]:
-    port = free_port()
-    server = Server(procfile_web_command(), env_for(emulator, slack, database, port), port)
-    try:
-        send_command(server.events_url, slack, "FAILED", "slow-warm")
-        slack.wait_for_responses(1, key="slow-warm", timeout=60)
-        emulator.latency = 2.0
-        start = time.perf_counter()
-        keys = [f"slow-{i}" for i in range(concurrency)]
-        with ThreadPoolExecutor(concurrency) as pool:
-            acks = list(pool.map(lambda k: send_command(server.events_url, slack, "FAILED", k), keys))
-        for key in keys:
-            slack.wait_for_responses(1, key=key, timeout=300)
-        last_page = time.perf_counter() - start
-    finally:
-        emulator.latency = 0
-        server.stop()
-    assert all(status == 200 for status, _ in acks)
-    slowest = max(seconds for _, seconds in acks)
-    return [
-        (f"Slowest ack of {concurrency} simultaneous commands, every AWS call taking 2 s (goal < 1 s)",
-         f"{slowest * 1000:.1f} ms", f"median {median_ms([s for _, s in acks]):.1f} ms"),
-        (f"Time until the last of the {concurrency} pages arrived", f"{last_page:.2f} s",
-         "each page needs at least one 2 s ListDataDeletionJobs call"),
-    ]
-
-
-def slow_clients(emulator, slack, database, commands: int, count: int = 40) -> list[tuple[str, str, str]]:
-    """Acks while `count` clients send their headers a line every half second (slow loris), under gunicorn."""
-    from devtools.slow_clients import SlowClients
-
-    port = free_port()
-    server = Server(procfile_web_command(), env_for(emulator, slack, database, port), port)
-    try:
-        send_command(server.events_url, slack, "FAILED", "loris-warm")
-        with SlowClients(("127.0.0.1", port), count=count, interval=0.5, lines=120) as slow:
-            acks = [send_command(server.events_url, slack, "FAILED", f"loris-{i}") for i in range(commands)]
-            during = not slow.finished.is_set()
-        for i in range(commands):
-            slack.wait_for_responses(1, key=f"loris-{i}", timeout=120)
-    finally:
-        server.stop()
-    assert all(status == 200 for status, _ in acks) and during, "commands were not acknowledged meanwhile"
-    seconds = [s for _, s in acks]
-    return [(f"Slowest ack of {commands} commands while {count} slow-loris clients are connected (goal < 1 s)",
-             f"{max(seconds) * 1000:.1f} ms", f"median {median_ms(seconds):.1f} ms; gunicorn as in the Procfile")]
 
 
 def paging_cost(emulator, slack, database) -> list[tuple[str, str, str]]:
@@ -435,8 +285,31 @@ def load(emulator, slack, database, total: int) -> list[tuple[str, str, str]]:
         server.stop()
 
 
-STEPS = ("ack_latency", "slow_aws", "slow_clients", "paging_cost", "digest_cost", "watch_poll_cost",
-         "digest_stuck_cost", "export_cost", "steady_state", "rendering", "load")
+STEPS = ("ack_latency", "slow_aws", "slow_clients", "identical_commands", "first_page_latency", "paging_cost",
+         "digest_cost", "digest_scopes", "watch_poll_cost", "digest_stuck_cost", "export_cost", "steady_state",
+         "rendering", "load")
+
+
+def _steps(args, emulator, slack, tmp: str) -> dict:
+    """Every step, by name, in the order they run (STEPS)."""
+    database = f"sqlite:///{tmp}/bench.sqlite3"
+    return {
+        "ack_latency": lambda: ack_latency(emulator, slack, database, 40 if args.quick else 300),
+        "slow_aws": lambda: slow_aws(emulator, slack, database, 50 if args.quick else 200),
+        "slow_clients": lambda: slow_clients(emulator, slack, database, 20 if args.quick else 100),
+        "identical_commands": lambda: identical_commands(emulator, slack, f"sqlite:///{tmp}/identical.sqlite3"),
+        "first_page_latency": lambda: first_page_latency(emulator, slack, f"sqlite:///{tmp}/first.sqlite3",
+                                                         2 if args.quick else 5),
+        "paging_cost": lambda: paging_cost(emulator, slack, database),
+        "digest_cost": lambda: digest_cost(emulator, slack, f"sqlite:///{tmp}/digest.sqlite3"),
+        "digest_scopes": lambda: digest_scopes(slack, tmp),
+        "watch_poll_cost": lambda: watch_poll_cost(emulator, slack, f"sqlite:///{tmp}/watch.sqlite3"),
+        "digest_stuck_cost": lambda: digest_stuck_cost(emulator, slack, f"sqlite:///{tmp}/stuck.sqlite3"),
+        "export_cost": lambda: export_cost(emulator, slack, f"sqlite:///{tmp}/export.sqlite3", quick=args.quick),
+        "steady_state": lambda: steady_state(emulator, slack, database, 100 if args.quick else 1000),
+        "rendering": rendering,
+        "load": lambda: load(emulator, slack, f"sqlite:///{tmp}/load.sqlite3", 100 if args.quick else 1000),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -451,26 +324,22 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp, PersonalizeEmulator() as emulator, \
             SlackStub(response_url_max_uses=None) as slack:
         emulator.seed_realistic(jobs=300)
-        database = f"sqlite:///{tmp}/bench.sqlite3"
-        steps = {
-            "ack_latency": lambda: ack_latency(emulator, slack, database, 40 if args.quick else 300),
-            "slow_aws": lambda: slow_aws(emulator, slack, database),
-            "slow_clients": lambda: slow_clients(emulator, slack, database, 20 if args.quick else 100),
-            "paging_cost": lambda: paging_cost(emulator, slack, database),
-            "digest_cost": lambda: digest_cost(emulator, slack, f"sqlite:///{tmp}/digest.sqlite3"),
-            "watch_poll_cost": lambda: watch_poll_cost(emulator, slack, f"sqlite:///{tmp}/watch.sqlite3"),
-            "digest_stuck_cost": lambda: digest_stuck_cost(emulator, slack, f"sqlite:///{tmp}/stuck.sqlite3"),
-            "export_cost": lambda: export_cost(emulator, slack, f"sqlite:///{tmp}/export.sqlite3", quick=args.quick),
-            "steady_state": lambda: steady_state(emulator, slack, database, 100 if args.quick else 1000),
-            "rendering": rendering,
-            "load": lambda: load(emulator, slack, f"sqlite:///{tmp}/load.sqlite3", 100 if args.quick else 1000),
-        }
+        steps = _steps(args, emulator, slack, tmp)
+        assert tuple(steps) == STEPS, "STEPS lists every step, in order"
         for name, step in steps.items():
             if args.only and name not in args.only:
                 continue
             for row in step():
                 rows.append(row)
                 print(f"{row[0]}: {row[1]}  ({row[2]})", flush=True)
+    out = args.out or (None if args.quick or args.only else str(ROOT / "BENCHMARKS.md"))
+    if out:
+        Path(out).write_text(_table(rows, args))
+        print(f"\nwrote {out}")
+    return 0
+
+
+def _table(rows: list[tuple[str, str, str]], args) -> str:
     command = "python -m bench" + (" --quick" if args.quick else "") + "".join(f" --only {s}" for s in args.only or ())
     lines = [
         "# Benchmarks",
@@ -484,11 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         *[f"| {name} | {value} | {notes} |" for name, value, notes in rows],
         "",
     ]
-    out = args.out or (None if args.quick or args.only else str(ROOT / "BENCHMARKS.md"))
-    if out:
-        Path(out).write_text("\n".join(lines))
-        print(f"\nwrote {out}")
-    return 0
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
