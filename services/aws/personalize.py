@@ -170,6 +170,10 @@ class PersonalizeGateway:
         return self._client
 
     @property
+    def page_cache(self) -> JobPageCache | None:
+        return self._page_cache
+
+    @property
     def region(self) -> str:
         return self._client.meta.region_name
 
