@@ -10,6 +10,7 @@ waiting on it gets the same error, and the next request calls again. Waiters do 
 failure is most likely throttling or an outage, and fifty retries at once are what we are avoiding.
 
 Per process: gunicorn workers each keep their own. Bounded: at most `max_entries` pages (oldest dropped first).
+A kept JobsPage is handed to every request that asks for it: callers read it, never change it.
 """
 
 from __future__ import annotations
