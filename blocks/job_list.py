@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from blocks.jobs import STATUS_LABEL, job_arn_context, job_summary_text
 from blocks.mrkdwn import (
     BUTTON_TEXT_LIMIT,
     CONTEXT_TEXT_LIMIT,
     HEADER_TEXT_LIMIT,
+    date_token,
     escape,
     fallback,
     mrkdwn,
@@ -24,6 +27,9 @@ ACTION_WATCH = "deletion_jobs.watch"
 MAX_BLOCKS = 50
 # Slack's limit on a button's value: a Watch or Unwatch button carries the job ARN (at most 256 from AWS).
 ARN_VALUE_LIMIT = 2000
+# A page built from data older than this (pages are shared between requests for LIST_CACHE_SECONDS) says when
+# that data was read; a fresher one says nothing.
+SHOW_READ_TIME_AFTER = timedelta(seconds=5)
 
 
 def list_title(status: str | None, dataset_group_arn: str | None) -> str:
@@ -68,6 +74,14 @@ def _job_blocks(jobs: list[DeletionJob], details_values: list[str] | None, room:
     return blocks
 
 
+def read_time_note(page: Page) -> str:
+    """` · as of <time>` when the page's data was read from AWS more than SHOW_READ_TIME_AFTER before it was built."""
+    age = page.data_age
+    if age is None or age <= SHOW_READ_TIME_AFTER:
+        return ""
+    return f" · as of {date_token(page.read_at, '{time_secs}')}"
+
+
 def render_job_page(
     page: Page,
     *,
@@ -98,6 +112,7 @@ def render_job_page(
         )
     elif page.next_cursor is None and page.jobs:
         footer += " · end of list"
+    footer += read_time_note(page)
     blocks.append({"type": "context", "elements": [mrkdwn(footer, CONTEXT_TEXT_LIMIT)]})
 
     if next_value:

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     page_size: int = Field(default=10, ge=1, le=20)
     max_api_calls_per_page: int = Field(default=5, ge=1, le=50)
     cursor_ttl_hours: float = Field(default=24.0, gt=0)
+    # ListDataDeletionJobs pages shared between requests (per process) for this long; 0: every request calls AWS.
+    list_cache_seconds: int = Field(default=15, ge=0, le=300)
 
     # Export (`/deletion-jobs export`, `python bot.py export`)
     # DescribeDataDeletionJob calls in flight at once, per process, whoever asked: Personalize throttles reads.

@@ -79,10 +79,11 @@ class DatasetGroup:
 
 @dataclass(frozen=True)
 class JobsPage:
-    """One `ListDataDeletionJobs` answer."""
+    """One `ListDataDeletionJobs` answer, and when it arrived (UTC; None when not known, e.g. a test's fake)."""
 
     jobs: list[DeletionJob]
     next_token: str | None
+    read_at: datetime | None = None
 
 
 # ---- the listing ------------------------------------------------------------------------------------------
@@ -142,6 +143,17 @@ class Page:
     api_calls: int
     # True when the page stopped early (call budget or deadline): the button says Continue, not Next page.
     partial: bool = False
+    # When the oldest API page it was built from was read from AWS, and when it was built (pages may be shared
+    # between requests for LIST_CACHE_SECONDS); None when not known.
+    read_at: datetime | None = None
+    built_at: datetime | None = None
+
+    @property
+    def data_age(self) -> timedelta | None:
+        """How old its data was when the page was built."""
+        if self.read_at is None or self.built_at is None:
+            return None
+        return as_utc(self.built_at) - as_utc(self.read_at)
 
     @property
     def first_number(self) -> int:

@@ -29,16 +29,28 @@ class DatasetGroupResolver:
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._lock = threading.Lock()
+        # Held while ListDatasetGroups is read: fifty people naming a group at once cost one walk, not fifty.
+        self._reading = threading.Lock()
         self._cached: tuple[float, list[DatasetGroup]] | None = None
 
     def groups(self) -> list[DatasetGroup]:
+        cached = self._fresh()
+        if cached is not None:
+            return cached
+        with self._reading:
+            cached = self._fresh()  # read by the request this one waited for
+            if cached is not None:
+                return cached
+            groups = self._gateway.list_dataset_groups()
+            with self._lock:
+                self._cached = (self._clock(), groups)
+            return groups
+
+    def _fresh(self) -> list[DatasetGroup] | None:
         with self._lock:
             if self._cached and self._clock() - self._cached[0] < self._cache_seconds:
                 return self._cached[1]
-        groups = self._gateway.list_dataset_groups()
-        with self._lock:
-            self._cached = (self._clock(), groups)
-        return groups
+        return None
 
     def resolve(self, name_or_arn: str) -> DatasetGroup:
         if is_arn(name_or_arn):

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import boto3
 from botocore.config import Config
@@ -29,6 +29,7 @@ from botocore.exceptions import (
 from botocore.parsers import ResponseParserError
 
 from services import errors
+from services.aws.page_cache import JobPageCache, page_key
 from services.aws.token_walk import TokenWalk
 from services.models import DatasetGroup, DeletionJob, DeletionJobDetails, JobsPage
 
@@ -142,11 +143,13 @@ class CallScope:
 class PersonalizeGateway:
     """The bot's Personalize calls. Thread-safe: one client, per-thread call scopes."""
 
-    def __init__(self, client, *, deadline_seconds: float = 20.0, metrics=None):
+    def __init__(self, client, *, deadline_seconds: float = 20.0, metrics=None, page_cache: JobPageCache | None = None):
         self._client = client
         self._deadline_seconds = deadline_seconds
-        # services.metrics.Metrics: each call counted by operation and outcome, and timed.
+        # services.metrics.Metrics: each call counted by operation and outcome, and timed (real calls only).
         self._metrics = metrics
+        # ListDataDeletionJobs pages shared between requests (LIST_CACHE_SECONDS); None: every page is a call.
+        self._page_cache = page_cache
         self._local = threading.local()
         client.meta.events.register("before-send.personalize", self._before_send)
         client.meta.events.register("before-parse.personalize", self._before_parse)
@@ -159,11 +162,16 @@ class PersonalizeGateway:
         # discard and re-open connections ("Connection pool is full"), found by the load test.
         config = CLIENT_CONFIG.merge(Config(max_pool_connections=max(settings.worker_threads, 10)))
         client = session.client("personalize", region_name=settings.aws_region, config=config)
-        return cls(client, deadline_seconds=settings.aws_deadline_seconds, metrics=metrics)
+        cache = JobPageCache(settings.list_cache_seconds) if settings.list_cache_seconds > 0 else None
+        return cls(client, deadline_seconds=settings.aws_deadline_seconds, metrics=metrics, page_cache=cache)
 
     @property
     def client(self):
         return self._client
+
+    @property
+    def page_cache(self) -> JobPageCache | None:
+        return self._page_cache
 
     @property
     def region(self) -> str:
@@ -219,14 +227,29 @@ class PersonalizeGateway:
     def list_jobs_page(
         self, *, dataset_group_arn: str | None = None, next_token: str | None = None, max_results: int = MAX_RESULTS
     ) -> JobsPage:
+        """One page, from the page cache when there is one (a kept page, or the same call in flight: neither counts
+        as a call in the request's scope or the metrics); a waiter gives up at its scope's deadline."""
+        def read() -> JobsPage:
+            return self._read_jobs_page(dataset_group_arn, next_token, max_results)
+
+        if self._page_cache is None:
+            return read()
+        scope = self.current_scope()
+        wait_seconds = scope.time_left() if scope is not None else self._deadline_seconds
+        key = page_key(self.region, dataset_group_arn, max_results, next_token)
+        return self._page_cache.get(key, read, wait_seconds=wait_seconds)
+
+    def _read_jobs_page(self, dataset_group_arn: str | None, next_token: str | None, max_results: int) -> JobsPage:
         params: dict = {"maxResults": max_results}
         if dataset_group_arn:
             params["datasetGroupArn"] = dataset_group_arn
         if next_token:
             params["nextToken"] = next_token
         answer = self._call("list_data_deletion_jobs", params)
+        read_at = datetime.now(UTC)
         items = self._listed("list_data_deletion_jobs", answer, "dataDeletionJobs", _JOB_FIELDS)
-        return JobsPage(jobs=[DeletionJob.from_api(item) for item in items], next_token=answer.get("nextToken") or None)
+        return JobsPage(jobs=[DeletionJob.from_api(item) for item in items], next_token=answer.get("nextToken") or None,
+                        read_at=read_at)
 
     def list_dataset_groups(self) -> list[DatasetGroup]:
         groups: list[DatasetGroup] = []

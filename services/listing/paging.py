@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 
 from services.aws.personalize import MAX_RESULTS
 from services.aws.token_walk import TokenWalk
@@ -48,8 +50,10 @@ class DeletionJobPager:
         max_calls: int = 5,
         api_page_size: int = MAX_RESULTS,
         visible: Callable[[DeletionJob], bool] | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self._gateway = gateway
+        self._now = now
         self._visible = visible
         self._page_size = page_size
         self._max_calls = max_calls
@@ -64,6 +68,12 @@ class DeletionJobPager:
         return matches
 
     def page(self, cursor: Cursor) -> Page:
+        """The page at `cursor`, stamped with when its oldest API page was read from AWS and when it was built."""
+        read_times: list[datetime] = []
+        page = self._walk(cursor, read_times)
+        return replace(page, read_at=min(read_times, default=None), built_at=self._now())
+
+    def _walk(self, cursor: Cursor, read_times: list[datetime]) -> Page:
         query = cursor.query
         matches = self._matches(query.status)
         # `position` is the last job passed: where a page that stops early resumes.
@@ -84,6 +94,8 @@ class DeletionJobPager:
                 logger.warning("page stopped at the request deadline after %d calls, %d jobs scanned", calls, scanned)
                 return self._stopped_early(cursor, found, token, position, scanned, calls)
             calls += 1
+            if api_page.read_at is not None:
+                read_times.append(api_page.read_at)
             items = api_page.jobs
             for index in range(resume_point(items, position), len(items)):
                 job = items[index]

@@ -3,8 +3,9 @@
 Jobs:
 
 - `digest:default`: DIGEST_SCHEDULE (crontab) in DIGEST_TIMEZONE, for every subscription without its own time;
-- `digest:channel:<id>`: daily at the subscription's HH:MM in its time zone;
-- `digest:sync`: every minute, adds, replaces and removes the per-channel jobs to match the subscriptions table,
+- `digest:at:<HH:MM>@<zone>`: daily at that time, for every subscription with that own time and time zone, in
+  one run: thirty channels at 09:00 read AWS once, not thirty times (a run reads each scope once);
+- `digest:sync`: every minute, adds and removes the own-time jobs to match the subscriptions table,
   so `/deletion-jobs digest subscribe` and `unsubscribe` take effect without a restart; and, until it has worked
   once, stores DIGEST_CHANNELS as subscriptions (it needs AWS when DIGEST_DATASET_GROUP is a name, and the
   database: either may be down when the scheduler starts);
@@ -57,8 +58,15 @@ SYNC_INTERVAL_SECONDS = 60
 DEFAULT_JOB_ID = "digest:default"
 SYNC_JOB_ID = "digest:sync"
 CATCH_UP_JOB_ID = "digest:catch-up"
-CHANNEL_JOB_PREFIX = "digest:channel:"
+TIME_JOB_PREFIX = "digest:at:"
 WATCH_JOB_ID = "watch:poll"
+
+
+def time_job_id(when: tuple[str, str]) -> str:
+    """`digest:at:09:00@Europe/Berlin`: the job of every subscription with that own time and zone."""
+    at_time, timezone = when
+    return f"{TIME_JOB_PREFIX}{at_time}@{timezone}"
+
 
 class WallClockCronTrigger(CronTrigger):
     """A CronTrigger that fires once for a wall-clock time that happens twice when DST ends.
@@ -120,6 +128,12 @@ class DigestSchedule:
             return self.own_trigger(subscription.at_time, subscription.timezone)
         return self.default_trigger()
 
+    def own_time(self, subscription: Subscription) -> tuple[str, str] | None:
+        """(HH:MM, time zone) of a subscription with its own time (no zone: the bot's); None for the default."""
+        if not subscription.at_time:
+            return None
+        return subscription.at_time, subscription.timezone or self.timezone
+
     def next_run(self, subscription: Subscription, now: datetime | None = None) -> datetime | None:
         return self.trigger_for(subscription).get_next_fire_time(None, now or utcnow())
 
@@ -180,8 +194,9 @@ class DigestScheduler:
             **({"executors": executors} if executors else {}),
         )
         self.scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
-        # channel id → (at_time, timezone) of the per-channel job now scheduled
-        self._channel_jobs: dict[str, tuple[str, str | None]] = {}
+        # channel id → its own (at_time, timezone), and the own times that have a job now
+        self._channel_times: dict[str, tuple[str, str]] = {}
+        self._time_jobs: set[tuple[str, str]] = set()
         self._configured_synced = False
 
     def start(self) -> None:
@@ -248,10 +263,17 @@ class DigestScheduler:
         if channels:
             self._digest.run(channels)
 
-    def run_channel(self, channel_id: str) -> None:
-        subscription = self._subscriptions.get(channel_id)
-        if subscription is not None and subscription.at_time:
-            self._digest.run([channel_id])
+    def run_at(self, at_time: str, timezone: str) -> None:
+        """One run for every subscription whose own time is `at_time` in `timezone`, as the table says now."""
+        try:
+            channels = [s.channel_id for s in self._subscriptions.list()
+                        if self._schedule.own_time(s) == (at_time, timezone)]
+        except SQLAlchemyError as err:
+            logger.error("digest at %s %s not run: the database does not answer (%s); the next run covers its"
+                         " window", at_time, timezone, database_reason(err))
+            return
+        if channels:
+            self._digest.run(channels)
 
     def run_catch_up(self, channel_ids: list[str]) -> None:
         logger.info("digest: catching up the digest missed while the scheduler was down, for %s",
@@ -276,7 +298,7 @@ class DigestScheduler:
             logger.error("digest scheduler: could not read the subscriptions, the database does not answer (%s);"
                          " trying again in %d s", database_reason(err), self._sync_seconds)
             return
-        self._sync_channel_jobs(subscriptions)
+        self._sync_own_times(subscriptions)
 
     def _sync_configured(self, *, at_start_up: bool) -> bool:
         retry = f"; the scheduler tries again every {self._sync_seconds} s"
@@ -288,30 +310,33 @@ class DigestScheduler:
             logger.error("%s. DIGEST_CHANNELS were not synced%s", err, retry)
             return False
 
-    def _sync_channel_jobs(self, subscriptions: list[Subscription]) -> None:
-        wanted = {s.channel_id: (s.at_time, s.timezone) for s in subscriptions if s.at_time}
-        for channel_id in list(self._channel_jobs):
+    def _sync_own_times(self, subscriptions: list[Subscription]) -> None:
+        wanted = {s.channel_id: self._schedule.own_time(s) for s in subscriptions if s.at_time}
+        for channel_id in list(self._channel_times):
             if channel_id not in wanted:
-                job_id = CHANNEL_JOB_PREFIX + channel_id
-                if self.scheduler.get_job(job_id):
-                    self.scheduler.remove_job(job_id)
-                del self._channel_jobs[channel_id]
+                del self._channel_times[channel_id]
                 logger.info("digest scheduler: removed %s's own schedule", channel_id)
         for channel_id, when in wanted.items():
-            if self._channel_jobs.get(channel_id) == when:
-                continue
+            if self._channel_times.get(channel_id) != when:
+                self._channel_times[channel_id] = when
+                logger.info("digest scheduler: %s gets its digest daily at %s %s", channel_id, *when)
+        self._sync_time_jobs(set(self._channel_times.values()))
+
+    def _sync_time_jobs(self, times: set[tuple[str, str]]) -> None:
+        """One job per own time in use: channels due at the same moment share one run, and so their reads."""
+        for when in self._time_jobs - times:
+            if self.scheduler.get_job(time_job_id(when)):
+                self.scheduler.remove_job(time_job_id(when))
+        for when in times - self._time_jobs:
             at_time, timezone = when
-            job_id = CHANNEL_JOB_PREFIX + channel_id
-            if self.scheduler.get_job(job_id):
+            if self.scheduler.get_job(time_job_id(when)):
                 # replace_existing does not reach jobs added before the scheduler started: remove it ourselves.
-                self.scheduler.remove_job(job_id)
+                self.scheduler.remove_job(time_job_id(when))
             self.scheduler.add_job(
-                self.run_channel, self._schedule.own_trigger(at_time, timezone), args=[channel_id],
-                id=job_id, name=f"digest for {channel_id}", replace_existing=True,
+                self.run_at, self._schedule.own_trigger(at_time, timezone), args=[at_time, timezone],
+                id=time_job_id(when), name=f"digest at {at_time} {timezone}", replace_existing=True,
             )
-            self._channel_jobs[channel_id] = when
-            logger.info("digest scheduler: %s gets its digest daily at %s %s", channel_id, at_time,
-                        timezone or self._schedule.timezone)
+        self._time_jobs = times
 
     def schedule_catch_up(self) -> list[str]:
         """One run now for subscriptions whose digest was due within the grace time and has not been posted."""

@@ -170,7 +170,7 @@ def test_expired_and_tampered_cursors_say_run_again_with_a_restart_button(emulat
 
 
 def test_invalid_next_token_restarts_the_same_list(emulator, run_bot, account):
-    bot = run_bot()
+    bot = run_bot(list_cache_seconds=0)  # the click must reach AWS to meet the injected error, not a shared page
     first = bot.ask("media-feed failed")
     emulator.inject_error("ListDataDeletionJobs", "InvalidNextTokenException")
     expired = bot.press(first)
@@ -228,7 +228,7 @@ def test_details_of_a_job_aws_no_longer_knows(emulator, run_bot, account):
 
 
 def test_a_failed_next_page_offers_try_again(emulator, run_bot, account):
-    bot = run_bot()
+    bot = run_bot(list_cache_seconds=0)  # the click must reach AWS to meet the injected error, not a shared page
     first = bot.ask("")
     emulator.inject_error("ListDataDeletionJobs", "AccessDeniedException")
     failed = bot.press(first)

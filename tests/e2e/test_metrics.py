@@ -33,7 +33,7 @@ def value(samples, name: str, **labels) -> float:
 
 def test_commands_clicks_aws_calls_and_acks_are_counted(emulator, run_bot, slack):
     emulator.seed_realistic(jobs=80)
-    bot = run_bot()
+    bot = run_bot(list_cache_seconds=0)  # every command reaches AWS: "FAILED" must meet the injected throttling
     page = bot.ask("", user_id="U0SECRETUSER", channel_id="C0SECRETCHAN")
     bot.press(page, user_id="U0SECRETUSER", channel_id="C0SECRETCHAN")
     bot.ask("no-such-group-xyz")

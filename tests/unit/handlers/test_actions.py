@@ -156,7 +156,8 @@ def test_an_expired_list_runs_its_own_query_again(dispatch_bot, emulator, accoun
     assert job_arns(click(bot, expired, "Run it again")) == job_arns(page)
 
 
-def test_a_failed_next_page_offers_try_again_which_then_works(bot, emulator):
+def test_a_failed_next_page_offers_try_again_which_then_works(dispatch_bot, account, emulator):
+    bot = dispatch_bot(list_cache_seconds=0)  # the click must reach AWS to meet the injected error
     first = bot.ask("")
     emulator.inject_error("ListDataDeletionJobs", "AccessDeniedException")
     failed = click(bot, first, "Next page")

@@ -132,3 +132,49 @@ def test_a_digest_dataset_group_setting_elsewhere_is_a_settings_error(configured
     assert "DIGEST_DATASET_GROUP" in str(caught.value)
     if "eu-west-1" in configured:
         assert "region eu-west-1; this bot reads region us-east-1" in str(caught.value)
+
+
+class ArrivalsLock:
+    """A lock that counts the threads that have come to it (holding it or waiting for it)."""
+
+    def __init__(self):
+        import threading
+
+        self._lock = threading.Lock()
+        self._count = threading.Lock()
+        self.arrived = 0
+
+    def __enter__(self):
+        with self._count:
+            self.arrived += 1
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.release()
+
+
+def test_people_naming_groups_at_once_on_a_cold_cache_cost_one_list_dataset_groups(emulator, make_personalize):
+    import threading
+
+    from services.aws.personalize import PersonalizeGateway
+    from tests.helpers.waiting import wait_until
+
+    emulator.add_dataset_group("media-feed")
+    resolver = DatasetGroupResolver(PersonalizeGateway(make_personalize()))
+    resolver._reading = arrivals = ArrivalsLock()
+    emulator.hold()
+    found = []
+    threads = [threading.Thread(target=lambda: found.append(resolver.resolve("media-feed").name)) for _ in range(20)]
+    try:
+        for thread in threads:
+            thread.start()
+        # One reads (held at AWS), nineteen wait for its answer.
+        wait_until(lambda: arrivals.arrived == 20, what="every request at the read")
+        assert emulator.call_count("ListDatasetGroups") == 1
+    finally:
+        emulator.release()
+    for thread in threads:
+        thread.join(60)
+    assert found == ["media-feed"] * 20
+    assert emulator.call_count("ListDatasetGroups") == 1

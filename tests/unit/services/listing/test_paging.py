@@ -258,3 +258,30 @@ def test_a_continue_after_the_call_budget_resumes_after_the_last_job_scanned(stu
     expect_list(stubber, jobs[0][95:] + jobs[1][:95], token="t1", next_token="t2")
     again = pager.page(partial.next_cursor)
     assert again.scanned == 95
+
+
+def test_a_page_built_from_shared_api_pages_carries_their_read_time_and_costs_no_call():
+    """With the page cache, a page built 12 s after its API pages were read says so (Page.read_at, data_age)."""
+    from services.aws.page_cache import JobPageCache
+
+    seconds = [1000.0]
+    client = boto3.client("personalize", region_name="us-east-1", config=CLIENT_CONFIG)
+    gateway = PersonalizeGateway(client, page_cache=JobPageCache(15, clock=lambda: seconds[0]))
+    first_page, second_page = api_pages(["FAILED" if i % 10 == 0 else "COMPLETED" for i in range(200)])
+    built = [T0]
+    pager = DeletionJobPager(gateway, page_size=15, now=lambda: built[0])
+    with Stubber(client) as stubber:
+        expect_list(stubber, first_page, next_token="t2")
+        expect_list(stubber, second_page, token="t2")
+        page = pager.page(Cursor.start(ListQuery(status="FAILED")))
+        stubber.assert_no_pending_responses()
+    assert page.api_calls == 2 and page.read_at is not None
+    assert page.read_at.tzinfo is not None
+
+    # 12 s later, a second person: the same two API pages, from the cache; the page says how old they are.
+    seconds[0] += 12
+    built[0] = page.read_at + timedelta(seconds=12)
+    with Stubber(client):
+        again = pager.page(Cursor.start(ListQuery(status="FAILED")))
+    assert [j.arn for j in again.jobs] == [j.arn for j in page.jobs]
+    assert again.read_at == page.read_at and again.data_age == timedelta(seconds=12)

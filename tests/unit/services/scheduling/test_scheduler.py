@@ -25,21 +25,22 @@ from services.listing.command_parser import parse_time, parse_timezone
 from services.models import ORIGIN_SETTINGS, DatasetGroup, Subscription
 from services.scheduling.scheduler import (
     CATCH_UP_JOB_ID,
-    CHANNEL_JOB_PREFIX,
     DEFAULT_JOB_ID,
     MISFIRE_GRACE_SECONDS,
     SYNC_JOB_ID,
+    TIME_JOB_PREFIX,
     WATCH_JOB_ID,
     DigestSchedule,
     DigestScheduler,
     WallClockCronTrigger,
     due_for_catch_up,
     last_fire_time,
+    time_job_id,
 )
 from services.storage.ledger import DigestLedger
 from services.storage.subscriptions import SubscriptionStore
 from tests.helpers.clock import Clock
-from tests.helpers.digest_fakes import DIGEST_RENDERER, FakeGateway, FakeSlack
+from tests.helpers.digest_fakes import DIGEST_RENDERER, FakeGateway, FakePacer, FakeSlack
 
 
 def fire_times(trigger, start: datetime, count: int) -> list[datetime]:
@@ -223,30 +224,76 @@ def test_jobs_have_explicit_ids_and_the_required_defaults(make_scheduler):
     assert isinstance(default.trigger, CronTrigger) and str(default.trigger.timezone) == "UTC"
 
 
+def own_time_jobs(scheduler) -> dict[str, tuple]:
+    return {job.id: job.args for job in scheduler.scheduler.get_jobs() if job.id.startswith(TIME_JOB_PREFIX)}
+
+
 def test_subscriptions_with_their_own_time_get_jobs_that_follow_changes_without_restart(make_scheduler, store):
     scheduler, digest = make_scheduler()
     scheduler.add_jobs()
     store.subscribe("CDEF", dataset_group_arn=None)
     store.subscribe("COWN", dataset_group_arn=None, at_time="07:15", timezone="Asia/Tokyo")
     scheduler.sync()
-    job = scheduler.scheduler.get_job(CHANNEL_JOB_PREFIX + "COWN")
-    assert job is not None and str(job.trigger.timezone) == "Asia/Tokyo"
-    assert scheduler.scheduler.get_job(CHANNEL_JOB_PREFIX + "CDEF") is None
+    assert own_time_jobs(scheduler) == {"digest:at:07:15@Asia/Tokyo": ("07:15", "Asia/Tokyo")}
+    job = scheduler.scheduler.get_job(time_job_id(("07:15", "Asia/Tokyo")))
+    assert str(job.trigger.timezone) == "Asia/Tokyo"
 
     store.subscribe("COWN", dataset_group_arn=None, at_time="18:00", timezone="Asia/Tokyo")
     scheduler.sync()
-    fields = {f.name: str(f) for f in scheduler.scheduler.get_job(CHANNEL_JOB_PREFIX + "COWN").trigger.fields}
+    assert list(own_time_jobs(scheduler)) == ["digest:at:18:00@Asia/Tokyo"]
+    fields = {f.name: str(f) for f in scheduler.scheduler.get_job("digest:at:18:00@Asia/Tokyo").trigger.fields}
     assert (fields["hour"], fields["minute"]) == ("18", "0")
 
     store.unsubscribe("COWN")
     scheduler.sync()
-    assert scheduler.scheduler.get_job(CHANNEL_JOB_PREFIX + "COWN") is None
+    assert own_time_jobs(scheduler) == {}
 
-    # The default job runs only subscriptions without their own time; the channel job only its channel.
+    # The default job runs only subscriptions without their own time; an own-time job only the channels at its time.
     store.subscribe("COWN", dataset_group_arn=None, at_time="18:00", timezone="Asia/Tokyo")
     scheduler.run_default()
-    scheduler.run_channel("COWN")
+    scheduler.run_at("18:00", "Asia/Tokyo")
+    scheduler.run_at("07:15", "Asia/Tokyo")
     assert digest.runs == [["CDEF"], ["COWN"]]
+
+
+def test_channels_with_the_same_own_time_share_one_job_and_one_run(make_scheduler, store, caplog):
+    scheduler, digest = make_scheduler()
+    scheduler.add_jobs()
+    channels = [f"C{i:02d}" for i in range(20)]
+    for channel in channels:
+        store.subscribe(channel, dataset_group_arn=None, at_time="09:30", timezone="Europe/Berlin")
+    # No zone of its own is the bot's zone (UTC here): the same moment as an explicit UTC.
+    store.subscribe("CNOZONE", dataset_group_arn=None, at_time="09:30", timezone=None)
+    store.subscribe("CUTC", dataset_group_arn=None, at_time="09:30", timezone="UTC")
+    with caplog.at_level(logging.INFO, logger="services.scheduling.scheduler"):
+        scheduler.sync()
+    assert own_time_jobs(scheduler) == {"digest:at:09:30@Europe/Berlin": ("09:30", "Europe/Berlin"),
+                                        "digest:at:09:30@UTC": ("09:30", "UTC")}
+    assert sum("gets its digest daily at 09:30" in r.getMessage() for r in caplog.records) == 22
+
+    scheduler.run_at("09:30", "Europe/Berlin")
+    scheduler.run_at("09:30", "UTC")
+    assert digest.runs == [channels, ["CNOZONE", "CUTC"]]
+
+    # One channel moves away: the shared job stays for the others; the last one leaving removes it.
+    store.subscribe("CUTC", dataset_group_arn=None, at_time="10:00", timezone="UTC")
+    store.unsubscribe("CNOZONE")
+    scheduler.sync()
+    assert set(own_time_jobs(scheduler)) == {"digest:at:09:30@Europe/Berlin", "digest:at:10:00@UTC"}
+
+
+def test_an_own_time_run_waits_for_the_database_and_logs_it(make_scheduler, store, caplog, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    scheduler, digest = make_scheduler()
+
+    def down():
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(store, "list", down)
+    scheduler.run_at("09:30", "UTC")
+    assert digest.runs == []
+    assert "digest at 09:30 UTC not run: the database does not answer" in caplog.text
 
 
 def test_start_up_schedules_one_catch_up_for_a_missed_digest(make_scheduler, store):
@@ -445,3 +492,26 @@ def test_the_watch_poll_runs_at_start_up_then_every_watch_poll_seconds(store):
     without = DigestScheduler(RecordingDigest(), store, SCHEDULE, scheduler_factory=BackgroundScheduler)
     without.add_jobs()
     assert without.scheduler.get_job(WATCH_JOB_ID) is None
+
+
+def test_twenty_channels_at_the_same_own_time_cost_one_run_and_one_read(store, state_engine):
+    from services.models import DeletionJob
+
+    failed_at = NOW - timedelta(hours=1)
+    gateway = FakeGateway([DeletionJob(arn=f"arn:aws:personalize:us-east-1:123456789012:data-deletion-job/j{i}",
+                                       name=f"j{i}", dataset_group_arn="arn:aws:personalize:us-east-1:123456789012:"
+                                       "dataset-group/g", status="FAILED", created=failed_at, updated=failed_at,
+                                       failure_reason="x") for i in range(3)])
+    slack = FakeSlack()
+    digest = DigestService(gateway, store, DigestLedger(state_engine, claim_ttl=timedelta(minutes=15)), slack,
+                           renderer=DIGEST_RENDERER, lookback=timedelta(hours=24), max_job_age=timedelta(hours=48),
+                           clock=Clock(NOW), pacer=FakePacer())
+    scheduler = DigestScheduler(digest, store, SCHEDULE, clock=Clock(NOW), scheduler_factory=BackgroundScheduler)
+    channels = [f"C{i:02d}" for i in range(20)]
+    for channel in channels:
+        store.subscribe(channel, dataset_group_arn=None, at_time="09:30", timezone="Europe/Berlin")
+    scheduler.sync()
+    (job,) = [job for job in scheduler.scheduler.get_jobs() if job.id.startswith(TIME_JOB_PREFIX)]
+    job.func(*job.args)
+    assert gateway.list_calls == 1
+    assert sorted({post["channel"] for post in slack.posts}) == channels
