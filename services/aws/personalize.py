@@ -225,14 +225,19 @@ class PersonalizeGateway:
     # -- calls --------------------------------------------------------------------------------------
 
     def list_jobs_page(
-        self, *, dataset_group_arn: str | None = None, next_token: str | None = None, max_results: int = MAX_RESULTS
+        self, *, dataset_group_arn: str | None = None, next_token: str | None = None, max_results: int = MAX_RESULTS,
+        shared: bool = True,
     ) -> JobsPage:
         """One page, from the page cache when there is one (a kept page, or the same call in flight: neither counts
-        as a call in the request's scope or the metrics); a waiter gives up at its scope's deadline."""
+        as a call in the request's scope or the metrics); a waiter gives up at its scope's deadline.
+
+        `shared=False` reads AWS now: the digest and exports, whose answers are records (a failure reported once, an
+        auditor's evidence as of its time), never take a page someone read up to LIST_CACHE_SECONDS ago.
+        """
         def read() -> JobsPage:
             return self._read_jobs_page(dataset_group_arn, next_token, max_results)
 
-        if self._page_cache is None:
+        if self._page_cache is None or not shared:
             return read()
         scope = self.current_scope()
         wait_seconds = scope.time_left() if scope is not None else self._deadline_seconds

@@ -37,7 +37,7 @@ class FakeAccount:
         self.time_out_after = time_out_after
         self.calls = 0
 
-    def list_jobs_page(self, *, dataset_group_arn=None, next_token=None, max_results=100) -> JobsPage:
+    def list_jobs_page(self, *, dataset_group_arn=None, next_token=None, max_results=100, shared=True) -> JobsPage:
         if self.time_out_after is not None and self.calls >= self.time_out_after:
             raise AwsTimeout("deadline")
         self.calls += 1

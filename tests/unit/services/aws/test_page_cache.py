@@ -285,3 +285,18 @@ def test_a_waiter_past_its_deadline_gets_a_timeout_while_the_call_goes_on(emulat
         emulator.release()
         leader.join(60)
     assert emulator.call_count("ListDataDeletionJobs") == 1 and len(cache) == 1
+
+
+def test_the_digest_and_exports_read_aws_now_not_a_page_someone_else_read(emulator, make_personalize):
+    """A failure that happened after a listing read the page is in the very next digest read (shared=False)."""
+    group = emulator.add_dataset_group("bulk")
+    emulator.seed_bulk(group, 10)
+    gateway = PersonalizeGateway(make_personalize(), page_cache=JobPageCache(300))
+    listed = gateway.list_jobs_page(dataset_group_arn=group)
+    late = emulator.add_job(group, status="FAILED", created=datetime.now(UTC), failure_reason="after the listing")
+    emulator.reset_calls()
+    assert gateway.list_jobs_page(dataset_group_arn=group).jobs == listed.jobs  # shared: the page as it was
+    fresh = gateway.list_jobs_page(dataset_group_arn=group, shared=False)
+    assert late in [job.arn for job in fresh.jobs]
+    assert emulator.call_count("ListDataDeletionJobs") == 1
+

@@ -71,3 +71,20 @@ def test_group_subscriptions_alone_cost_one_read_per_distinct_group(emulator, sl
     assert sorted(reads) == sorted([account[GROUPS[0]], account[GROUPS[1]]])
     assert emulator.call_count("ListDataDeletionJobs") == 2 * math.ceil(2000 / 100)
     assert emulator.call_count("ListDatasetGroups") == 0
+
+
+def test_a_digest_right_after_a_listing_reads_aws_again_and_posts_the_newest_failure(
+        emulator, slack, make_settings, account):
+    """Listings share pages for LIST_CACHE_SECONDS; the digest never takes them: a failure reported late is lost."""
+    from services.listing.command_parser import parse_command
+
+    services = build_services(make_settings(slack_api_url=slack.api_url, list_cache_seconds=300))
+    services.listing.first_page(services.listing.query_for(parse_command(f"{GROUPS[0]} failed"), user_id="U1"))
+    services.digest.subscriptions.subscribe("CNOW", dataset_group_arn=account[GROUPS[0]])
+    now = datetime.now(UTC)
+    emulator.add_job(account[GROUPS[0]], status="FAILED", created=now - timedelta(minutes=30), updated=now,
+                     failure_reason="failed after the listing read its page")
+    emulator.reset_calls()
+    run = services.digest.run()
+    assert run.ok and run.list_calls == emulator.call_count("ListDataDeletionJobs") > 0
+    assert "failed after the listing read its page" in str(slack.messages("CNOW"))

@@ -80,7 +80,7 @@ class FakeGateway:
             scope.attempts += 1
             scope.request_ids.append(request_id)
 
-    def list_jobs_page(self, *, dataset_group_arn=None, next_token=None, max_results=100) -> JobsPage:
+    def list_jobs_page(self, *, dataset_group_arn=None, next_token=None, max_results=100, shared=True) -> JobsPage:
         self._count(f"list-{len(self.list_params)}")
         self.list_params.append({"group": dataset_group_arn, "token": next_token})
         jobs = [j for j in self.jobs if dataset_group_arn is None or j.dataset_group_arn == dataset_group_arn]
