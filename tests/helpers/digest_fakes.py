@@ -97,7 +97,6 @@ class FakeGateway:
 
     def list_jobs_page(self, *, dataset_group_arn=None, next_token=None, max_results=100, shared=True):
         self.list_calls += 1
-        self.shared_asked.append(shared)
         for scope in self._scopes:
             scope.calls += 1
         jobs = sorted((j for j in self.jobs if dataset_group_arn is None or j.dataset_group_arn == dataset_group_arn),
