@@ -238,7 +238,7 @@ class InlineAckApp(App):
     until the acknowledgement is written. Servers that write it themselves (web.py, Socket Mode) mark the
     request and release the Handoff afterwards; for any other caller of `dispatch` it is released here, as
     dispatch returns. Lazy listeners were the other way: Bolt starts them before the listener's answer is
-    returned, and runs each on a fresh thread, so their work still competes with the ack.
+    returned, on the app's listener pool, so their work still competes with the ack.
     """
 
     def dispatch(self, req):

@@ -153,14 +153,14 @@ class SlackEvents:
         request.context[RELEASED_AFTER_RESPONSE] = True
         try:
             answer = self._app.dispatch(request)
+            if self._metrics is not None:
+                # From a complete request to Bolt's answer: what Slack waits for, less the network.
+                self._metrics.ack(time.perf_counter() - started)
+            response = WsgiHttpResponse(status=answer.status, headers=answer.headers, body=answer.body)
+            start_response(response.status, response.get_headers())
         except BaseException:
-            release_handoff(request.context)
+            release_handoff(request.context)  # no answer to close: the work must not wait for one
             raise
-        if self._metrics is not None:
-            # From a complete request to Bolt's answer: what Slack waits for, less the network.
-            self._metrics.ack(time.perf_counter() - started)
-        response = WsgiHttpResponse(status=answer.status, headers=answer.headers, body=answer.body)
-        start_response(response.status, response.get_headers())
         return AfterResponse(response.get_body(), lambda: release_handoff(request.context))
 
 

@@ -96,6 +96,23 @@ def run_wsgi(app, environ: dict) -> WsgiAnswer:
     return WsgiAnswer(started["status"], started["headers"], body, getattr(chunks, "close", None))
 
 
+async def run_app(pool: ThreadPoolExecutor, app, environ: dict) -> WsgiAnswer:
+    """`run_wsgi` on one of `pool`'s threads. When the request is cancelled meanwhile (the client went away, the
+    worker is stopping), an app already running still finishes there, and its answer is closed then: the work
+    it holds for after the answer (web.py) is not orphaned."""
+    future = pool.submit(run_wsgi, app, environ)
+    try:
+        return await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        future.add_done_callback(_close_abandoned)
+        raise
+
+
+def _close_abandoned(future) -> None:
+    if not future.cancelled() and future.exception() is None:
+        future.result().closed()
+
+
 def wsgi_environ(method: str, target: str, headers: list[tuple[str, str]], body: bytes, *, declared_length,
                  server: tuple, client: tuple | None, protocol: str = "HTTP/1.1") -> dict:
     """PEP 3333 environ for a request whose body is `body` (empty when it was refused unread)."""
@@ -190,7 +207,7 @@ class AsgiBridge:
         environ = wsgi_environ(scope["method"], target, headers, body, declared_length=length,
                                server=scope.get("server") or ("localhost", 80), client=scope.get("client"),
                                protocol=f"HTTP/{scope.get('http_version', '1.1')}")
-        answer = await asyncio.get_running_loop().run_in_executor(self._pool, run_wsgi, self._app, environ)
+        answer = await run_app(self._pool, self._app, environ)
         try:
             await self._answer(send, answer)
         finally:
@@ -407,7 +424,7 @@ class BufferingHTTPServer:
                                server=self.server_address[:2], client=writer.get_extra_info("peername"))
         self._reading.discard(task)
         self._running.add(task)
-        answer = await asyncio.get_running_loop().run_in_executor(self._pool, run_wsgi, self._app, environ)
+        answer = await run_app(self._pool, self._app, environ)
         logger.debug("http %s %s %s", method, environ["PATH_INFO"], answer.status)
         try:
             await self._write(writer, answer, head_only=method == "HEAD")

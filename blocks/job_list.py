@@ -107,7 +107,9 @@ def render_job_page(
         footer = f"Page {page.cursor.page} · no more matching jobs"
     if page.partial:
         footer += (
-            f" · scanned {page.scanned} jobs in {page.api_calls} AWS calls and stopped there;"
+            # Pages, not calls: some may have come from another request's read (services/aws/page_cache.py).
+            f" · scanned {page.scanned} jobs in {page.api_calls} {'page' if page.api_calls == 1 else 'pages'} of"
+            " AWS's list and stopped there;"
             " press Continue to look further"
         )
     elif page.next_cursor is None and page.jobs:

@@ -86,13 +86,22 @@ class Handoff:
 
 
 def _run_gated(gate: Callable[[], bool] | None, work: list[tuple[Callable, tuple, dict]]) -> None:
-    if gate is not None and not gate():
+    if gate is not None and not _passes(gate):
         return
     for fn, args, kwargs in work:
         try:
             fn(*args, **kwargs)
         except Exception:
             logger.exception("background task %s failed", getattr(fn, "__name__", fn))
+
+
+def _passes(gate: Callable[[], bool]) -> bool:
+    """A gate that fails lets the work through: a request answered twice beats one never answered."""
+    try:
+        return gate()
+    except Exception:
+        logger.exception("the check before a request's work failed; doing the work anyway")
+        return True
 
 
 def release_handoff(context) -> None:

@@ -122,6 +122,11 @@ class AwsTimeout(AwsError):
     pass
 
 
+class DeadlineSpent(AwsTimeout):
+    """The request's own deadline passed before (or between attempts of) a call: its time ran out, not AWS's.
+    Someone else waiting for that call (services/aws/page_cache.py) with time left makes the call itself."""
+
+
 class AwsServiceError(AwsError):
     """Anything else AWS answered with (5xx after retries, unknown codes)."""
 

@@ -11,6 +11,7 @@ import difflib
 import threading
 import time
 
+from services.aws.page_cache import Flight, LeaderOutOfTime
 from services.errors import DatasetGroupArnNotFound, DatasetGroupNotFound, ForeignDatasetGroupArn, MalformedArn
 from services.listing.command_parser import is_arn
 from services.models import DatasetGroup, dataset_group_name
@@ -29,27 +30,60 @@ class DatasetGroupResolver:
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._lock = threading.Lock()
-        # Held while ListDatasetGroups is read: fifty people naming a group at once cost one walk, not fifty.
-        self._reading = threading.Lock()
+        # The ListDatasetGroups read in flight: fifty people naming a group at once on a cold cache cost one walk,
+        # and when it fails they all get its error at once (each within its own deadline), not fifty walks in turn.
+        self._flight: Flight | None = None
         self._cached: tuple[float, list[DatasetGroup]] | None = None
 
     def groups(self) -> list[DatasetGroup]:
-        cached = self._fresh()
-        if cached is not None:
-            return cached
-        with self._reading:
-            cached = self._fresh()  # read by the request this one waited for
-            if cached is not None:
-                return cached
-            groups = self._gateway.list_dataset_groups()
+        while True:
+            with self._lock:
+                cached = self._fresh_locked()
+                if cached is not None:
+                    return cached
+                flight, leading = self._flight, self._flight is None
+                if leading:
+                    flight = self._flight = Flight()
+                else:
+                    flight.waiters += 1
+            if leading:
+                return self._read(flight)
+            try:
+                return flight.result(self._time_left(), "list_dataset_groups")
+            except LeaderOutOfTime:
+                continue
+            finally:
+                with self._lock:
+                    flight.waiters -= 1
+
+    def waiting(self) -> int:
+        """How many requests wait for the ListDatasetGroups read in flight (for tests and debugging)."""
+        with self._lock:
+            return self._flight.waiters if self._flight is not None else 0
+
+    def _read(self, flight: Flight) -> list[DatasetGroup]:
+        try:
+            flight.value = groups = self._gateway.list_dataset_groups()
+        except BaseException as err:
+            flight.error = err
+            raise
+        else:
             with self._lock:
                 self._cached = (self._clock(), groups)
             return groups
+        finally:
+            with self._lock:
+                self._flight = None
+            flight.done.set()
 
-    def _fresh(self) -> list[DatasetGroup] | None:
-        with self._lock:
-            if self._cached and self._clock() - self._cached[0] < self._cache_seconds:
-                return self._cached[1]
+    def _time_left(self) -> float:
+        """How long a waiter may wait: its request's AWS deadline (the gateway's call scope), else the gateway's."""
+        scope = self._gateway.current_scope() if hasattr(self._gateway, "current_scope") else None
+        return scope.time_left() if scope is not None else getattr(self._gateway, "deadline_seconds", 20.0)
+
+    def _fresh_locked(self) -> list[DatasetGroup] | None:
+        if self._cached and self._clock() - self._cached[0] < self._cache_seconds:
+            return self._cached[1]
         return None
 
     def resolve(self, name_or_arn: str) -> DatasetGroup:

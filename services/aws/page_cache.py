@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from services.errors import AwsTimeout
+from services.errors import AwsTimeout, DeadlineSpent
 from services.models import JobsPage
 
 # A page holds at most 100 jobs: 256 pages are two and a half walks through 10,000 jobs, some megabytes at most.
@@ -37,13 +37,31 @@ def page_key(region: str, dataset_group_arn: str | None, max_results: int, next_
 
 
 @dataclass
-class _Flight:
-    """One call in flight: its waiters block on `done`, then read `page` or `error`."""
+class Flight:
+    """One call in flight: its waiters block on `done`, then take `value` or `error` (`result`)."""
 
     done: threading.Event = field(default_factory=threading.Event)
-    page: JobsPage | None = None
+    value: object = None
     error: BaseException | None = None
     waiters: int = 0
+
+    def result(self, wait_seconds: float, what: str):
+        """The call's answer, or a copy of its error; AwsTimeout past `wait_seconds`; LeaderOutOfTime when the call
+        ended because its own caller's deadline had passed (the waiter, which may have time left, calls itself)."""
+        if not self.done.wait(max(wait_seconds, 0.0)):
+            raise AwsTimeout(f"{what}: deadline passed waiting for the same call in flight")
+        if isinstance(self.error, DeadlineSpent):
+            raise LeaderOutOfTime
+        if self.error is not None:
+            error = _own_copy(self.error)
+            if error is self.error:
+                raise error
+            raise error from self.error
+        return self.value
+
+
+class LeaderOutOfTime(Exception):
+    """The call a request waited for ended on its caller's own deadline, not on an AWS answer."""
 
 
 class JobPageCache:
@@ -59,7 +77,7 @@ class JobPageCache:
         self._lock = threading.Lock()
         # key → (when the answer arrived, page); insertion order is arrival order, so the oldest come first.
         self._entries: OrderedDict[PageKey, tuple[float, JobsPage]] = OrderedDict()
-        self._flights: dict[PageKey, _Flight] = {}
+        self._flights: dict[PageKey, Flight] = {}
 
     def __len__(self) -> int:
         with self._lock:
@@ -73,25 +91,30 @@ class JobPageCache:
     def get(self, key: PageKey, fetch: Callable[[], JobsPage], *, wait_seconds: float) -> JobsPage:
         """The page at `key`: kept, or the answer of the call in flight for it, or `fetch()`'s (then kept).
 
-        A waiter gives up after `wait_seconds` with AwsTimeout; `fetch`'s errors reach its caller and every waiter.
+        A waiter gives up after `wait_seconds` with AwsTimeout; `fetch`'s errors reach its caller and every waiter,
+        except a call that ended on its own caller's deadline: a waiter with time left then calls itself.
         """
-        with self._lock:
-            kept = self._fresh(key)
-            if kept is not None:
-                return kept
-            flight = self._flights.get(key)
-            leading = flight is None
-            if leading:
-                flight = self._flights[key] = _Flight()
-            else:
-                flight.waiters += 1
-        if leading:
-            return self._fetch(key, flight, fetch)
-        try:
-            return self._wait(flight, wait_seconds)
-        finally:
+        give_up = time.monotonic() + wait_seconds
+        while True:
             with self._lock:
-                flight.waiters -= 1
+                kept = self._fresh(key)
+                if kept is not None:
+                    return kept
+                flight = self._flights.get(key)
+                leading = flight is None
+                if leading:
+                    flight = self._flights[key] = Flight()
+                else:
+                    flight.waiters += 1
+            if leading:
+                return self._fetch(key, flight, fetch)
+            try:
+                return flight.result(give_up - time.monotonic(), "list_data_deletion_jobs")
+            except LeaderOutOfTime:
+                continue
+            finally:
+                with self._lock:
+                    flight.waiters -= 1
 
     def _fresh(self, key: PageKey) -> JobsPage | None:
         """The kept page at `key` if it is younger than the TTL; drops it when it is not. Holds the lock."""
@@ -103,7 +126,7 @@ class JobPageCache:
         del self._entries[key]
         return None
 
-    def _fetch(self, key: PageKey, flight: _Flight, fetch: Callable[[], JobsPage]) -> JobsPage:
+    def _fetch(self, key: PageKey, flight: Flight, fetch: Callable[[], JobsPage]) -> JobsPage:
         try:
             page = fetch()
         except BaseException as err:
@@ -112,7 +135,7 @@ class JobPageCache:
                 del self._flights[key]
             flight.done.set()
             raise
-        flight.page = page
+        flight.value = page
         with self._lock:
             del self._flights[key]
             self._keep(key, page)
@@ -129,17 +152,6 @@ class JobPageCache:
                 break
             del self._entries[oldest_key]
         self._entries[key] = (now, page)
-
-    @staticmethod
-    def _wait(flight: _Flight, wait_seconds: float) -> JobsPage:
-        if not flight.done.wait(max(wait_seconds, 0.0)):
-            raise AwsTimeout("list_data_deletion_jobs: deadline passed waiting for the same call in flight")
-        if flight.error is not None:
-            error = _own_copy(flight.error)
-            if error is flight.error:
-                raise error
-            raise error from flight.error
-        return flight.page
 
 
 def _own_copy(error: BaseException) -> BaseException:

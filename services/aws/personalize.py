@@ -166,6 +166,11 @@ class PersonalizeGateway:
         return cls(client, deadline_seconds=settings.aws_deadline_seconds, metrics=metrics, page_cache=cache)
 
     @property
+    def deadline_seconds(self) -> float:
+        """How long one Slack request may spend on AWS (AWS_DEADLINE_SECONDS)."""
+        return self._deadline_seconds
+
+    @property
     def client(self):
         return self._client
 
@@ -338,7 +343,7 @@ class PersonalizeGateway:
         scope = self.current_scope()
         if scope is not None:
             if scope.calls and scope.time_left() <= 0:
-                raise errors.AwsTimeout(f"{method}: deadline passed before the call")
+                raise errors.DeadlineSpent(f"{method}: deadline passed before the call")
             scope.calls += 1
         self._local.raw = self._local.shape_problem = None
         try:
@@ -347,7 +352,7 @@ class PersonalizeGateway:
             raise self._map_client_error(method, err, expected) from err
         except DeadlineExceeded as err:
             logger.warning("personalize %s: gave up, the request's deadline has passed", method)
-            raise errors.AwsTimeout(f"{method}: deadline") from err
+            raise errors.DeadlineSpent(f"{method}: deadline") from err
         except (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError) as err:
             logger.error("personalize %s: no usable AWS credentials: %s", method, err)
             raise errors.AwsCredentialsError(str(err)) from err

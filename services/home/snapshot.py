@@ -200,7 +200,8 @@ class SnapshotReader:
                 progress.complete = False
                 return
             try:
-                page = self._gateway.list_jobs_page(next_token=token)
+                # Read now: the snapshot is shared already (the database), and its read time must be the data's.
+                page = self._gateway.list_jobs_page(next_token=token, shared=False)
             except AwsTimeout:
                 if progress.calls == 0:
                     raise

@@ -9,7 +9,9 @@ Jobs:
   so `/deletion-jobs digest subscribe` and `unsubscribe` take effect without a restart; and, until it has worked
   once, stores DIGEST_CHANNELS as subscriptions (it needs AWS when DIGEST_DATASET_GROUP is a name, and the
   database: either may be down when the scheduler starts);
-- `digest:catch-up`: once at start-up, when needed (below), and again whenever this scheduler takes the lease;
+- `digest:catch-up:N`: once at start-up, when needed (below), and again whenever this scheduler takes the lease;
+  each a one-off job of its own id (APScheduler's loop removes a finished one-off job by id, and died with a
+  JobLookupError when a later catch-up had replaced it under the same id meanwhile);
 - `watch:poll`: every WATCH_POLL_SECONDS, first at start-up, when a watch poller is given (services/watches).
 
 Any number of scheduler processes may run against one database: with a `lease` (services/scheduling/lease.py)
@@ -33,6 +35,7 @@ catch-up from repeating anything an earlier run posted.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Callable
@@ -198,6 +201,7 @@ class DigestScheduler:
         self._channel_times: dict[str, tuple[str, str]] = {}
         self._time_jobs: set[tuple[str, str]] = set()
         self._configured_synced = False
+        self._catch_ups = itertools.count(1)
 
     def start(self) -> None:
         if self._keeper is None:
@@ -338,6 +342,10 @@ class DigestScheduler:
             )
         self._time_jobs = times
 
+    def catch_up_jobs(self) -> list:
+        """The catch-up runs scheduled and not yet run."""
+        return [job for job in self.scheduler.get_jobs() if job.id.startswith(CATCH_UP_JOB_ID + ":")]
+
     def schedule_catch_up(self) -> list[str]:
         """One run now for subscriptions whose digest was due within the grace time and has not been posted."""
         now = self._clock()
@@ -351,8 +359,8 @@ class DigestScheduler:
                 due.append(subscription.channel_id)
         if due:
             # A one-off job, so start-up does not wait for AWS and Slack.
-            self.scheduler.add_job(self.run_catch_up, args=[due], id=CATCH_UP_JOB_ID, name="digest catch-up",
-                                   replace_existing=True)
+            job_id = f"{CATCH_UP_JOB_ID}:{next(self._catch_ups)}"
+            self.scheduler.add_job(self.run_catch_up, args=[due], id=job_id, name="digest catch-up")
         return due
 
     def _on_event(self, event) -> None:

@@ -16,7 +16,7 @@ from devtools.slow_clients import SlowClients, wait_until_closed_by_server
 from tests.helpers.bots import job_arns
 from tests.helpers.credentials import BOT_TOKEN, SIGNING_SECRET
 from tests.helpers.gunicorn import PATIENCE, Gunicorn, procfile_command
-from tests.helpers.sockets import listen_backlog
+from tests.helpers.sockets import kernel_backlog, listen_backlog
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -238,7 +238,7 @@ def test_workers_listen_with_gunicorns_backlog(start_gunicorn):
     overflowed it and some acks waited a second for the kernel's SYN retry."""
     server = start_gunicorn(WEB_CONCURRENCY="1")
     server.wait_until_serving()
-    assert listen_backlog(server.port) == 2048  # gunicorn's `backlog` default
+    assert listen_backlog(server.port) == kernel_backlog(2048)  # gunicorn's `backlog` default
 
 
 def head(path: str = "/healthz", *, fields: int = 0, field_size: int = 100) -> bytes:

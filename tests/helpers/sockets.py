@@ -12,3 +12,9 @@ def listen_backlog(port: int) -> int:
     backlogs = {int(line.split()[2]) for line in lines if line.strip()}
     assert len(backlogs) == 1, lines
     return backlogs.pop()
+
+
+def kernel_backlog(asked: int) -> int:
+    """What the kernel grants a listen(`asked`): at most net.core.somaxconn."""
+    with open("/proc/sys/net/core/somaxconn") as limit:
+        return min(asked, int(limit.read()))

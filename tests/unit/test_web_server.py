@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import socket
 import threading
 import time
@@ -322,9 +323,37 @@ def wait_for(condition, patience: float = PATIENCE) -> None:
 
 def test_python_bot_py_listens_with_room_for_a_burst(serve):
     """asyncio listens again with a backlog of 100 unless told: 200 simultaneous commands overflowed it."""
-    from tests.helpers.sockets import listen_backlog
+    from tests.helpers.sockets import kernel_backlog, listen_backlog
     from web_server import LISTEN_BACKLOG
 
     server = serve()
     exchange(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # the event loop is serving
-    assert listen_backlog(server.server_address[1]) == LISTEN_BACKLOG
+    assert listen_backlog(server.server_address[1]) == kernel_backlog(LISTEN_BACKLOG)
+
+
+def test_an_answer_abandoned_by_a_cancelled_request_is_still_closed():
+    """gunicorn cancels a request whose client went away; the app, already running, finishes and is closed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from web_server import run_app
+
+    running, finish = threading.Event(), threading.Event()
+    closing = ClosedAfterWriting(lambda: [])
+
+    def app(environ, start_response):
+        running.set()
+        assert finish.wait(PATIENCE)
+        return closing.app(environ, start_response)
+
+    async def cancel_mid_run():
+        task = asyncio.ensure_future(run_app(pool, app, {"wsgi.input": io.BytesIO(b"")}))
+        await asyncio.get_running_loop().run_in_executor(None, running.wait, PATIENCE)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    pool = ThreadPoolExecutor(1)
+    asyncio.run(cancel_mid_run())
+    finish.set()
+    pool.shutdown(wait=True)
+    assert closing.closes == 1

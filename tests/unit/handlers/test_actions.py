@@ -88,7 +88,7 @@ def test_continue_goes_on_scanning_where_the_call_budget_stopped(dispatch_bot, e
     late = emulator.add_job(group, status="FAILED", created=NOW - timedelta(days=30), failure_reason="late")
     bot = dispatch_bot(max_api_calls_per_page=1)
     first = bot.ask("sparse failed")
-    assert "scanned 100 jobs in 1 AWS calls" in footer(first) and find_button(first, "Next page") is None
+    assert "scanned 100 jobs in 1 page of AWS's list" in footer(first) and find_button(first, "Next page") is None
     emulator.reset_calls()
     second = click(bot, first, "Continue")
     assert emulator.call_count("ListDataDeletionJobs") == 1, "one more API page, not the first one again"

@@ -84,3 +84,15 @@ def test_release_handoff_reads_the_request_context():
     release_handoff(None)
     release_handoff({HANDOFF: handoff})
     assert ran == ["work"]
+
+
+def test_a_gate_that_fails_lets_the_work_through(caplog):
+    runner, ran = RecordingRunner(), []
+    handoff = Handoff(runner)
+    handoff.gate(lambda: 1 / 0)
+    handoff.submit(ran.append, "work")
+    with caplog.at_level(logging.ERROR):
+        handoff.release()
+    assert ran == ["work"]
+    assert [r.getMessage() for r in caplog.records] == ["the check before a request's work failed; doing the work"
+                                                        " anyway"]

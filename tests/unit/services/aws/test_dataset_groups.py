@@ -3,16 +3,25 @@ that names no dataset group is refused naming the group and the region."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 
 from blocks.errors import render_error
 from services.aws.dataset_groups import DatasetGroupResolver
+from services.aws.personalize import PersonalizeGateway
 from services.digest.service import DigestService
-from services.errors import DatasetGroupArnNotFound, DatasetGroupNotFound, DigestGroupInvalid, ForeignDatasetGroupArn
+from services.errors import (
+    AwsThrottled,
+    DatasetGroupArnNotFound,
+    DatasetGroupNotFound,
+    DigestGroupInvalid,
+    ForeignDatasetGroupArn,
+)
 from services.models import DatasetGroup
 from tests.helpers.blockkit import assert_within_limits
+from tests.helpers.waiting import wait_until
 
 HOME = "arn:aws:personalize:us-east-1:123456789012:dataset-group/"
 
@@ -134,35 +143,9 @@ def test_a_digest_dataset_group_setting_elsewhere_is_a_settings_error(configured
         assert "region eu-west-1; this bot reads region us-east-1" in str(caught.value)
 
 
-class ArrivalsLock:
-    """A lock that counts the threads that have come to it (holding it or waiting for it)."""
-
-    def __init__(self):
-        import threading
-
-        self._lock = threading.Lock()
-        self._count = threading.Lock()
-        self.arrived = 0
-
-    def __enter__(self):
-        with self._count:
-            self.arrived += 1
-        self._lock.acquire()
-        return self
-
-    def __exit__(self, *exc):
-        self._lock.release()
-
-
 def test_people_naming_groups_at_once_on_a_cold_cache_cost_one_list_dataset_groups(emulator, make_personalize):
-    import threading
-
-    from services.aws.personalize import PersonalizeGateway
-    from tests.helpers.waiting import wait_until
-
     emulator.add_dataset_group("media-feed")
     resolver = DatasetGroupResolver(PersonalizeGateway(make_personalize()))
-    resolver._reading = arrivals = ArrivalsLock()
     emulator.hold()
     found = []
     threads = [threading.Thread(target=lambda: found.append(resolver.resolve("media-feed").name)) for _ in range(20)]
@@ -170,7 +153,7 @@ def test_people_naming_groups_at_once_on_a_cold_cache_cost_one_list_dataset_grou
         for thread in threads:
             thread.start()
         # One reads (held at AWS), nineteen wait for its answer.
-        wait_until(lambda: arrivals.arrived == 20, what="every request at the read")
+        wait_until(lambda: resolver.waiting() == 19, what="nineteen requests waiting for the one read")
         assert emulator.call_count("ListDatasetGroups") == 1
     finally:
         emulator.release()
@@ -178,3 +161,70 @@ def test_people_naming_groups_at_once_on_a_cold_cache_cost_one_list_dataset_grou
         thread.join(60)
     assert found == ["media-feed"] * 20
     assert emulator.call_count("ListDatasetGroups") == 1
+
+
+def test_a_failed_read_fails_everyone_waiting_at_once_and_the_next_request_reads_again(emulator, make_personalize):
+    """Before, the waiters queued on a lock and each read again in turn: fifty people, fifty timeouts in a row."""
+    emulator.add_dataset_group("media-feed")
+    emulator.inject_error("ListDatasetGroups", "ThrottlingException")
+    resolver = DatasetGroupResolver(PersonalizeGateway(make_personalize()))
+    emulator.hold()
+    outcomes = []
+
+    def ask():
+        try:
+            outcomes.append(resolver.resolve("media-feed").name)
+        except AwsThrottled:
+            outcomes.append("throttled")
+
+    threads = [threading.Thread(target=ask) for _ in range(10)]
+    try:
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: resolver.waiting() == 9, what="nine requests waiting for the one read")
+    finally:
+        emulator.release()
+    for thread in threads:
+        thread.join(60)
+    assert outcomes == ["throttled"] * 10 and emulator.call_count("ListDatasetGroups") == 1
+    assert resolver.resolve("media-feed").name == "media-feed"
+    assert emulator.call_count("ListDatasetGroups") == 2
+
+
+def test_a_read_that_ended_on_its_own_callers_deadline_is_made_again_by_a_waiter_with_time_left():
+    from services.errors import DeadlineSpent
+
+    class Gateway:
+        calls = 0
+
+        def list_dataset_groups(self):
+            Gateway.calls += 1
+            if Gateway.calls == 1:
+                started.set()
+                go.wait(30)
+                raise DeadlineSpent("list_dataset_groups: deadline passed before the call")
+            return [DatasetGroup(name="media-feed", arn=HOME + "media-feed")]
+
+    started, go = threading.Event(), threading.Event()
+    resolver = DatasetGroupResolver(Gateway())
+    first_error = []
+    first = threading.Thread(target=lambda: first_error.append(_raised(resolver.groups)))
+    first.start()
+    assert started.wait(30)
+    second = []
+    waiter = threading.Thread(target=lambda: second.append(resolver.groups()))
+    waiter.start()
+    wait_until(lambda: resolver.waiting() == 1, what="the second request waiting")
+    go.set()
+    first.join(30)
+    waiter.join(30)
+    assert isinstance(first_error[0], DeadlineSpent)
+    assert [g.name for g in second[0]] == ["media-feed"] and Gateway.calls == 2
+
+
+def _raised(fn):
+    try:
+        fn()
+    except Exception as err:  # noqa: BLE001 - the test inspects it
+        return err
+    return None

@@ -300,3 +300,23 @@ def test_the_digest_and_exports_read_aws_now_not_a_page_someone_else_read(emulat
     assert late in [job.arn for job in fresh.jobs]
     assert emulator.call_count("ListDataDeletionJobs") == 1
 
+
+
+class OutOfTimeFirst(HeldFetch):
+    """The first call ends on its own caller's deadline; any later call answers."""
+
+    def __call__(self) -> JobsPage:
+        self.calls += 1
+        if self.calls > 1:
+            return JobsPage(jobs=[], next_token="read by a waiter")
+        self.started.set()
+        assert self.go.wait(60)
+        raise errors.DeadlineSpent("list_data_deletion_jobs: deadline passed before the call")
+
+
+def test_a_call_that_ended_on_its_callers_deadline_is_made_again_by_a_waiter_with_time_left(seconds):
+    cache, fetch = JobPageCache(15, clock=seconds), OutOfTimeFirst()
+    results = concurrently(cache, fetch, 5)
+    assert isinstance(results[0], errors.DeadlineSpent)
+    assert [page.next_token for page in results[1:]] == ["read by a waiter"] * 4
+    assert fetch.calls == 2

@@ -24,7 +24,6 @@ from services.errors import (
 from services.listing.command_parser import parse_time, parse_timezone
 from services.models import ORIGIN_SETTINGS, DatasetGroup, Subscription
 from services.scheduling.scheduler import (
-    CATCH_UP_JOB_ID,
     DEFAULT_JOB_ID,
     MISFIRE_GRACE_SECONDS,
     SYNC_JOB_ID,
@@ -302,15 +301,15 @@ def test_start_up_schedules_one_catch_up_for_a_missed_digest(make_scheduler, sto
     store.record_success("CPOSTED", datetime(2026, 11, 2, 9, 0, 3, tzinfo=UTC))
     scheduler, digest = make_scheduler()
     scheduler.add_jobs()
-    catch_up = scheduler.scheduler.get_job(CATCH_UP_JOB_ID)
-    assert catch_up is not None and catch_up.args == (["CMISSED"],)
+    [catch_up] = scheduler.catch_up_jobs()
+    assert catch_up.args == (["CMISSED"],)
     scheduler.run_catch_up(*catch_up.args)
     assert digest.runs == [["CMISSED"]]
 
     store.record_success("CMISSED", NOW)
     again, _ = make_scheduler()
     again.add_jobs()
-    assert again.scheduler.get_job(CATCH_UP_JOB_ID) is None, "a second restart does not post it again"
+    assert again.catch_up_jobs() == [], "a second restart does not post it again"
 
 
 def test_a_started_scheduler_runs_the_catch_up_by_itself(make_scheduler, store):
