@@ -82,9 +82,12 @@ def test_a_digest_right_after_a_listing_reads_aws_again_and_posts_the_newest_fai
     services.listing.first_page(services.listing.query_for(parse_command(f"{GROUPS[0]} failed"), user_id="U1"))
     services.digest.subscriptions.subscribe("CNOW", dataset_group_arn=account[GROUPS[0]])
     now = datetime.now(UTC)
-    emulator.add_job(account[GROUPS[0]], status="FAILED", created=now - timedelta(minutes=30), updated=now,
+    # A second ago: the emulator's timestamps are whole milliseconds, and a failure stamped after the run's own
+    # "now" belongs to the next digest.
+    emulator.add_job(account[GROUPS[0]], status="FAILED", created=now - timedelta(minutes=30),
+                     updated=now - timedelta(seconds=1),
                      failure_reason="failed after the listing read its page")
     emulator.reset_calls()
     run = services.digest.run()
     assert run.ok and run.list_calls == emulator.call_count("ListDataDeletionJobs") > 0
-    assert "failed after the listing read its page" in str(slack.messages("CNOW"))
+    assert "failed after the listing read its page" in str(slack.messages("CNOW")), run.outcomes
