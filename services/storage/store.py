@@ -160,10 +160,13 @@ class StateStore:
             reason = str(getattr(err, "orig", err)).strip().splitlines()[0] if str(err) else type(err).__name__
             raise StateStoreUnavailable(f"the database at {url} does not answer: {reason}") from err
 
-    def _create_tables(self, attempts: int = 3) -> None:
+    def _create_tables(self, attempts: int | None = None) -> None:
         # gunicorn workers, or web and clock, start together on a fresh database: between create_all's "is the
         # table there?" and its CREATE TABLE, another process may create it ("table ... already exists").
-        # Checking again then finds the table; an error that persists is a real one and is raised.
+        # Checking again then finds the table. Each such clash means one more table exists, so one attempt per
+        # table (three were not enough: the bench's two workers clashed three times and one exited); an error that
+        # persists is a real one and is raised.
+        attempts = attempts or len(metadata.tables) + 1
         for attempt in range(1, attempts + 1):
             try:
                 metadata.create_all(self.engine)

@@ -27,3 +27,31 @@ def test_a_table_created_by_another_process_mid_way_is_not_an_error(tmp_path):
             event.remove(cursors, "before_create", other_process_wins)
         store.engine.dispose()
         other.dispose()
+
+
+def test_processes_creating_the_schema_at_once_on_a_fresh_database_all_start(tmp_path):
+    """gunicorn's workers (and web and clock) start together: one exited on "table watches already exists"."""
+    import threading
+
+    for round_ in range(5):
+        url = f"sqlite:///{tmp_path}/fresh-{round_}.sqlite3"
+        stores = [StateStore.from_url(url) for _ in range(6)]
+        start, failures = threading.Barrier(len(stores)), []
+
+        threads = [threading.Thread(target=_create_schema, args=(store, start, failures)) for store in stores]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert failures == []
+        assert set(inspect(stores[0].engine).get_table_names()) == set(metadata.tables)
+        for store in stores:
+            store.engine.dispose()
+
+
+def _create_schema(store, start, failures) -> None:
+    start.wait(30)
+    try:
+        store.create_schema()
+    except Exception as err:  # noqa: BLE001 - the test collects what any of them raised
+        failures.append(err)
