@@ -11,8 +11,7 @@ def register(app, services) -> None:
     def inject_services(context, next):  # noqa: A002 - Bolt passes the chain as `next`
         context["services"] = services
         # The request's background work, held until the acknowledgement is written (services/background.py).
-        if context.get(HANDOFF) is None:
-            context[HANDOFF] = Handoff(services.background)
+        context[HANDOFF] = Handoff(services.background)
         next()
 
     if services.dedupe is not None:

@@ -15,7 +15,5 @@ def register(app, dedupe) -> None:
     @app.middleware
     def process_once(body, request, context, next):  # noqa: A002 - Bolt passes the chain as `next`
         retry_num = (request.headers.get("x-slack-retry-num") or [None])[0]
-        handoff = context.get(HANDOFF)
-        if handoff is not None:
-            handoff.gate(lambda: dedupe.first_copy(body, retry_num=retry_num))
+        context[HANDOFF].gate(lambda: dedupe.first_copy(body, retry_num=retry_num))
         next()

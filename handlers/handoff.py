@@ -7,8 +7,5 @@ from services.background import HANDOFF
 
 
 def hand_off(context, fn, /, *args, **kwargs) -> None:
-    handoff = context.get(HANDOFF)
-    if handoff is None:  # a context that did not pass the app's middleware: nothing holds the work back
-        context["services"].background.submit(fn, *args, **kwargs)
-        return
-    handoff.submit(fn, *args, **kwargs)
+    """The app's first middleware (handlers.register) gives every request its Handoff, beside the services."""
+    context[HANDOFF].submit(fn, *args, **kwargs)

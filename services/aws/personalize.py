@@ -231,13 +231,15 @@ class PersonalizeGateway:
 
     def list_jobs_page(
         self, *, dataset_group_arn: str | None = None, next_token: str | None = None, max_results: int = MAX_RESULTS,
-        shared: bool = True,
+        shared: bool = False,
     ) -> JobsPage:
-        """One page, from the page cache when there is one (a kept page, or the same call in flight: neither counts
-        as a call in the request's scope or the metrics); a waiter gives up at its scope's deadline.
+        """One page, read from AWS now; with `shared=True`, from the page cache when there is one (a kept page, or
+        the same call in flight: neither counts as a call in the request's scope or the metrics), and a waiter gives
+        up at its scope's deadline.
 
-        `shared=False` reads AWS now: the digest and exports, whose answers are records (a failure reported once, an
-        auditor's evidence as of its time), never take a page someone read up to LIST_CACHE_SECONDS ago.
+        Only the listing shares (its footer says when data is old). The digest, exports, the watch poll and the Home
+        snapshot read now: their answers are records or notices (a failure reported in the run whose window it falls
+        in, evidence as of its time, a finish told at the first poll that can see it).
         """
         def read() -> JobsPage:
             return self._read_jobs_page(dataset_group_arn, next_token, max_results)

@@ -106,10 +106,10 @@ class DigestReader:
             while True:
                 if self._stopping():
                     raise StopRequested
-                # Read now, not from pages another request read (services/aws/page_cache.py): a failure must be
-                # reported in the run whose window it falls in.
+                # Read now (the gateway's default), never a page another request read: a failure must be reported in
+                # the run whose window it falls in.
                 page = self._gateway.list_jobs_page(
-                    dataset_group_arn=dataset_group_arn, next_token=token, max_results=MAX_RESULTS, shared=False
+                    dataset_group_arn=dataset_group_arn, next_token=token, max_results=MAX_RESULTS
                 )
                 for job in page.jobs:
                     # Jobs created while we page shift older ones onto the next page: keep the first sighting.

@@ -137,7 +137,7 @@ class ExportService:
         walk = TokenWalk("list_data_deletion_jobs")
         while True:
             page = tally.call("list", self._gateway.list_jobs_page,
-                              dataset_group_arn=export_filter.dataset_group_arn, next_token=token, shared=False)
+                              dataset_group_arn=export_filter.dataset_group_arn, next_token=token)
             keep_alive()
             for job in page.jobs:
                 if job.created < since:

@@ -200,8 +200,7 @@ class SnapshotReader:
                 progress.complete = False
                 return
             try:
-                # Read now: the snapshot is shared already (the database), and its read time must be the data's.
-                page = self._gateway.list_jobs_page(next_token=token, shared=False)
+                page = self._gateway.list_jobs_page(next_token=token)
             except AwsTimeout:
                 if progress.calls == 0:
                     raise

@@ -86,7 +86,8 @@ class DeletionJobPager:
                 return self._stopped_early(cursor, found, token, position, scanned, calls)
             try:
                 api_page = self._gateway.list_jobs_page(
-                    dataset_group_arn=query.dataset_group_arn, next_token=token, max_results=self._api_page_size
+                    dataset_group_arn=query.dataset_group_arn, next_token=token, max_results=self._api_page_size,
+                    shared=True,
                 )
             except AwsTimeout:
                 if calls == 0:

@@ -203,8 +203,7 @@ class WatchPoller:
         """One ListDataDeletionJobs page of the group; finished jobs found there are described at once."""
         report.list_calls += 1
         try:
-            # Read now: a page another request read up to LIST_CACHE_SECONDS ago would report a finish a poll late.
-            page = self._gateway.list_jobs_page(dataset_group_arn=group, max_results=LIST_PAGE_SIZE, shared=False)
+            page = self._gateway.list_jobs_page(dataset_group_arn=group, max_results=LIST_PAGE_SIZE)
         except AwsResourceNotFound:
             return  # the group is gone: each job's Describe says so
         found = {job.arn: job for job in page.jobs}

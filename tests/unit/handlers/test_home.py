@@ -13,6 +13,7 @@ from blocks.home import ACTION_HOME_REFRESH
 from blocks.job_list import ACTION_DETAILS
 from devtools.slack_requests import JSON, app_home_opened_event, event_callback_body
 from handlers.events import handle_app_home_opened
+from services.background import HANDOFF, Handoff
 from tests.helpers.logs import tracebacks
 
 
@@ -34,11 +35,10 @@ def test_app_home_opened_is_acknowledged_and_publishes_that_persons_home(bot, sl
 
 @pytest.mark.parametrize("tab, submitted", [("home", 1), ("messages", 0)])
 def test_only_opening_the_home_tab_publishes(tab, submitted):
-    submissions = []
-    services = SimpleNamespace(home=object(), background=SimpleNamespace(submit=lambda *a, **k: submissions.append(a)))
+    handoff = Handoff(runner=None)
     handle_app_home_opened({"type": "app_home_opened", "user": "U1", "tab": tab}, {"team_id": "T1"},
-                           {"services": services})
-    assert len(submissions) == submitted
+                           {"services": SimpleNamespace(home=object()), HANDOFF: handoff})
+    assert handoff.held == submitted
 
 
 def test_an_event_without_a_user_is_acknowledged_and_publishes_nothing(bot, slack, caplog):

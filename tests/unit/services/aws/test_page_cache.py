@@ -207,9 +207,9 @@ def test_a_shared_page_is_no_call_in_the_request_scope_nor_in_the_metrics(cached
     gateway, stubber, metrics = cached
     expect_list(stubber, [JOB], next_token="t2")
     with gateway.scope() as first:
-        page = gateway.list_jobs_page()
+        page = gateway.list_jobs_page(shared=True)
     with gateway.scope() as second:
-        again = gateway.list_jobs_page()
+        again = gateway.list_jobs_page(shared=True)
     assert (first.calls, second.calls) == (1, 0)
     assert metrics.calls == ["list_data_deletion_jobs"]
     assert again is page and page.read_at is not None and page.read_at.tzinfo is not None
@@ -221,8 +221,8 @@ def test_a_malformed_answer_is_an_error_and_not_kept(cached, bad_answer):
     stubber.add_response("list_data_deletion_jobs", bad_answer, {"maxResults": 100})
     expect_list(stubber, [JOB])
     with pytest.raises(errors.AwsMalformedResponse):
-        gateway.list_jobs_page()
-    assert [job.name for job in gateway.list_jobs_page().jobs] == ["j"]
+        gateway.list_jobs_page(shared=True)
+    assert [job.name for job in gateway.list_jobs_page(shared=True).jobs] == ["j"]
     assert len(metrics.calls) == 2
 
 
@@ -232,8 +232,8 @@ def test_an_aws_error_is_not_kept(cached):
                              expected_params={"maxResults": 100})
     expect_list(stubber, [JOB])
     with pytest.raises(errors.AwsThrottled):
-        gateway.list_jobs_page()
-    assert len(gateway.list_jobs_page().jobs) == 1
+        gateway.list_jobs_page(shared=True)
+    assert len(gateway.list_jobs_page(shared=True).jobs) == 1
 
 
 def test_list_cache_seconds_builds_the_cache_and_zero_builds_none(make_settings):
@@ -252,8 +252,8 @@ def test_concurrent_identical_requests_over_http_make_one_call(emulator, make_pe
     emulator.reset_calls()
     emulator.hold()
     pages: list = []
-    threads = [threading.Thread(target=lambda: pages.append(gateway.list_jobs_page(dataset_group_arn=group)))
-               for _ in range(12)]
+    threads = [threading.Thread(target=lambda: pages.append(gateway.list_jobs_page(dataset_group_arn=group,
+                                                                                   shared=True))) for _ in range(12)]
     threads[0].start()
     wait_until(lambda: emulator.call_count("ListDataDeletionJobs") == 1, what="the first call to reach AWS")
     for thread in threads[1:]:
@@ -273,13 +273,13 @@ def test_a_waiter_past_its_deadline_gets_a_timeout_while_the_call_goes_on(emulat
     gateway = PersonalizeGateway(make_personalize(), page_cache=cache)
     emulator.reset_calls()
     emulator.hold()
-    leader = threading.Thread(target=gateway.list_jobs_page, kwargs={"dataset_group_arn": group})
+    leader = threading.Thread(target=gateway.list_jobs_page, kwargs={"dataset_group_arn": group, "shared": True})
     leader.start()
     try:
         wait_until(lambda: emulator.call_count("ListDataDeletionJobs") == 1, what="the first call to reach AWS")
         with gateway.scope(deadline_seconds=0.01) as scope, pytest.raises(errors.AwsTimeout):
             wait_until(lambda: scope.time_left() < 0, what="the waiter's deadline to pass")
-            gateway.list_jobs_page(dataset_group_arn=group)
+            gateway.list_jobs_page(dataset_group_arn=group, shared=True)
         assert scope.calls == 0
     finally:
         emulator.release()
@@ -288,15 +288,16 @@ def test_a_waiter_past_its_deadline_gets_a_timeout_while_the_call_goes_on(emulat
 
 
 def test_the_digest_and_exports_read_aws_now_not_a_page_someone_else_read(emulator, make_personalize):
-    """A failure that happened after a listing read the page is in the very next digest read (shared=False)."""
+    """A failure that happened after a listing read the page is in the very next digest read (no `shared`)."""
     group = emulator.add_dataset_group("bulk")
     emulator.seed_bulk(group, 10)
     gateway = PersonalizeGateway(make_personalize(), page_cache=JobPageCache(300))
-    listed = gateway.list_jobs_page(dataset_group_arn=group)
+    listed = gateway.list_jobs_page(dataset_group_arn=group, shared=True)
     late = emulator.add_job(group, status="FAILED", created=datetime.now(UTC), failure_reason="after the listing")
     emulator.reset_calls()
-    assert gateway.list_jobs_page(dataset_group_arn=group).jobs == listed.jobs  # shared: the page as it was
-    fresh = gateway.list_jobs_page(dataset_group_arn=group, shared=False)
+    # Shared: the page as it was.
+    assert gateway.list_jobs_page(dataset_group_arn=group, shared=True).jobs == listed.jobs
+    fresh = gateway.list_jobs_page(dataset_group_arn=group)
     assert late in [job.arn for job in fresh.jobs]
     assert emulator.call_count("ListDataDeletionJobs") == 1
 
