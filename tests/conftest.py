@@ -207,6 +207,17 @@ def dispatch_bot(make_settings, slack, emulator):
 
 
 @pytest.fixture
+def submitted(monkeypatch):
+    """What requests handed over to run after their ack (services.background.Handoff); the work still runs."""
+    from services.background import Handoff
+
+    calls = []
+    submit = Handoff.submit
+    monkeypatch.setattr(Handoff, "submit", lambda self, fn, *a, **k: calls.append(fn) or submit(self, fn, *a, **k))
+    return calls
+
+
+@pytest.fixture
 def bot_logging(caplog):
     """`bot_logging(level)` installs the bot's own logging (redaction included) and returns the stream it writes."""
     with bot_logging_installed(caplog) as install:

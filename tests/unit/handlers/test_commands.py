@@ -12,7 +12,6 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 
 from devtools.slack_requests import slash_command_body
-from services.background import Handoff
 from tests.helpers.blockkit import assert_within_limits
 from tests.helpers.bots import find_button, footer, job_arns
 from tests.helpers.digest_fakes import posted_arns
@@ -31,15 +30,6 @@ def account(emulator):
 @pytest.fixture
 def bot(dispatch_bot, account):
     return dispatch_bot()
-
-
-@pytest.fixture
-def submitted(monkeypatch):
-    """What the command handed over to run after its ack (the request's Handoff; the work still runs)."""
-    calls = []
-    submit = Handoff.submit
-    monkeypatch.setattr(Handoff, "submit", lambda self, fn, *a, **k: calls.append(fn) or submit(self, fn, *a, **k))
-    return calls
 
 
 def only_answer(bot, ack) -> dict:
