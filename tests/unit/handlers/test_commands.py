@@ -280,3 +280,18 @@ def test_digest_mistakes_are_answered_naming_the_word(bot, slack, text, must_con
     assert slack.calls("chat.postMessage") == []
 
 
+
+
+def test_the_listener_acks_and_hands_over_in_the_requests_own_thread(bot, monkeypatch):
+    """Bolt's default runs listeners on a pool and polls for ack() every 10 ms; inline (process_before_response),
+    the ack is the answer: the hand-over has happened on the request's own thread by the time dispatch returns."""
+    import threading
+
+    from services.background import Handoff
+
+    threads = []
+    submit = Handoff.submit
+    monkeypatch.setattr(Handoff, "submit", lambda self, fn, *a, **k: threads.append(threading.current_thread())
+                        or submit(self, fn, *a, **k))
+    assert bot.command("help").status == 200
+    assert threads == [threading.current_thread()]
