@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import random
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import create_engine, delete, event, insert, select, text
@@ -152,8 +154,6 @@ class StateStore:
         """Create the missing tables of `schema.py` (all of them, whatever was imported before); raise
         StateStoreUnavailable when the database does not answer."""
         try:
-            with self.engine.begin() as connection:
-                connection.execute(text("SELECT 1"))
             self._create_tables()
         except SQLAlchemyError as err:
             url = redact_url(self.engine.url.render_as_string(hide_password=False))
@@ -162,18 +162,28 @@ class StateStore:
 
     def _create_tables(self, attempts: int | None = None) -> None:
         # gunicorn workers, or web and clock, start together on a fresh database: between create_all's "is the
-        # table there?" and its CREATE TABLE, another process may create it ("table ... already exists").
-        # Checking again then finds the table. Each such clash means one more table exists, so one attempt per
+        # table there?" and its CREATE TABLE, another process may create it ("table ... already exists"), and on
+        # SQLite two first connections switching the file to WAL at once may find it locked. Trying again, a moment
+        # later, finds the table there or the lock gone. Each clash means one more table exists, so one attempt per
         # table (three were not enough: the bench's two workers clashed three times and one exited); an error that
         # persists is a real one and is raised.
         attempts = attempts or len(metadata.tables) + 1
         for attempt in range(1, attempts + 1):
             try:
+                with self.engine.begin() as connection:
+                    connection.execute(text("SELECT 1"))
                 metadata.create_all(self.engine)
                 return
-            except SQLAlchemyError:
-                if attempt == attempts:
+            except SQLAlchemyError as err:
+                if attempt == attempts or not _a_clash(err):
                     raise
+                time.sleep(random.uniform(0, 0.05 * attempt))
+
+
+def _a_clash(err: SQLAlchemyError) -> bool:
+    """Another process creating the same schema at the same moment, not a database that does not answer."""
+    reason = str(getattr(err, "orig", err)).lower()
+    return any(sign in reason for sign in ("already exists", "database is locked", "duplicate key"))
 
 
 class CursorStore:
